@@ -1,0 +1,109 @@
+using System.Security.Cryptography;
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
+using OpenIddict.Core;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace IdentityService.Data;
+
+/// <summary>The <c>Bootstrap</c> section: the first administrator, a client of the platform tenant.</summary>
+public sealed class BootstrapOptions
+{
+    public const string Section = "Bootstrap";
+
+    /// <summary>Client id of the platform administrator client. Default: <c>admin</c>.</summary>
+    public string AdminClientId { get; set; } = "admin";
+
+    /// <summary>Its secret. Required outside Development; in Development one is generated and logged once when unset.</summary>
+    public string? AdminClientSecret { get; set; }
+}
+
+/// <summary>
+/// At start: applies migrations (unless <c>Database:MigrateAtStart</c> is false), creates the reserved
+/// <c>system</c> tenant and its keys, and creates or updates the bootstrap administrator client.
+/// </summary>
+public sealed partial class DatabaseInitializer(
+    IServiceScopeFactory scopes,
+    IOptions<DatabaseOptions> database,
+    IOptions<BootstrapOptions> bootstrap,
+    TenantOidcStateCache states,
+    TimeProvider time,
+    IHostEnvironment environment,
+    ILogger<DatabaseInitializer> logger)
+{
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        if (database.Value.MigrateAtStart)
+        {
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+
+        var system = await db.Tenants.FirstOrDefaultAsync(t => t.Id == Tenant.SystemId, cancellationToken);
+        if (system is null)
+        {
+            system = new Tenant { Id = Tenant.SystemId, DisplayName = "Platform", CreatedAt = time.GetUtcNow() };
+            db.Tenants.Add(system);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(system);
+        states.SetFallback(await states.GetAsync(system, cancellationToken));
+        await EnsureAdminClientAsync(scope.ServiceProvider, cancellationToken);
+    }
+
+    private async Task EnsureAdminClientAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var manager = services.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>();
+        var clientId = bootstrap.Value.AdminClientId;
+        var secret = bootstrap.Value.AdminClientSecret;
+        var existing = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        if (string.IsNullOrEmpty(secret))
+        {
+            if (!environment.IsDevelopment())
+            {
+                throw new OptionsValidationException(BootstrapOptions.Section, typeof(BootstrapOptions),
+                    ["Bootstrap:AdminClientSecret is required outside Development (environment variable Bootstrap__AdminClientSecret)."]);
+            }
+
+            if (existing is not null)
+            {
+                return;
+            }
+
+            secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+            LogGeneratedSecret(logger, clientId, secret);
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = clientId,
+            DisplayName = "Platform administrator",
+            ClientType = ClientTypes.Confidential,
+            Permissions =
+            {
+                Permissions.Endpoints.Token, Permissions.Endpoints.Introspection, Permissions.Endpoints.Revocation,
+                Permissions.GrantTypes.ClientCredentials, Permissions.Prefixes.Scope + Clients.ManageScope,
+            },
+        };
+        if (existing is null)
+        {
+            var entity = new TenantApplication { CreatedAt = time.GetUtcNow() };
+            await manager.PopulateAsync(entity, descriptor, cancellationToken);
+            await manager.CreateAsync(entity, secret, cancellationToken);
+        }
+        else
+        {
+            await manager.PopulateAsync(existing, descriptor, cancellationToken);
+            await manager.UpdateAsync(existing, secret, cancellationToken);
+        }
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning,
+        Message = "Development bootstrap: created the platform administrator client '{ClientId}' with the secret '{Secret}'. It is shown once; only its hash is stored.")]
+    private static partial void LogGeneratedSecret(ILogger logger, string clientId, string secret);
+}

@@ -1,0 +1,129 @@
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+
+namespace IdentityService.Data;
+
+/// <summary>
+/// The service's database. Every tenant-owned entity has a global query filter on the scope's
+/// tenant, and new rows are stamped with it, so tenant scoping lives here and not in each query.
+/// One subclass per database provider carries that provider's migrations.
+/// </summary>
+public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
+    : IdentityDbContext<AppUser, AppRole, Guid>(options), IDataProtectionKeyContext
+{
+    /// <summary>The scope's tenant id; read by the query filters at query time, so the filters stay parameterized.</summary>
+    internal string? CurrentTenantId => tenant.TenantId;
+
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+
+    public DbSet<TenantKey> TenantKeys => Set<TenantKey>();
+
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    public DbSet<TenantApplication> Applications => Set<TenantApplication>();
+
+    public DbSet<TenantAuthorization> Authorizations => Set<TenantAuthorization>();
+
+    public DbSet<TenantToken> Tokens => Set<TenantToken>();
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+
+        builder.Entity<Tenant>(e =>
+        {
+            e.ToTable("Tenants");
+            e.HasKey(t => t.Id);
+            e.Property(t => t.Id).HasMaxLength(63);
+            e.Property(t => t.DisplayName).HasMaxLength(200);
+            e.Property(t => t.AccessTokenAlgorithm).HasMaxLength(10);
+            e.PrimitiveCollection(t => t.ApiResources);
+        });
+
+        builder.Entity<TenantKey>(e =>
+        {
+            e.ToTable("TenantKeys");
+            e.Property(k => k.Algorithm).HasMaxLength(10);
+            e.HasIndex(k => new { k.TenantId, k.Algorithm, k.ActivatesAt });
+        });
+
+        builder.Entity<AppUser>(e =>
+        {
+            // Identity's built-in indexes are global; a person's email is unique within a tenant only.
+            e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.GetDatabaseName() == "UserNameIndex"));
+            e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.GetDatabaseName() == "EmailIndex"));
+            e.HasIndex(u => new { u.TenantId, u.NormalizedUserName }).IsUnique().HasDatabaseName("UserNameIndex");
+            e.HasIndex(u => new { u.TenantId, u.NormalizedEmail }).IsUnique().HasDatabaseName("EmailIndex");
+            e.Property(u => u.GivenName).HasMaxLength(100);
+            e.Property(u => u.FamilyName).HasMaxLength(100);
+            e.Property(u => u.Name).HasMaxLength(200);
+            e.Property(u => u.Locale).HasMaxLength(35);
+        });
+
+        builder.Entity<AppRole>(e =>
+        {
+            e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.GetDatabaseName() == "RoleNameIndex"));
+            e.HasIndex(r => new { r.TenantId, r.NormalizedName }).IsUnique().HasDatabaseName("RoleNameIndex");
+        });
+
+        builder.Entity<TenantApplication>(e =>
+        {
+            e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.Properties.Count == 1 && i.Properties[0].Name == nameof(TenantApplication.ClientId)));
+            e.HasIndex(a => new { a.TenantId, a.ClientId }).IsUnique();
+        });
+
+        builder.Entity<TenantScope>(e =>
+        {
+            e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.Properties.Count == 1 && i.Properties[0].Name == nameof(TenantScope.Name)));
+            e.HasIndex(s => new { s.TenantId, s.Name }).IsUnique();
+        });
+
+        foreach (var entity in builder.Model.GetEntityTypes().Where(t => typeof(ITenantOwned).IsAssignableFrom(t.ClrType)).ToList())
+        {
+            builder.Entity(entity.ClrType).Property(nameof(ITenantOwned.TenantId)).HasMaxLength(63).IsRequired();
+            builder.Entity(entity.ClrType).HasIndex(nameof(ITenantOwned.TenantId));
+        }
+
+        // The filters: one per tenant-owned entity, on the scope's tenant. A scope with no tenant sees nothing.
+        builder.Entity<AppUser>().HasQueryFilter(u => u.TenantId == CurrentTenantId);
+        builder.Entity<AppRole>().HasQueryFilter(r => r.TenantId == CurrentTenantId);
+        builder.Entity<TenantApplication>().HasQueryFilter(a => a.TenantId == CurrentTenantId);
+        builder.Entity<TenantAuthorization>().HasQueryFilter(a => a.TenantId == CurrentTenantId);
+        builder.Entity<TenantScope>().HasQueryFilter(s => s.TenantId == CurrentTenantId);
+        builder.Entity<TenantToken>().HasQueryFilter(t => t.TenantId == CurrentTenantId);
+        builder.Entity<TenantKey>().HasQueryFilter(k => k.TenantId == CurrentTenantId);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        StampTenant();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        StampTenant();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    private void StampTenant()
+    {
+        foreach (var entry in ChangeTracker.Entries<ITenantOwned>())
+        {
+            if (entry.State == EntityState.Added && string.IsNullOrEmpty(entry.Entity.TenantId))
+            {
+                entry.Entity.TenantId = CurrentTenantId
+                    ?? throw new InvalidOperationException($"A {entry.Entity.GetType().Name} was added outside any tenant.");
+            }
+            else if (entry.State is EntityState.Added or EntityState.Modified && entry.Entity.TenantId != CurrentTenantId)
+            {
+                // Defence in depth: a row of another tenant is never written from this scope.
+                throw new InvalidOperationException($"A {entry.Entity.GetType().Name} of another tenant was written from this scope.");
+            }
+        }
+    }
+}

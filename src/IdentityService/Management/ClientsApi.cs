@@ -1,0 +1,436 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
+using Microsoft.EntityFrameworkCore;
+using OpenIddict.Abstractions;
+using OpenIddict.Core;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace IdentityService.Management;
+
+/// <summary><c>/api/v1/tenants/{tenant}/clients</c>: the tenant's client applications, addressed by clientId.</summary>
+internal static class ClientsApi
+{
+    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials];
+    private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
+
+    public sealed class ClientBody
+    {
+        public string? ClientId { get; set; }
+
+        public string? ClientSecret { get; set; }
+
+        public bool? GenerateSecret { get; set; }
+
+        public string? DisplayName { get; set; }
+
+        public List<string>? RedirectUris { get; set; }
+
+        public List<string>? PostLogoutRedirectUris { get; set; }
+
+        public List<string>? GrantTypes { get; set; }
+
+        public List<string>? Scopes { get; set; }
+
+        public List<string>? Resources { get; set; }
+
+        public List<string>? DefaultAudiences { get; set; }
+
+        public List<string>? AllowedOrigins { get; set; }
+
+        public bool? FirstParty { get; set; }
+    }
+
+    public sealed class RotateSecret
+    {
+        /// <summary>How long the previous secret keeps working. Default 24 hours; 0 ends it at once.</summary>
+        public int? OverlapHours { get; set; }
+    }
+
+    public sealed record ClientView(
+        string ClientId, string? DisplayName, string ClientType, bool FirstParty,
+        IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
+        IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
+        IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
+        string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
+
+    public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
+    {
+        var clients = api.MapGroup("/tenants/{tenant}/clients").AddEndpointFilter(new ManagementAccess(systemOnly: false));
+        clients.MapPost("", CreateAsync);
+        clients.MapGet("", ListAsync);
+        clients.MapGet("/{clientId}", GetAsync);
+        clients.MapPatch("/{clientId}", UpdateAsync);
+        clients.MapDelete("/{clientId}", DeleteAsync);
+        clients.MapPost("/{clientId}/secret", RotateSecretAsync);
+        return api;
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext http, OpenIddictApplicationManager<TenantApplication> manager, TenantContext tenantContext, TimeProvider time)
+    {
+        var body = await JsonBody.ReadAsync<ClientBody>(http.Request);
+        if (body.Error is not null)
+        {
+            return body.Error;
+        }
+
+        var request = body.Value!;
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrEmpty(request.ClientId) || request.ClientId.Length > 100
+            || !request.ClientId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            errors["clientId"] = ["clientId is required: 1-100 characters of letters, digits, '-', '_' and '.'."];
+        }
+
+        if (request.ClientSecret is not null && request.GenerateSecret == true)
+        {
+            errors["clientSecret"] = ["Give clientSecret or generateSecret, not both."];
+        }
+        else if (request.ClientSecret is not null && (request.ClientSecret.Length < 16 || request.ClientSecret.Length > 200))
+        {
+            errors["clientSecret"] = ["clientSecret must be 16-200 characters."];
+        }
+
+        var secret = request.GenerateSecret == true ? NewSecret() : request.ClientSecret;
+        var entity = new TenantApplication { CreatedAt = time.GetUtcNow() };
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = request.ClientId,
+            ClientType = secret is null ? ClientTypes.Public : ClientTypes.Confidential,
+            ApplicationType = ApplicationTypes.Web,
+            ConsentType = ConsentTypes.Explicit,
+        };
+        Apply(descriptor, entity, request, tenantContext.Required, errors, creating: true);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        if (await manager.FindByClientIdAsync(request.ClientId!, http.RequestAborted) is not null)
+        {
+            return Problems.Conflict("client_exists", "A client with this clientId exists in this tenant.");
+        }
+
+        // The secret goes to CreateAsync, which stores only its hash.
+        await manager.PopulateAsync(entity, descriptor, http.RequestAborted);
+        try
+        {
+            await manager.CreateAsync(entity, secret, http.RequestAborted);
+        }
+        catch (DbUpdateException)
+        {
+            return Problems.Conflict("client_exists", "A client with this clientId exists in this tenant.");
+        }
+
+        var view = await ViewAsync(manager, entity) with { ClientSecret = request.GenerateSecret == true ? secret : null };
+        return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/clients/{entity.ClientId}", view);
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext http, Data.IdentityDb db, OpenIddictApplicationManager<TenantApplication> manager)
+    {
+        var (limit, after, error) = Paging.Read(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var query = db.Applications.AsNoTracking();
+        if (after is not null)
+        {
+            query = query.Where(a => a.ClientId!.CompareTo(after) > 0);
+        }
+
+        var rows = await query.OrderBy(a => a.ClientId).Take(limit + 1).ToListAsync(http.RequestAborted);
+        var views = new List<ClientView>();
+        foreach (var row in rows)
+        {
+            views.Add(await ViewAsync(manager, row));
+        }
+
+        return Results.Ok(Paging.Create(Enumerable.Range(0, rows.Count).ToList(), limit, i => rows[i].ClientId!, i => views[i]));
+    }
+
+    private static async Task<IResult> GetAsync(string clientId, OpenIddictApplicationManager<TenantApplication> manager, CancellationToken cancellationToken)
+    {
+        var entity = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        return entity is null ? ClientNotFound() : Results.Ok(await ViewAsync(manager, entity));
+    }
+
+    private static async Task<IResult> UpdateAsync(HttpContext http, string clientId, OpenIddictApplicationManager<TenantApplication> manager, TenantContext tenantContext)
+    {
+        var body = await JsonBody.ReadAsync<ClientBody>(http.Request, "application/json", "application/merge-patch+json");
+        if (body.Error is not null)
+        {
+            return body.Error;
+        }
+
+        var entity = await manager.FindByClientIdAsync(clientId, http.RequestAborted);
+        if (entity is null)
+        {
+            return ClientNotFound();
+        }
+
+        var request = body.Value!;
+        var errors = new Dictionary<string, string[]>();
+        if (request.ClientId is not null && request.ClientId != clientId)
+        {
+            errors["clientId"] = ["clientId cannot change."];
+        }
+
+        if (request.ClientSecret is not null || request.GenerateSecret is not null)
+        {
+            errors["clientSecret"] = ["Rotate a secret with POST .../secret."];
+        }
+
+        var descriptor = new OpenIddictApplicationDescriptor();
+        await manager.PopulateAsync(descriptor, entity, http.RequestAborted);
+        Apply(descriptor, entity, request, tenantContext.Required, errors, creating: false);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        await manager.PopulateAsync(entity, descriptor, http.RequestAborted);
+        await manager.UpdateAsync(entity, http.RequestAborted);
+        return Results.Ok(await ViewAsync(manager, entity));
+    }
+
+    private static async Task<IResult> DeleteAsync(string clientId, OpenIddictApplicationManager<TenantApplication> manager, IOpenIddictTokenManager tokens, IOpenIddictAuthorizationManager authorizations, CancellationToken cancellationToken)
+    {
+        var entity = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        if (entity is null)
+        {
+            return ClientNotFound();
+        }
+
+        // OpenIddict's store removes the client's authorizations and tokens with it: its tokens stop working.
+        await manager.DeleteAsync(entity, cancellationToken);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> RotateSecretAsync(HttpContext http, string clientId, OpenIddictApplicationManager<TenantApplication> manager, TimeProvider time)
+    {
+        RotateSecret request = new();
+        if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
+        {
+            var body = await JsonBody.ReadAsync<RotateSecret>(http.Request);
+            if (body.Error is not null)
+            {
+                return body.Error;
+            }
+
+            request = body.Value!;
+        }
+
+        if (request.OverlapHours is < 0 or > 720)
+        {
+            return Problems.Validation("overlapHours", "overlapHours must be from 0 to 720.");
+        }
+
+        var entity = await manager.FindByClientIdAsync(clientId, http.RequestAborted);
+        if (entity is null)
+        {
+            return ClientNotFound();
+        }
+
+        if (entity.ClientType != ClientTypes.Confidential)
+        {
+            return Problems.Status(StatusCodes.Status409Conflict, "client_public", "A public client has no secret.");
+        }
+
+        var overlap = TimeSpan.FromHours(request.OverlapHours ?? 24);
+        entity.PreviousClientSecret = overlap > TimeSpan.Zero ? entity.ClientSecret : null;
+        entity.PreviousSecretExpiresAt = overlap > TimeSpan.Zero ? time.GetUtcNow() + overlap : null;
+        var secret = NewSecret();
+        await manager.UpdateAsync(entity, secret, http.RequestAborted);
+        return Results.Ok((await ViewAsync(manager, entity)) with { ClientSecret = secret, PreviousSecretExpiresAt = entity.PreviousSecretExpiresAt });
+    }
+
+    private static void Apply(OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating)
+    {
+        if (request.DisplayName is not null)
+        {
+            if (request.DisplayName.Length > 200)
+            {
+                errors["displayName"] = ["displayName must be at most 200 characters."];
+            }
+
+            descriptor.DisplayName = request.DisplayName;
+        }
+
+        var grants = request.GrantTypes ?? (creating ? [GrantTypes.AuthorizationCode] : descriptor.Permissions
+            .Where(p => p.StartsWith(Permissions.Prefixes.GrantType, StringComparison.Ordinal))
+            .Select(p => p[Permissions.Prefixes.GrantType.Length..]).ToList());
+        if (grants.Count == 0 || grants.Any(g => !KnownGrants.Contains(g)))
+        {
+            errors["grantTypes"] = [$"grantTypes must be among: {string.Join(", ", KnownGrants)}."];
+        }
+
+        var isPublic = descriptor.ClientType == ClientTypes.Public;
+        if (isPublic && grants.Contains(GrantTypes.ClientCredentials))
+        {
+            errors["grantTypes"] = ["A public client (no secret) cannot use client_credentials."];
+        }
+
+        var scopes = request.Scopes ?? (creating ? [Scopes.OpenId] : descriptor.Permissions
+            .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
+            .Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList());
+        if (scopes.Any(s => !KnownScopes.Contains(s)))
+        {
+            errors["scopes"] = [$"scopes must be among: {string.Join(", ", KnownScopes)}."];
+        }
+
+        var resources = request.Resources ?? (creating ? [] : descriptor.Permissions
+            .Where(p => p.StartsWith(Permissions.Prefixes.Resource, StringComparison.Ordinal))
+            .Select(p => p[Permissions.Prefixes.Resource.Length..]).ToList());
+        if (resources.Any(r => !tenant.ApiResources.Contains(r)))
+        {
+            errors["resources"] = ["Each resource must be one of the tenant's apiResources."];
+        }
+
+        if (request.RedirectUris is not null || creating)
+        {
+            descriptor.RedirectUris.Clear();
+            foreach (var (uri, index) in (request.RedirectUris ?? []).Select((u, i) => (u, i)))
+            {
+                if (ParseRedirectUri(uri) is { } parsed)
+                {
+                    descriptor.RedirectUris.Add(parsed);
+                }
+                else
+                {
+                    errors[$"redirectUris[{index}]"] = ["A redirect URI must be absolute, without fragment: https, http on loopback only, or a custom scheme for native apps."];
+                }
+            }
+        }
+
+        if (grants.Contains(GrantTypes.AuthorizationCode) && descriptor.RedirectUris.Count == 0 && !errors.Keys.Any(k => k.StartsWith("redirectUris", StringComparison.Ordinal)))
+        {
+            errors["redirectUris"] = ["The authorization_code grant needs at least one redirect URI."];
+        }
+
+        if (request.PostLogoutRedirectUris is not null || creating)
+        {
+            descriptor.PostLogoutRedirectUris.Clear();
+            foreach (var (uri, index) in (request.PostLogoutRedirectUris ?? []).Select((u, i) => (u, i)))
+            {
+                if (ParseRedirectUri(uri) is { } parsed)
+                {
+                    descriptor.PostLogoutRedirectUris.Add(parsed);
+                }
+                else
+                {
+                    errors[$"postLogoutRedirectUris[{index}]"] = ["A post-logout redirect URI must be absolute, without fragment: https, http on loopback only, or a custom scheme."];
+                }
+            }
+        }
+
+        if (request.AllowedOrigins is { } origins)
+        {
+            if (origins.Any(o => !Uri.TryCreate(o, UriKind.Absolute, out var u) || u.Scheme is not ("https" or "http") || u.PathAndQuery != "/" || o.EndsWith('/')))
+            {
+                errors["allowedOrigins"] = ["Each origin is scheme://host[:port], without path."];
+            }
+
+            entity.AllowedOrigins = JsonSerializer.Serialize(origins.Distinct(StringComparer.OrdinalIgnoreCase));
+        }
+
+        if (request.DefaultAudiences is { } audiences)
+        {
+            if (audiences.Any(a => string.IsNullOrWhiteSpace(a) || a.Length > 400))
+            {
+                errors["defaultAudiences"] = ["Each audience is a non-empty string of at most 400 characters."];
+            }
+
+            entity.DefaultAudiences = JsonSerializer.Serialize(audiences.Distinct(StringComparer.Ordinal));
+        }
+
+        if (request.FirstParty is { } firstParty)
+        {
+            entity.FirstParty = firstParty;
+        }
+
+        if (errors.Count > 0)
+        {
+            return;
+        }
+
+        descriptor.Permissions.Clear();
+        descriptor.Requirements.Clear();
+        descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
+        descriptor.Permissions.Add(Permissions.Endpoints.Token);
+        if (!isPublic)
+        {
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Introspection, Permissions.Endpoints.Revocation]);
+        }
+        else
+        {
+            descriptor.Permissions.Add(Permissions.Endpoints.Revocation);
+        }
+
+        foreach (var grant in grants.Distinct())
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.GrantType + grant);
+        }
+
+        if (grants.Contains(GrantTypes.AuthorizationCode))
+        {
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.ResponseTypes.Code]);
+        }
+
+        foreach (var scope in scopes.Distinct().Where(s => s != Scopes.OpenId))
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
+        }
+
+        foreach (var resource in resources.Distinct())
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.Resource + resource);
+        }
+    }
+
+    /// <summary>https anywhere; http only on a loopback host; otherwise a custom scheme (native apps). Never a fragment.</summary>
+    internal static Uri? ParseRedirectUri(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value) || value.Length > 2000 || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 || value.Contains('#'))
+        {
+            return null;
+        }
+
+        return uri.Scheme switch
+        {
+            "https" => uri,
+            "http" => uri.IsLoopback || IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip) ? uri : null,
+            "javascript" or "data" or "file" or "vbscript" or "ftp" or "ws" or "wss" => null,
+            _ => uri.Scheme.Contains('.') || uri.Scheme.Length > 2 ? uri : null,
+        };
+    }
+
+    private static async Task<ClientView> ViewAsync(OpenIddictApplicationManager<TenantApplication> manager, TenantApplication entity)
+    {
+        var permissions = await manager.GetPermissionsAsync(entity);
+        List<string> With(string prefix) => permissions.Where(p => p.StartsWith(prefix, StringComparison.Ordinal)).Select(p => p[prefix.Length..]).ToList();
+        var scopes = With(Permissions.Prefixes.Scope);
+        if (permissions.Contains(Permissions.Endpoints.Authorization))
+        {
+            scopes.Insert(0, Scopes.OpenId);
+        }
+
+        return new ClientView(
+            entity.ClientId!, entity.DisplayName, entity.ClientType ?? ClientTypes.Public, entity.FirstParty,
+            (await manager.GetRedirectUrisAsync(entity)).ToList(), (await manager.GetPostLogoutRedirectUrisAsync(entity)).ToList(),
+            With(Permissions.Prefixes.GrantType), scopes, With(Permissions.Prefixes.Resource),
+            Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
+            PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
+    }
+
+    private static List<string> Json(string? value) => string.IsNullOrEmpty(value) ? [] : JsonSerializer.Deserialize<List<string>>(value) ?? [];
+
+    private static string NewSecret() => Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+
+    private static string Base64UrlEncode(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static IResult ClientNotFound() => Problems.NotFound("client_not_found", "No client has this clientId in this tenant.");
+}

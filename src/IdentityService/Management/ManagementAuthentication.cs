@@ -1,0 +1,123 @@
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+
+namespace IdentityService.Management;
+
+/// <summary>
+/// Authenticates management API callers with access tokens this service issued. The token's issuer names
+/// its tenant; the signature is checked with that tenant's keys, the audience must be the management API,
+/// and the token must still be valid in the token store (a revoked token is refused at once).
+/// </summary>
+internal sealed class ManagementAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    TenantDirectory directory,
+    TenantOidcStateCache states,
+    IOptions<IssuerOptions> issuer,
+    IServiceScopeFactory scopes,
+    TimeProvider time)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ManagementBearer";
+    public const string TenantClaim = "tenant";
+
+    private static readonly JsonWebTokenHandler Tokens = new() { MapInboundClaims = false };
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        string? header = Request.Headers.Authorization;
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return AuthenticateResult.NoResult();
+        }
+
+        var raw = header["Bearer ".Length..].Trim();
+        if (raw.Length is 0 or > 16_384 || !Tokens.CanReadToken(raw))
+        {
+            return AuthenticateResult.Fail("The token is malformed.");
+        }
+
+        var unvalidated = Tokens.ReadJsonWebToken(raw);
+        var prefix = issuer.Value.OriginFor(Request) + "/t/";
+        if (!unvalidated.Issuer.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return AuthenticateResult.Fail("The token was not issued here.");
+        }
+
+        var tenant = await directory.FindAsync(unvalidated.Issuer[prefix.Length..], Context.RequestAborted);
+        if (tenant is null || tenant.Suspended)
+        {
+            return AuthenticateResult.Fail("The token's tenant does not exist.");
+        }
+
+        var state = await states.GetAsync(tenant, Context.RequestAborted);
+        var result = await Tokens.ValidateTokenAsync(raw, new TokenValidationParameters
+        {
+            ValidIssuer = issuer.Value.IssuerFor(Request, tenant.Id),
+            ValidAudience = Clients.ManagementAudience,
+            IssuerSigningKeys = state.Keys.Signing.Select(c => c.Key),
+            ValidTypes = ["at+jwt"],
+            ClockSkew = TimeSpan.Zero,
+            LifetimeValidator = (notBefore, expires, _, _) =>
+            {
+                var now = time.GetUtcNow().UtcDateTime;
+                return (notBefore is null || notBefore <= now) && expires > now;
+            },
+        });
+        if (!result.IsValid)
+        {
+            return AuthenticateResult.Fail("The token is invalid or expired.");
+        }
+
+        var identity = result.ClaimsIdentity;
+        var scopesClaim = identity.FindFirst("scope")?.Value?.Split(' ') ?? [];
+        if (!scopesClaim.Contains(Clients.ManageScope))
+        {
+            return AuthenticateResult.Fail("The token lacks the manage scope.");
+        }
+
+        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value))
+        {
+            return AuthenticateResult.Fail("The token was revoked.");
+        }
+
+        // A user's token manages only when the user is an administrator of the tenant; a client's always.
+        var subject = identity.FindFirst("sub")?.Value;
+        var isClient = subject is not null && subject == identity.FindFirst("client_id")?.Value;
+        if (!isClient && !identity.FindAll("role").Any(r => r.Value == Users.Roles.Admin))
+        {
+            return AuthenticateResult.Fail("The user is not an administrator.");
+        }
+
+        identity.AddClaim(new Claim(TenantClaim, tenant.Id));
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId)
+    {
+        if (tokenId is null)
+        {
+            return false;
+        }
+
+        using var scope = scopes.CreateScope();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();
+        var token = await tokens.FindByIdAsync(tokenId, Context.RequestAborted);
+        return token is not null && await tokens.HasStatusAsync(token, OpenIddictConstants.Statuses.Valid, Context.RequestAborted);
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+        return Task.CompletedTask;
+    }
+}

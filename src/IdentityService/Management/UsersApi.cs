@@ -1,0 +1,351 @@
+using System.Net.Mail;
+using System.Text.RegularExpressions;
+using IdentityService.Data;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace IdentityService.Management;
+
+/// <summary><c>/api/v1/tenants/{tenant}/users</c>: the tenant's users, addressed by id. Password hashes never leave.</summary>
+internal static partial class UsersApi
+{
+    public sealed class UserBody
+    {
+        public string? Email { get; set; }
+
+        public string? Password { get; set; }
+
+        public bool? EmailVerified { get; set; }
+
+        public string? PhoneNumber { get; set; }
+
+        public bool? PhoneNumberVerified { get; set; }
+
+        public string? Name { get; set; }
+
+        public string? GivenName { get; set; }
+
+        public string? FamilyName { get; set; }
+
+        public string? Locale { get; set; }
+
+        public List<string>? Roles { get; set; }
+    }
+
+    public sealed record UserView(
+        Guid Id, string? Email, bool EmailVerified, string? PhoneNumber, bool PhoneNumberVerified,
+        string? Name, string? GivenName, string? FamilyName, string? Locale, IReadOnlyList<string> Roles,
+        DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
+
+    [GeneratedRegex(@"^\+[1-9][0-9]{6,14}$")]
+    private static partial Regex E164();
+
+    [GeneratedRegex(@"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]
+    private static partial Regex LocaleShape();
+
+    public static RouteGroupBuilder MapUsers(this RouteGroupBuilder api)
+    {
+        var users = api.MapGroup("/tenants/{tenant}/users").AddEndpointFilter(new ManagementAccess(systemOnly: false));
+        users.MapPost("", CreateAsync);
+        users.MapGet("", ListAsync);
+        users.MapGet("/{userId}", GetAsync);
+        users.MapPatch("/{userId}", UpdateAsync);
+        users.MapDelete("/{userId}", DeleteAsync);
+        return api;
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, TimeProvider time)
+    {
+        var body = await JsonBody.ReadAsync<UserBody>(http.Request);
+        if (body.Error is not null)
+        {
+            return body.Error;
+        }
+
+        var request = body.Value!;
+        var errors = new Dictionary<string, string[]>();
+        if (request.Email is null)
+        {
+            errors["email"] = ["email is required."];
+        }
+
+        if (string.IsNullOrEmpty(request.Password))
+        {
+            errors["password"] = ["password is required."];
+        }
+
+        var user = new AppUser { Id = Guid.NewGuid(), CreatedAt = time.GetUtcNow() };
+        Apply(user, request, errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        var passwordErrors = await CheckPasswordAsync(users, user, request.Password!);
+        if (passwordErrors.Count > 0)
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["password"] = passwordErrors.ToArray() });
+        }
+
+        if (await users.FindByEmailAsync(user.Email!) is not null)
+        {
+            return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");
+        }
+
+        IdentityResult result;
+        try
+        {
+            result = await users.CreateAsync(user, request.Password!);
+        }
+        catch (DbUpdateException)
+        {
+            return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");
+        }
+
+        if (!result.Succeeded)
+        {
+            return IdentityProblem(result);
+        }
+
+        await SetRolesAsync(users, roles, user, request.Roles);
+        return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/users/{user.Id}", await ViewAsync(users, user));
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext http, IdentityDb db, UserManager<AppUser> users)
+    {
+        var (limit, after, error) = Paging.Read(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var query = db.Users.AsNoTracking();
+        if (http.Request.Query.TryGetValue("email", out var email) && !string.IsNullOrEmpty(email))
+        {
+            var normalized = users.NormalizeEmail(email.ToString());
+            query = query.Where(u => u.NormalizedEmail == normalized);
+        }
+
+        if (after is not null)
+        {
+            if (!Guid.TryParse(after, out var afterId))
+            {
+                return Problems.Validation("cursor", "cursor is not one this API gave.");
+            }
+
+            query = query.Where(u => u.Id.CompareTo(afterId) > 0);
+        }
+
+        var rows = await query.OrderBy(u => u.Id).Take(limit + 1).ToListAsync(http.RequestAborted);
+        var views = new List<UserView>();
+        foreach (var row in rows)
+        {
+            views.Add(await ViewAsync(users, row));
+        }
+
+        return Results.Ok(Paging.Create(Enumerable.Range(0, rows.Count).ToList(), limit, i => rows[i].Id.ToString(), i => views[i]));
+    }
+
+    private static async Task<IResult> GetAsync(string userId, UserManager<AppUser> users)
+    {
+        var user = await FindAsync(users, userId);
+        return user is null ? UserNotFound() : Results.Ok(await ViewAsync(users, user));
+    }
+
+    private static async Task<IResult> UpdateAsync(HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TimeProvider time)
+    {
+        var body = await JsonBody.ReadAsync<UserBody>(http.Request, "application/json", "application/merge-patch+json");
+        if (body.Error is not null)
+        {
+            return body.Error;
+        }
+
+        var user = await FindAsync(users, userId);
+        if (user is null)
+        {
+            return UserNotFound();
+        }
+
+        var request = body.Value!;
+        var errors = new Dictionary<string, string[]>();
+        var previousEmail = user.NormalizedEmail;
+        Apply(user, request, errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        if (request.Password is not null)
+        {
+            var passwordErrors = await CheckPasswordAsync(users, user, request.Password);
+            if (passwordErrors.Count > 0)
+            {
+                return Problems.Validation(new Dictionary<string, string[]> { ["password"] = passwordErrors.ToArray() });
+            }
+
+            user.PasswordHash = users.PasswordHasher.HashPassword(user, request.Password);
+        }
+
+        if (users.NormalizeEmail(user.Email) != previousEmail && await users.FindByEmailAsync(user.Email!) is { } other && other.Id != user.Id)
+        {
+            return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");
+        }
+
+        user.UpdatedAt = time.GetUtcNow();
+        var result = await users.UpdateAsync(user);
+        if (!result.Succeeded)
+        {
+            return IdentityProblem(result);
+        }
+
+        if (request.Password is not null)
+        {
+            // A new password ends the sessions and grants made with the old one.
+            await users.UpdateSecurityStampAsync(user);
+        }
+
+        await SetRolesAsync(users, roles, user, request.Roles);
+        return Results.Ok(await ViewAsync(users, user));
+    }
+
+    private static async Task<IResult> DeleteAsync(string userId, UserManager<AppUser> users, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+    {
+        var user = await FindAsync(users, userId);
+        if (user is null)
+        {
+            return UserNotFound();
+        }
+
+        // The user's grants go with them: no refresh token of theirs works after this.
+        await tokens.RevokeBySubjectAsync(user.Id.ToString());
+        await authorizations.RevokeBySubjectAsync(user.Id.ToString());
+        await users.DeleteAsync(user);
+        return Results.NoContent();
+    }
+
+    private static void Apply(AppUser user, UserBody request, Dictionary<string, string[]> errors)
+    {
+        if (request.Email is not null)
+        {
+            var email = request.Email.Trim();
+            if (email.Length > 256 || !MailAddress.TryCreate(email, out var parsed) || parsed.Address != email)
+            {
+                errors["email"] = ["email must be a valid address."];
+            }
+
+            user.Email = email;
+            user.UserName = email;
+        }
+
+        if (request.EmailVerified is { } verified)
+        {
+            user.EmailConfirmed = verified;
+        }
+
+        if (request.PhoneNumber is not null)
+        {
+            if (request.PhoneNumber.Length > 0 && !E164().IsMatch(request.PhoneNumber))
+            {
+                errors["phoneNumber"] = ["phoneNumber must be in E.164 form, for example +33612345678."];
+            }
+
+            user.PhoneNumber = request.PhoneNumber.Length == 0 ? null : request.PhoneNumber;
+        }
+
+        if (request.PhoneNumberVerified is { } phoneVerified)
+        {
+            user.PhoneNumberConfirmed = phoneVerified;
+        }
+
+        user.Name = Text(request.Name, user.Name, 200, "name", errors);
+        user.GivenName = Text(request.GivenName, user.GivenName, 100, "givenName", errors);
+        user.FamilyName = Text(request.FamilyName, user.FamilyName, 100, "familyName", errors);
+        if (request.Locale is not null)
+        {
+            if (request.Locale.Length > 0 && (request.Locale.Length > 35 || !LocaleShape().IsMatch(request.Locale)))
+            {
+                errors["locale"] = ["locale must be a BCP 47 language tag, for example fr-FR."];
+            }
+
+            user.Locale = request.Locale.Length == 0 ? null : request.Locale;
+        }
+
+        if (request.Roles is { } roles && roles.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
+        {
+            errors["roles"] = ["Each role is 1-64 characters."];
+        }
+    }
+
+    private static string? Text(string? value, string? current, int max, string name, Dictionary<string, string[]> errors)
+    {
+        if (value is null)
+        {
+            return current;
+        }
+
+        if (value.Length > max)
+        {
+            errors[name] = [$"{name} must be at most {max} characters."];
+        }
+
+        return value.Length == 0 ? null : value;
+    }
+
+    private static async Task<List<string>> CheckPasswordAsync(UserManager<AppUser> users, AppUser user, string password)
+    {
+        var errors = new List<string>();
+        foreach (var validator in users.PasswordValidators)
+        {
+            var result = await validator.ValidateAsync(users, user, password);
+            errors.AddRange(result.Errors.Select(e => e.Description));
+        }
+
+        if (password.Length > 1024)
+        {
+            errors.Add("Passwords must be at most 1024 characters.");
+        }
+
+        return errors;
+    }
+
+    private static async Task SetRolesAsync(UserManager<AppUser> users, RoleManager<AppRole> roles, AppUser user, List<string>? wanted)
+    {
+        if (wanted is null)
+        {
+            return;
+        }
+
+        var current = await users.GetRolesAsync(user);
+        foreach (var role in wanted.Distinct().Except(current))
+        {
+            if (!await roles.RoleExistsAsync(role))
+            {
+                await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role });
+            }
+        }
+
+        await users.RemoveFromRolesAsync(user, current.Except(wanted));
+        await users.AddToRolesAsync(user, wanted.Distinct().Except(current));
+    }
+
+    private static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
+        Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
+
+    private static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
+        u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.Name, u.GivenName, u.FamilyName, u.Locale,
+        (await users.GetRolesAsync(u)).ToList(), u.CreatedAt, u.UpdatedAt);
+
+    private static IResult IdentityProblem(IdentityResult result)
+    {
+        if (result.Errors.Any(e => e.Code is "DuplicateEmail" or "DuplicateUserName"))
+        {
+            return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");
+        }
+
+        return Problems.Validation(new Dictionary<string, string[]> { ["user"] = result.Errors.Select(e => e.Description).ToArray() });
+    }
+
+    private static IResult UserNotFound() => Problems.NotFound("user_not_found", "No user has this id in this tenant.");
+}

@@ -1,0 +1,138 @@
+using System.Security.Claims;
+using IdentityService.SignIn;
+using IdentityService.SignIn.Pages;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc.ViewFeatures;
+using Microsoft.Extensions.Primitives;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// The authorization endpoint, after OpenIddict has validated the client, redirect URI, PKCE and scopes:
+/// signs the person in (or sends them to the sign-in page), asks consent of third-party clients, and
+/// issues the code. No authorization id is attached to the principal, so OpenIddict makes one ad-hoc
+/// authorization per sign-in: the token family that a refresh-token reuse revokes, apart from the
+/// remembered consent and from the same user's sign-ins on other devices.
+/// </summary>
+internal static class AuthorizationEndpoint
+{
+    public static async Task<IResult> HandleAsync(
+        HttpContext context,
+        TenantContext tenant,
+        UserManager<AppUser> users,
+        UserClaims claims,
+        IOpenIddictApplicationManager applications,
+        IOpenIddictAuthorizationManager authorizations,
+        ITempDataDictionaryFactory tempData,
+        TimeProvider time)
+    {
+        var request = context.GetOpenIddictServerRequest();
+        if (request is null)
+        {
+            return Results.NotFound();
+        }
+
+        var session = await context.GetSessionAsync();
+        var authTime = session?.GetAuthTime();
+        var now = time.GetUtcNow();
+        var mustSignIn = session is null
+            || request.HasPromptValue(PromptValues.Login)
+            || (request.MaxAge is { } maxAge && (authTime is null || authTime.Value.AddSeconds(maxAge) < now));
+        AppUser? user = null;
+        if (!mustSignIn && Guid.TryParse(session!.FindFirstValue("sub"), out var userId))
+        {
+            user = await users.FindByIdAsync(userId.ToString());
+        }
+
+        if (user is null)
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.LoginRequired, "The user is not signed in.");
+            }
+
+            // Back to this endpoint after sign-in, without what forced the sign-in, so it is not asked again.
+            var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt, Parameters.MaxAge]);
+            var login = $"{context.Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(returnUrl)}";
+            if (!string.IsNullOrEmpty(request.LoginHint))
+            {
+                login += "&login_hint=" + Uri.EscapeDataString(request.LoginHint);
+            }
+
+            return Results.Redirect(login);
+        }
+
+        var application = await applications.FindByClientIdAsync(request.ClientId!)
+            ?? throw new InvalidOperationException("OpenIddict validated a client that does not exist.");
+        var scopes = request.GetScopes().ToList();
+
+        var temp = tempData.GetTempData(context);
+        if (temp.TryGetValue(ConsentModel.DeniedKey, out var denied) && denied as string == request.ClientId)
+        {
+            temp.Remove(ConsentModel.DeniedKey);
+            temp.Save();
+            return Forbid(Errors.AccessDenied, "The user denied the request.");
+        }
+
+        if (!await IsFirstPartyAsync(application))
+        {
+            var consented = false;
+            if (!request.HasPromptValue(PromptValues.Consent))
+            {
+                await foreach (var authorization in authorizations.FindAsync(
+                    subject: user.Id.ToString(), client: await applications.GetIdAsync(application),
+                    status: Statuses.Valid, type: AuthorizationTypes.Permanent, scopes: [.. scopes]))
+                {
+                    consented = authorization is not null;
+                    break;
+                }
+            }
+
+            if (!consented)
+            {
+                if (request.HasPromptValue(PromptValues.None))
+                {
+                    return Forbid(Errors.ConsentRequired, "The user has not consented to this client.");
+                }
+
+                var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
+                return Results.Redirect($"{context.Request.PathBase}/consent?ReturnUrl={Uri.EscapeDataString(returnUrl)}");
+            }
+        }
+
+        var resources = request.GetResources().ToList();
+        if (resources.Count == 0)
+        {
+            resources = await Clients.DefaultAudiencesAsync(application);
+        }
+
+        var principal = await claims.CreatePrincipalAsync(user, scopes, resources, authTime);
+        return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+
+        async Task<bool> IsFirstPartyAsync(object app) =>
+            app is TenantApplication entity && entity.FirstParty;
+    }
+
+    internal static IResult Forbid(string error, string description) => Results.Forbid(
+        new AuthenticationProperties(new Dictionary<string, string?>
+        {
+            [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
+            [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
+        }),
+        [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+
+    private static string BuildUrl(HttpRequest http, OpenIddictRequest request, string[] without)
+    {
+        var parameters = request.GetParameters()
+            .Where(p => !without.Contains(p.Key, StringComparer.Ordinal))
+            .Select(p => new KeyValuePair<string, StringValues>(p.Key, (StringValues)p.Value));
+        return http.PathBase + http.Path + Microsoft.AspNetCore.Http.QueryString.Create(parameters);
+    }
+}

@@ -1,0 +1,60 @@
+using IdentityService.Data;
+using OpenIddict.EntityFrameworkCore.Models;
+
+namespace IdentityService.Oidc;
+
+// OpenIddict's entities, each carrying its tenant so that the global query filters partition them.
+
+public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication<Guid, TenantAuthorization, TenantToken>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+
+    /// <summary>First-party clients skip the consent page.</summary>
+    public bool FirstParty { get; set; }
+
+    /// <summary>Origins allowed to call the token and userinfo endpoints from a browser (CORS).</summary>
+    public string? AllowedOrigins { get; set; }
+
+    /// <summary>Audiences put in access tokens when the client asks for no resource (JSON array).</summary>
+    public string? DefaultAudiences { get; set; }
+
+    /// <summary>A previous secret hash still accepted until <see cref="PreviousSecretExpiresAt"/> (rotation with overlap).</summary>
+    public string? PreviousClientSecret { get; set; }
+
+    public DateTimeOffset? PreviousSecretExpiresAt { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthorization<Guid, TenantApplication, TenantToken>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+}
+
+public sealed class TenantScope : OpenIddictEntityFrameworkCoreScope<Guid>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+}
+
+public sealed class TenantToken : OpenIddictEntityFrameworkCoreToken<Guid, TenantApplication, TenantAuthorization>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+}
+
+/// <summary>A tenant's signing or encryption key, its private material protected by Data Protection.</summary>
+public sealed class TenantKey : ITenantOwned
+{
+    public Guid Id { get; set; }
+
+    public string TenantId { get; set; } = "";
+
+    /// <summary><c>RS256</c>, <c>ES256</c> (signing) or <c>A256KW</c> (encryption of codes and refresh tokens).</summary>
+    public required string Algorithm { get; set; }
+
+    public required string ProtectedMaterial { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the key starts signing. Until then it is only published, so that relying parties learn it first.</summary>
+    public DateTimeOffset ActivatesAt { get; set; }
+}

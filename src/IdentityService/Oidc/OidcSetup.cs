@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Options;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace IdentityService.Oidc;
+
+/// <summary>The OpenID Connect provider: OpenIddict's server, per tenant, on the service's database.</summary>
+public static class OidcSetup
+{
+    public static IServiceCollection AddOidc(this IServiceCollection services, IHostEnvironment environment)
+    {
+        services.AddOptions<KeyOptions>().BindConfiguration(KeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<TenantKeyRing>();
+        services.AddSingleton<TenantOidcStateCache>();
+        services.AddScoped<UserClaims>();
+
+        services.AddOpenIddict()
+            .AddCore(options =>
+            {
+                options.UseEntityFrameworkCore()
+                    .UseDbContext<Data.IdentityDb>()
+                    .ReplaceDefaultEntities<TenantApplication, TenantAuthorization, TenantScope, TenantToken, Guid>();
+                options.ReplaceApplicationManager<TenantApplication, TenantApplicationManager>();
+            })
+            .AddServer(options =>
+            {
+                // Relative URIs: OpenIddict resolves them against the path base /t/{tenant}, which also gives
+                // each tenant its own issuer. A leading slash would put them at the host's root.
+                options.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetUserInfoEndpointUris("connect/userinfo")
+                    .SetIntrospectionEndpointUris("connect/introspect")
+                    .SetRevocationEndpointUris("connect/revoke")
+                    .SetEndSessionEndpointUris("connect/endsession");
+
+                options.AllowAuthorizationCodeFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow();
+                options.RequireProofKeyForCodeExchange();
+                options.RegisterScopes(Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope);
+                options.RegisterClaims(Claims.Subject, Claims.Name, Claims.GivenName, Claims.FamilyName, Claims.Locale, Claims.UpdatedAt,
+                    Claims.Email, Claims.EmailVerified, Claims.PhoneNumber, Claims.PhoneNumberVerified, Claims.Role, Claims.AuthenticationTime);
+
+                // Access tokens are plain signed JWTs, so a resource server validates them with the JWKS alone.
+                options.DisableAccessTokenEncryption();
+                options.Configure(o =>
+                {
+                    // PKCE with S256 only: "plain" protects nothing against a stolen code.
+                    o.CodeChallengeMethods.Clear();
+                    o.CodeChallengeMethods.Add(CodeChallengeMethods.Sha256);
+                    o.ResponseModes.Clear();
+                    o.ResponseModes.UnionWith([ResponseModes.Query, ResponseModes.FormPost]);
+                });
+
+                options.AddEventHandler(SkipRequestsOutsideTenants.Descriptor);
+                options.AddEventHandler(SelectTenantCredentials.Descriptor);
+                options.AddEventHandler(UsePublicOrigin.Descriptor);
+
+                var aspNetCore = options.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough()
+                    .EnableStatusCodePagesIntegration();
+                if (environment.IsDevelopment())
+                {
+                    aspNetCore.DisableTransportSecurityRequirement();
+                }
+            });
+
+        // Each tenant's options are built once, with its keys, and handed to OpenIddict per request.
+        services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, TenantServerOptionsConfigurer>();
+        services.AddSingleton<IOptionsMonitor<OpenIddictServerOptions>, TenantServerOptionsMonitor>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapOidc(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapMethods("/connect/authorize", [HttpMethods.Get, HttpMethods.Post], (Delegate)AuthorizationEndpoint.HandleAsync).DisableAntiforgery();
+        endpoints.MapPost("/connect/token", (Delegate)TokenEndpoint.HandleAsync).DisableAntiforgery();
+        endpoints.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post], (Delegate)UserInfoEndpoint.HandleAsync).DisableAntiforgery();
+        endpoints.MapMethods("/connect/endsession", [HttpMethods.Get, HttpMethods.Post], (Delegate)EndSessionEndpoint.HandleAsync).DisableAntiforgery();
+        return endpoints;
+    }
+}

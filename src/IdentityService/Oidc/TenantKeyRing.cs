@@ -1,0 +1,192 @@
+using System.Security.Cryptography;
+using IdentityService.Data;
+using IdentityService.Tenancy;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// Loads a tenant's keys from the database, generating them on first use and rotating them:
+/// a successor is published <see cref="KeyOptions.PublishLeadHours"/> before it signs, and a
+/// replaced key stays published (or able to decrypt) until every token it protected has expired.
+/// Private material is stored protected by Data Protection, whose key ring is shared by all replicas.
+/// </summary>
+public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionProvider dataProtection, TimeProvider time, IOptions<KeyOptions> options)
+{
+    internal const string Rs256 = SecurityAlgorithms.RsaSha256;
+    internal const string Es256 = SecurityAlgorithms.EcdsaSha256;
+    internal const string A256Kw = SecurityAlgorithms.Aes256KW;
+
+    private readonly IDataProtector _protector = dataProtection.CreateProtector("IdentityService.TenantKeys.v1");
+
+    public async Task<TenantKeySet> LoadAsync(Tenant tenant, CancellationToken cancellationToken)
+    {
+        using var scope = scopes.CreateScope();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+
+        var now = time.GetUtcNow();
+        var keys = await db.TenantKeys.AsNoTracking().ToListAsync(cancellationToken);
+        var added = new List<TenantKey>();
+        foreach (var algorithm in new[] { Rs256, Es256, A256Kw })
+        {
+            var ofAlgorithm = keys.Where(k => k.Algorithm == algorithm).ToList();
+            var active = ofAlgorithm.Where(k => k.ActivatesAt <= now).MaxBy(k => k.ActivatesAt);
+            var pending = ofAlgorithm.Any(k => k.ActivatesAt > now);
+            if (active is null && !pending)
+            {
+                // A tenant's first key signs at once: no relying party can know the tenant yet.
+                added.Add(NewKey(algorithm, now, now));
+            }
+            else if (active is not null && !pending && active.ActivatesAt.AddDays(options.Value.RotationDays) <= now)
+            {
+                added.Add(NewKey(algorithm, now, now.AddHours(options.Value.PublishLeadHours)));
+            }
+        }
+
+        if (added.Count > 0)
+        {
+            db.TenantKeys.AddRange(added);
+            await db.SaveChangesAsync(cancellationToken);
+            keys.AddRange(added);
+        }
+
+        return Build(tenant, keys, now);
+    }
+
+    private TenantKeySet Build(Tenant tenant, List<TenantKey> keys, DateTimeOffset now)
+    {
+        // A key signs until its successor activates; the tokens it signed live at most this long after.
+        var retention = TimeSpan.FromSeconds(new[]
+        {
+            tenant.AccessTokenLifetimeSeconds, tenant.IdentityTokenLifetimeSeconds,
+            tenant.RefreshTokenLifetimeSeconds, tenant.AuthorizationCodeLifetimeSeconds,
+        }.Max()) + TimeSpan.FromMinutes(5);
+
+        var validUntil = now.AddHours(1);
+        var retained = new List<(TenantKey Key, bool Active)>();
+        foreach (var group in keys.GroupBy(k => k.Algorithm))
+        {
+            var ordered = group.OrderBy(k => k.ActivatesAt).ToList();
+            var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
+            for (var i = 0; i < ordered.Count; i++)
+            {
+                var key = ordered[i];
+                if (key.ActivatesAt > now)
+                {
+                    retained.Add((key, false));
+                    validUntil = Min(validUntil, key.ActivatesAt);
+                    continue;
+                }
+
+                if (i == activeIndex)
+                {
+                    retained.Add((key, true));
+                    continue;
+                }
+
+                // Replaced: its successor activated at ordered[i + 1].ActivatesAt.
+                var retiresAt = ordered[i + 1].ActivatesAt + retention;
+                if (retiresAt > now)
+                {
+                    retained.Add((key, false));
+                    validUntil = Min(validUntil, retiresAt);
+                }
+            }
+        }
+
+        SigningCredentials? rsa = null, ecdsa = null;
+        EncryptingCredentials? encryption = null;
+        var signing = new List<SigningCredentials>();
+        var decryption = new List<EncryptingCredentials>();
+        foreach (var (key, active) in retained)
+        {
+            var material = _protector.Unprotect(Convert.FromBase64String(key.ProtectedMaterial));
+            var keyId = key.Id.ToString("N");
+            switch (key.Algorithm)
+            {
+                case Rs256:
+                    var rsaKey = RSA.Create();
+                    rsaKey.ImportPkcs8PrivateKey(material, out _);
+                    var rsaCredentials = new SigningCredentials(new RsaSecurityKey(rsaKey) { KeyId = keyId }, Rs256);
+                    signing.Add(rsaCredentials);
+                    if (active)
+                    {
+                        rsa = rsaCredentials;
+                    }
+
+                    break;
+                case Es256:
+                    var ecKey = ECDsa.Create();
+                    ecKey.ImportPkcs8PrivateKey(material, out _);
+                    var ecCredentials = new SigningCredentials(new ECDsaSecurityKey(ecKey) { KeyId = keyId }, Es256);
+                    signing.Add(ecCredentials);
+                    if (active)
+                    {
+                        ecdsa = ecCredentials;
+                    }
+
+                    break;
+                case A256Kw:
+                    var encryptionCredentials = new EncryptingCredentials(
+                        new SymmetricSecurityKey(material) { KeyId = keyId }, A256Kw, SecurityAlgorithms.Aes256CbcHmacSha512);
+                    decryption.Add(encryptionCredentials);
+                    if (active)
+                    {
+                        encryption = encryptionCredentials;
+                    }
+
+                    break;
+            }
+        }
+
+        return new TenantKeySet
+        {
+            Rsa = rsa ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active RS256 key."),
+            Ecdsa = ecdsa ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active ES256 key."),
+            Encryption = encryption ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
+            Signing = signing,
+            Decryption = decryption,
+            ValidUntil = validUntil,
+        };
+    }
+
+    private TenantKey NewKey(string algorithm, DateTimeOffset now, DateTimeOffset activatesAt)
+    {
+        byte[] material;
+        switch (algorithm)
+        {
+            case Rs256:
+                using (var rsa = RSA.Create(2048))
+                {
+                    material = rsa.ExportPkcs8PrivateKey();
+                }
+
+                break;
+            case Es256:
+                using (var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+                {
+                    material = ecdsa.ExportPkcs8PrivateKey();
+                }
+
+                break;
+            default:
+                material = RandomNumberGenerator.GetBytes(32);
+                break;
+        }
+
+        return new TenantKey
+        {
+            Id = Guid.NewGuid(),
+            Algorithm = algorithm,
+            ProtectedMaterial = Convert.ToBase64String(_protector.Protect(material)),
+            CreatedAt = now,
+            ActivatesAt = activatesAt,
+        };
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+}

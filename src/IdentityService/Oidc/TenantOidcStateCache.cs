@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using IdentityService.Tenancy;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using OpenIddict.Server;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// Builds and caches each tenant's <see cref="TenantOidcState"/>. Only tenants in use stay in memory
+/// (a size-bounded cache), so 10,000 tenants do not mean 10,000 option objects. An entry is rebuilt
+/// when the tenant changes or when its key set is due (a pending key activates, an old one retires).
+/// </summary>
+public sealed class TenantOidcStateCache : IDisposable
+{
+    private readonly IOptionsFactory<OpenIddictServerOptions> _factory;
+    private readonly TenantKeyRing _keyRing;
+    private readonly TimeProvider _time;
+    private readonly MemoryCache _cache;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    public TenantOidcStateCache(IOptionsFactory<OpenIddictServerOptions> factory, TenantKeyRing keyRing, TimeProvider time, IOptions<KeyOptions> options)
+    {
+        _factory = factory;
+        _keyRing = keyRing;
+        _time = time;
+        _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.Value.TenantCacheSize, Clock = null });
+    }
+
+    /// <summary>The options used where no tenant applies (the reserved <c>system</c> tenant's); set at start.</summary>
+    public OpenIddictServerOptions? Fallback { get; private set; }
+
+    internal void SetFallback(TenantOidcState state) => Fallback = state.Options;
+
+    public async ValueTask<TenantOidcState> GetAsync(Tenant tenant, CancellationToken cancellationToken)
+    {
+        if (TryGetFresh(tenant, out var state))
+        {
+            return state;
+        }
+
+        var gate = _locks.GetOrAdd(tenant.Id, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (TryGetFresh(tenant, out state))
+            {
+                return state;
+            }
+
+            var keys = await _keyRing.LoadAsync(tenant, cancellationToken);
+            state = new TenantOidcState(tenant, Build(tenant, keys), keys);
+            _cache.Set(tenant.Id, state, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(30) });
+            return state;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public void Evict(string tenantId) => _cache.Remove(tenantId);
+
+    private bool TryGetFresh(Tenant tenant, out TenantOidcState state)
+    {
+        if (_cache.TryGetValue(tenant.Id, out TenantOidcState? cached) && cached is not null
+            && cached.Tenant.Version == tenant.Version && cached.Keys.ValidUntil > _time.GetUtcNow())
+        {
+            state = cached;
+            return true;
+        }
+
+        state = null!;
+        return false;
+    }
+
+    private OpenIddictServerOptions Build(Tenant tenant, TenantKeySet keys)
+    {
+        // OpenIddict's own configuration is registered for the default name only: build that one,
+        // with TenantServerOptionsConfigurer adding this tenant's keys and settings before OpenIddict's
+        // post-configuration derives its validation keys from them.
+        TenantServerOptionsConfigurer.Building = (tenant, keys);
+        try
+        {
+            return _factory.Create(Options.DefaultName);
+        }
+        finally
+        {
+            TenantServerOptionsConfigurer.Building = null;
+        }
+    }
+
+    public void Dispose() => _cache.Dispose();
+}
+
+/// <summary>Adds the tenant being built's keys, lifetimes and resources to OpenIddict's server options.</summary>
+internal sealed class TenantServerOptionsConfigurer(TimeProvider time) : IConfigureOptions<OpenIddictServerOptions>
+{
+    [ThreadStatic]
+    internal static (Tenant Tenant, TenantKeySet Keys)? Building;
+
+    public void Configure(OpenIddictServerOptions options)
+    {
+        var (tenant, keys) = Building ?? throw new InvalidOperationException(
+            "OpenIddict's server options are built per tenant by TenantOidcStateCache only.");
+
+        options.TimeProvider = time;
+        options.SigningCredentials.AddRange(keys.Signing);
+        options.EncryptionCredentials.Add(keys.Encryption);
+        options.EncryptionCredentials.AddRange(keys.Decryption.Where(k => k != keys.Encryption));
+        options.AccessTokenLifetime = TimeSpan.FromSeconds(tenant.AccessTokenLifetimeSeconds);
+        options.IdentityTokenLifetime = TimeSpan.FromSeconds(tenant.IdentityTokenLifetimeSeconds);
+        options.RefreshTokenLifetime = TimeSpan.FromSeconds(tenant.RefreshTokenLifetimeSeconds);
+        options.AuthorizationCodeLifetime = TimeSpan.FromSeconds(tenant.AuthorizationCodeLifetimeSeconds);
+        options.RefreshTokenReuseLeeway = TimeSpan.FromSeconds(tenant.RefreshTokenReuseLeewaySeconds);
+        foreach (var resource in tenant.ApiResources)
+        {
+            if (Uri.TryCreate(resource, UriKind.Absolute, out var uri))
+            {
+                options.Resources.Add(uri);
+            }
+        }
+    }
+}
+
+/// <summary>OpenIddict reads its options through this monitor: the current request's tenant's, else the fallback.</summary>
+internal sealed class TenantServerOptionsMonitor(IHttpContextAccessor accessor, TenantOidcStateCache cache) : IOptionsMonitor<OpenIddictServerOptions>
+{
+    public OpenIddictServerOptions CurrentValue =>
+        accessor.HttpContext?.Features.Get<TenantOidcState>()?.Options
+        ?? cache.Fallback
+        ?? throw new InvalidOperationException("The OpenID Connect server is used before the service finished starting.");
+
+    public OpenIddictServerOptions Get(string? name) => CurrentValue;
+
+    public IDisposable? OnChange(Action<OpenIddictServerOptions, string?> listener) => null;
+}

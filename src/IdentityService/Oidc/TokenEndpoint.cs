@@ -1,0 +1,82 @@
+using System.Security.Claims;
+using IdentityService.Users;
+using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// The token endpoint, after OpenIddict has authenticated the client and validated the grant.
+/// A code or refresh token is exchanged only while its user still exists, with claims rebuilt from
+/// the user's current profile; client credentials get a token whose subject is the client.
+/// </summary>
+internal static class TokenEndpoint
+{
+    public static async Task<IResult> HandleAsync(HttpContext context, UserManager<AppUser> users, UserClaims claims, IOpenIddictApplicationManager applications)
+    {
+        var request = context.GetOpenIddictServerRequest();
+        if (request is null)
+        {
+            return Results.NotFound();
+        }
+
+        if (request.IsClientCredentialsGrantType())
+        {
+            var application = await applications.FindByClientIdAsync(request.ClientId!)
+                ?? throw new InvalidOperationException("OpenIddict authenticated a client that does not exist.");
+            var identity = new ClaimsIdentity("IdentityService", Claims.Name, Claims.Role);
+            identity.AddClaim(new Claim(Claims.Subject, request.ClientId!));
+            var displayName = await applications.GetDisplayNameAsync(application);
+            if (!string.IsNullOrEmpty(displayName))
+            {
+                identity.AddClaim(new Claim(Claims.Name, displayName));
+            }
+
+            var principal = new ClaimsPrincipal(identity);
+            var scopes = request.GetScopes();
+            principal.SetScopes(scopes);
+            principal.SetResources(await ResourcesAsync(request, application, scopes));
+            principal.SetDestinations(static _ => [Destinations.AccessToken]);
+            return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        {
+            var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+            var granted = result.Principal;
+            var user = granted?.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
+            if (granted is null || user is null)
+            {
+                return AuthorizationEndpoint.Forbid(Errors.InvalidGrant, "The user of this grant no longer exists.");
+            }
+
+            DateTimeOffset? authTime = long.TryParse(granted.GetClaim(Claims.AuthenticationTime), out var seconds)
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : null;
+            var principal = await claims.CreatePrincipalAsync(user, granted.GetScopes(), granted.GetResources(), authTime);
+            return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
+        return AuthorizationEndpoint.Forbid(Errors.UnsupportedGrantType, "This grant type is not supported.");
+    }
+
+    private static async Task<List<string>> ResourcesAsync(OpenIddictRequest request, object application, IEnumerable<string> scopes)
+    {
+        var resources = request.GetResources().ToList();
+        if (resources.Count == 0)
+        {
+            resources = await Clients.DefaultAudiencesAsync(application);
+        }
+
+        if (scopes.Contains(Clients.ManageScope))
+        {
+            resources.Add(Clients.ManagementAudience);
+        }
+
+        return resources;
+    }
+}

@@ -1,0 +1,50 @@
+using IdentityService.Data;
+using IdentityService.Diagnostics;
+using IdentityService.Management;
+using IdentityService.Oidc;
+using IdentityService.SignIn;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Scalar.AspNetCore;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddHostingAndSecurity(builder.Configuration, builder.Environment);
+builder.Services.AddData(builder.Configuration);
+builder.Services.AddTenancy();
+builder.Services.AddUsers();
+builder.Services.AddSessionCookie();
+builder.Services.AddOidc(builder.Environment);
+builder.Services.AddSignInPages();
+builder.Services.AddManagement();
+builder.Services.AddDiagnostics();
+
+var app = builder.Build();
+
+if (args.Contains("migrate"))
+{
+    await app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(CancellationToken.None);
+    return;
+}
+
+await app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(CancellationToken.None);
+
+app.UseHostingAndSecurity();
+app.UseTenancy();
+app.UseStatusCodePagesWithReExecute("/error");
+app.UseRouting();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAntiforgery();
+
+app.MapDiagnostics();
+app.MapOidc();
+app.MapSignInPages();
+app.MapManagement();
+app.MapOpenApi("/openapi/{documentName}.json");
+app.MapScalarApiReference("/api/reference");
+
+app.Run();
+
+/// <summary>The entry point, visible to the integration tests' factory.</summary>
+public partial class Program;

@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.WebUtilities;
+using OpenIddict.Abstractions;
+
+namespace IdentityService.SignIn.Pages;
+
+/// <summary>
+/// Asks a signed-in person whether a third-party client may have the scopes it requests. An answer of
+/// "allow" is remembered (a permanent authorization, apart from any token family); "deny" is handed to
+/// the authorization endpoint, which answers the client with access_denied.
+/// </summary>
+public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations, TimeProvider time) : PageModel
+{
+    public const string DeniedKey = "consent_denied";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string ClientName { get; private set; } = "";
+
+    public IReadOnlyList<string> Scopes { get; private set; } = [];
+
+    public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? RedirectToPage("Error") : Page();
+
+    public async Task<IActionResult> OnPostAsync(string? decision)
+    {
+        var application = await LoadAsync();
+        var session = await HttpContext.GetSessionAsync();
+        if (application is null || session is null)
+        {
+            return RedirectToPage("Error");
+        }
+
+        var returnUrl = ReturnUrls.Sanitize(Request, ReturnUrl);
+        if (decision != "allow")
+        {
+            TempData[DeniedKey] = await applications.GetClientIdAsync(application);
+            return LocalRedirect(returnUrl);
+        }
+
+        var subject = session.FindFirst("sub")!.Value;
+        var consent = new OpenIddictAuthorizationDescriptor
+        {
+            ApplicationId = await applications.GetIdAsync(application),
+            CreationDate = time.GetUtcNow(),
+            Status = OpenIddictConstants.Statuses.Valid,
+            Subject = subject,
+            Type = OpenIddictConstants.AuthorizationTypes.Permanent,
+        };
+        consent.Scopes.UnionWith(Scopes);
+        await authorizations.CreateAsync(consent);
+        return LocalRedirect(returnUrl);
+    }
+
+    private async Task<object?> LoadAsync()
+    {
+        if (string.IsNullOrEmpty(ReturnUrl))
+        {
+            return null;
+        }
+
+        var query = QueryHelpers.ParseQuery(new Uri(new Uri("http://local"), ReturnUrl).Query);
+        var clientId = query.TryGetValue("client_id", out var ids) ? ids.ToString() : null;
+        var application = string.IsNullOrEmpty(clientId) ? null : await applications.FindByClientIdAsync(clientId);
+        if (application is null)
+        {
+            return null;
+        }
+
+        ClientName = await applications.GetDisplayNameAsync(application) ?? clientId!;
+        Scopes = (query.TryGetValue("scope", out var scope) ? scope.ToString() : "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToList();
+        return application;
+    }
+}

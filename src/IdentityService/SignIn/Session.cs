@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Security.Claims;
+using IdentityService.Tenancy;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+
+namespace IdentityService.SignIn;
+
+/// <summary>
+/// The single sign-on cookie of a tenant. Its path is the tenant's path base (<c>/t/{tenant}</c>), so a
+/// browser never sends tenant A's cookie to tenant B; the principal also carries its tenant, checked on
+/// every read, so a cookie moved by hand to another tenant is refused.
+/// </summary>
+public static class Session
+{
+    public const string Scheme = "IdentityService.Session";
+    public const string TenantClaim = "tenant";
+    public const string AuthTimeClaim = "auth_time";
+
+    public static IServiceCollection AddSessionCookie(this IServiceCollection services)
+    {
+        services.AddAuthentication(Scheme).AddCookie(Scheme, options =>
+        {
+            options.Cookie.Name = ".IdentityService.Session";
+            options.Cookie.HttpOnly = true;
+            options.Cookie.SameSite = SameSiteMode.Lax;
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            // Path left unset: the cookie handler then uses the request's path base, the tenant's prefix.
+            options.LoginPath = "/login";
+            options.LogoutPath = "/logout";
+            options.AccessDeniedPath = "/error";
+            options.SlidingExpiration = false;
+            options.Events.OnValidatePrincipal = context =>
+            {
+                var tenant = context.HttpContext.RequestServices.GetRequiredService<TenantContext>().TenantId;
+                if (tenant is null || context.Principal?.FindFirstValue(TenantClaim) != tenant)
+                {
+                    context.RejectPrincipal();
+                }
+
+                return Task.CompletedTask;
+            };
+            options.Events.OnSigningIn = context =>
+            {
+                var tenant = context.HttpContext.RequestServices.GetRequiredService<TenantContext>().Required;
+                var now = context.HttpContext.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+                context.Properties.IssuedUtc = now;
+                context.Properties.ExpiresUtc = now.AddSeconds(tenant.SessionLifetimeSeconds);
+                return Task.CompletedTask;
+            };
+        });
+        return services;
+    }
+
+    /// <summary>The session principal of a user who just proved who they are.</summary>
+    public static ClaimsPrincipal CreatePrincipal(Guid userId, string tenantId, string email, DateTimeOffset authTime, string method)
+    {
+        var identity = new ClaimsIdentity(Scheme, "email", "role");
+        identity.AddClaim(new Claim("sub", userId.ToString()));
+        identity.AddClaim(new Claim(TenantClaim, tenantId));
+        identity.AddClaim(new Claim("email", email));
+        identity.AddClaim(new Claim(AuthTimeClaim, authTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)));
+        identity.AddClaim(new Claim("amr", method));
+        return new ClaimsPrincipal(identity);
+    }
+
+    public static DateTimeOffset? GetAuthTime(this ClaimsPrincipal principal) =>
+        long.TryParse(principal.FindFirstValue(AuthTimeClaim), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    /// <summary>The current request's session, or null when there is none for this tenant.</summary>
+    public static async Task<ClaimsPrincipal?> GetSessionAsync(this HttpContext context)
+    {
+        var result = await context.AuthenticateAsync(Scheme);
+        return result.Succeeded ? result.Principal : null;
+    }
+}

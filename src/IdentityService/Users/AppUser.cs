@@ -1,0 +1,27 @@
+using IdentityService.Data;
+using Microsoft.AspNetCore.Identity;
+
+namespace IdentityService.Users;
+
+/// <summary>A person who signs in at one tenant. The same email may exist at several tenants as distinct users.</summary>
+public sealed class AppUser : IdentityUser<Guid>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+
+    public string? GivenName { get; set; }
+
+    public string? FamilyName { get; set; }
+
+    public string? Name { get; set; }
+
+    public string? Locale { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? UpdatedAt { get; set; }
+}
+
+public sealed class AppRole : IdentityRole<Guid>, ITenantOwned
+{
+    public string TenantId { get; set; } = "";
+}
