@@ -21,13 +21,12 @@ builder.Services.AddDiagnostics();
 
 var app = builder.Build();
 
+// `dotnet IdentityService.dll migrate`: for operators who set Database:MigrateAtStart to false.
 if (args.Contains("migrate"))
 {
-    await app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(CancellationToken.None);
+    await app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(migrate: true, CancellationToken.None);
     return;
 }
-
-await app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(CancellationToken.None);
 
 app.UseHostingAndSecurity();
 app.UseTenancy();

@@ -32,13 +32,18 @@ public sealed partial class DatabaseInitializer(
     TenantOidcStateCache states,
     TimeProvider time,
     IHostEnvironment environment,
-    ILogger<DatabaseInitializer> logger)
+    ILogger<DatabaseInitializer> logger) : IHostedService
 {
-    public async Task InitializeAsync(CancellationToken cancellationToken)
+    /// <summary>Runs before the server accepts requests: hosted services start before the web server.</summary>
+    public Task StartAsync(CancellationToken cancellationToken) => InitializeAsync(migrate: database.Value.MigrateAtStart, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task InitializeAsync(bool migrate, CancellationToken cancellationToken)
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        if (database.Value.MigrateAtStart)
+        if (migrate)
         {
             await db.Database.MigrateAsync(cancellationToken);
         }

@@ -39,6 +39,7 @@ public static class HostingSetup
                 "Bootstrap:AdminClientSecret is required outside Development (environment variable Bootstrap__AdminClientSecret).")
             .ValidateOnStart();
         services.AddSingleton<DatabaseInitializer>();
+        services.AddHostedService(sp => sp.GetRequiredService<DatabaseInitializer>());
 
         var forwarded = configuration.GetSection(ForwardedHeadersSettings.Section).Get<ForwardedHeadersSettings>() ?? new();
         services.Configure<ForwardedHeadersOptions>(options =>

@@ -1,0 +1,155 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace IdentityService.Tests.Infrastructure;
+
+/// <summary>
+/// The service under test: the real pipeline on a real database (SQLite, or PostgreSQL when
+/// <c>TEST_POSTGRES</c> is set), with a fake clock. Only the clock and the database location are replaced.
+/// </summary>
+public class IdentityServiceFactory : WebApplicationFactory<Program>
+{
+    private readonly TestDatabase _database;
+    private string? _adminToken;
+
+    public IdentityServiceFactory() : this(null)
+    {
+    }
+
+    public IdentityServiceFactory(string? provider)
+    {
+        _database = TestDatabase.Create(provider);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero));
+
+    public string AdminClientId { get; } = "platform-admin";
+
+    public string AdminClientSecret { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+
+    public string DatabaseProvider => _database.Provider;
+
+    /// <summary>Set by a test to send server logs to its output.</summary>
+    public ITestOutputHelper? Output { get; set; }
+
+    /// <summary>Extra configuration a test class needs (set before the first request).</summary>
+    public Dictionary<string, string?> Settings { get; } = [];
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.UseSetting("Database:Provider", _database.Provider);
+        builder.UseSetting("ConnectionStrings:Identity", _database.ConnectionString);
+        builder.UseSetting("Bootstrap:AdminClientId", AdminClientId);
+        builder.UseSetting("Bootstrap:AdminClientSecret", AdminClientSecret);
+        foreach (var (key, value) in Settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureLogging(logging =>
+        {
+            logging.ClearProviders();
+            logging.AddProvider(new XunitLoggerProvider(() => Output));
+            logging.SetMinimumLevel(LogLevel.Warning);
+        });
+        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+    }
+
+    public HttpClient CreateBrowser() => CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+
+    public HttpClient CreateApi() => CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+
+    /// <summary>A management token of the platform tenant, from the bootstrap client.</summary>
+    public async Task<string> AdminTokenAsync()
+    {
+        _adminToken ??= await ClientCredentialsTokenAsync("system", AdminClientId, AdminClientSecret, "manage");
+        return _adminToken;
+    }
+
+    public async Task<string> ClientCredentialsTokenAsync(string tenant, string clientId, string secret, string scope)
+    {
+        using var client = CreateApi();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/connect/token")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(clientId)}:{Uri.EscapeDataString(secret)}")));
+        var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>Calls the management API as the platform administrator; the response is asserted by the caller.</summary>
+    public async Task<HttpResponseMessage> ManageAsync(HttpMethod method, string path, object? body = null, string? token = null)
+    {
+        using var client = CreateApi();
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token ?? await AdminTokenAsync());
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        return await client.SendAsync(request);
+    }
+
+    public async Task<JsonObject> ManageOkAsync(HttpMethod method, string path, object? body = null, HttpStatusCode expected = HttpStatusCode.Created)
+    {
+        var response = await ManageAsync(method, path, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"{method} {path}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    public Task<JsonObject> CreateTenantAsync(string id, string? displayName = null) =>
+        ManageOkAsync(HttpMethod.Post, "/api/v1/tenants", new { id, displayName = displayName ?? id.ToUpperInvariant() });
+
+    public Task<JsonObject> CreateWebClientAsync(string tenant, string clientId = "web", bool firstParty = true, string? secret = null, string[]? scopes = null) =>
+        ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{tenant}/clients", new Dictionary<string, object?>
+        {
+            ["clientId"] = clientId,
+            ["clientSecret"] = secret,
+            ["displayName"] = $"{clientId} app",
+            ["redirectUris"] = new[] { "https://app.example/cb" },
+            ["postLogoutRedirectUris"] = new[] { "https://app.example/" },
+            ["grantTypes"] = new[] { "authorization_code", "refresh_token" },
+            ["scopes"] = scopes ?? ["openid", "profile", "email", "phone", "offline_access", "roles"],
+            ["firstParty"] = firstParty,
+        });
+
+    public async Task<string> CreateUserAsync(string tenant, string email, string password, object? extra = null)
+    {
+        var body = new Dictionary<string, object?> { ["email"] = email, ["password"] = password, ["emailVerified"] = true };
+        if (extra is not null)
+        {
+            foreach (var property in JsonSerializer.SerializeToElement(extra).EnumerateObject())
+            {
+                body[property.Name] = property.Value;
+            }
+        }
+
+        var user = await ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{tenant}/users", body);
+        return user["id"]!.GetValue<string>();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _database.Dispose();
+        }
+    }
+}

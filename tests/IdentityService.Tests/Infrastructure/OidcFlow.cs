@@ -1,0 +1,141 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace IdentityService.Tests.Infrastructure;
+
+/// <summary>
+/// Drives the authorization code + PKCE flow as a browser and a relying party would, through the real
+/// pages: authorize, sign-in form with its anti-forgery token, back to authorize, code, token exchange.
+/// </summary>
+public sealed partial class OidcFlow(HttpClient browser, string tenant, string clientId, string? clientSecret = null)
+{
+    public const string RedirectUri = "https://app.example/cb";
+
+    public string Verifier { get; } = Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    public string Scope { get; set; } = "openid profile email offline_access";
+
+    public Dictionary<string, string> Extra { get; } = [];
+
+    public string AuthorizeUrl()
+    {
+        var challenge = Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(Verifier)));
+        var query = new Dictionary<string, string?>
+        {
+            ["client_id"] = clientId,
+            ["redirect_uri"] = RedirectUri,
+            ["response_type"] = "code",
+            ["scope"] = Scope,
+            ["state"] = "st-" + Guid.NewGuid().ToString("N"),
+            ["nonce"] = "n-" + Guid.NewGuid().ToString("N"),
+            ["code_challenge"] = challenge,
+            ["code_challenge_method"] = "S256",
+        };
+        foreach (var (key, value) in Extra)
+        {
+            query[key] = value;
+        }
+
+        return QueryHelpers.AddQueryString($"/t/{tenant}/connect/authorize", query);
+    }
+
+    /// <summary>Signs in through the page when asked to and returns the code sent to the redirect URI.</summary>
+    public async Task<string> GetCodeAsync(string email, string password)
+    {
+        var response = await browser.GetAsync(AuthorizeUrl());
+        var location = Location(response);
+        if (location.AbsolutePath.EndsWith("/login", StringComparison.Ordinal))
+        {
+            var page = await browser.GetAsync(location.PathAndQuery);
+            var html = await page.Content.ReadAsStringAsync();
+            var form = new Dictionary<string, string>
+            {
+                ["Email"] = email,
+                ["Password"] = password,
+                ["ReturnUrl"] = WebUtility.HtmlDecode(Hidden(html, "ReturnUrl")),
+                ["__RequestVerificationToken"] = Hidden(html, "__RequestVerificationToken"),
+            };
+            var posted = await browser.PostAsync(location.PathAndQuery, new FormUrlEncodedContent(form));
+            if (posted.StatusCode != HttpStatusCode.Redirect)
+            {
+                throw new SignInRefusedException(await posted.Content.ReadAsStringAsync());
+            }
+
+            response = await browser.GetAsync(Location(posted).PathAndQuery);
+            location = Location(response);
+        }
+
+        Assert.StartsWith(RedirectUri, location.ToString());
+        var query = QueryHelpers.ParseQuery(location.Query);
+        Assert.True(query.ContainsKey("code"), location.ToString());
+        return query["code"].ToString();
+    }
+
+    public async Task<HttpResponseMessage> RedeemAsync(string code, string? verifier = null, string? path = null)
+    {
+        var form = new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = code,
+            ["redirect_uri"] = RedirectUri,
+            ["client_id"] = clientId,
+            ["code_verifier"] = verifier ?? Verifier,
+        };
+        if (clientSecret is not null)
+        {
+            form["client_secret"] = clientSecret;
+        }
+
+        return await browser.PostAsync(path ?? $"/t/{tenant}/connect/token", new FormUrlEncodedContent(form));
+    }
+
+    public async Task<JsonElement> SignInAsync(string email, string password)
+    {
+        var response = await RedeemAsync(await GetCodeAsync(email, password));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    public async Task<HttpResponseMessage> RefreshAsync(string refreshToken, string? path = null)
+    {
+        var form = new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["refresh_token"] = refreshToken,
+            ["client_id"] = clientId,
+        };
+        if (clientSecret is not null)
+        {
+            form["client_secret"] = clientSecret;
+        }
+
+        return await browser.PostAsync(path ?? $"/t/{tenant}/connect/token", new FormUrlEncodedContent(form));
+    }
+
+    public static Uri Location(HttpResponseMessage response)
+    {
+        Assert.True(response.StatusCode is HttpStatusCode.Redirect or HttpStatusCode.Found or HttpStatusCode.SeeOther,
+            $"Expected a redirect, got {(int)response.StatusCode}: {response.Content.ReadAsStringAsync().Result}");
+        var location = response.Headers.Location!;
+        return location.IsAbsoluteUri ? location : new Uri(new Uri("http://localhost"), location);
+    }
+
+    public static string Hidden(string html, string name)
+    {
+        var match = Regex.Match(html, $"<input[^>]*name=\"{Regex.Escape(name)}\"[^>]*value=\"([^\"]*)\"");
+        Assert.True(match.Success, $"No hidden field {name} in the page.");
+        return match.Groups[1].Value;
+    }
+
+    public static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
+
+public sealed class SignInRefusedException(string page) : Exception("The sign-in page refused the credentials.")
+{
+    public string Page { get; } = page;
+}

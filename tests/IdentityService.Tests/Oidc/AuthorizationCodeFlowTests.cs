@@ -1,0 +1,277 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace IdentityService.Tests.Oidc;
+
+public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Password = "correct horse battery staple";
+    private readonly IdentityServiceFactory _factory = new() ;
+
+    public async Task InitializeAsync()
+    {
+        _factory.Output = output;
+        await _factory.CreateTenantAsync("acme");
+        await _factory.CreateWebClientAsync("acme");
+        await _factory.CreateUserAsync("acme", "ada@acme.test", Password, new { name = "Ada Lovelace", givenName = "Ada", familyName = "Lovelace", locale = "en-GB" });
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task CodeFlow_WithPkce_IssuesIdTokenSignedWithTheTenantsPublishedRs256Key()
+    {
+        using var browser = _factory.CreateBrowser();
+        var tokens = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+
+        var idToken = tokens.GetProperty("id_token").GetString()!;
+        var jwks = new JsonWebKeySet(await browser.GetStringAsync("/t/acme/.well-known/jwks"));
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(idToken, new TokenValidationParameters
+        {
+            ValidIssuer = "http://localhost/t/acme",
+            ValidAudience = "web",
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidateLifetime = false,
+        });
+
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        var jwt = (JsonWebToken)result.SecurityToken;
+        Assert.Equal("RS256", jwt.Alg);
+        Assert.Equal("Ada Lovelace", jwt.GetClaim("name").Value);
+        Assert.Equal("ada@acme.test", jwt.GetClaim("email").Value);
+        Assert.True(jwt.TryGetClaim("auth_time", out _));
+        Assert.True(tokens.TryGetProperty("refresh_token", out _));
+    }
+
+    [Fact]
+    public async Task AccessToken_IsAPlainEs256JwtValidatedByTheJwksAlone()
+    {
+        using var browser = _factory.CreateBrowser();
+        var tokens = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var accessToken = tokens.GetProperty("access_token").GetString()!;
+        var jwks = new JsonWebKeySet(await browser.GetStringAsync("/t/acme/.well-known/jwks"));
+
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(accessToken, new TokenValidationParameters
+        {
+            ValidIssuer = "http://localhost/t/acme",
+            ValidateAudience = false,
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidateLifetime = false,
+        });
+
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        Assert.Equal("ES256", ((JsonWebToken)result.SecurityToken).Alg);
+        Assert.Equal("at+jwt", ((JsonWebToken)result.SecurityToken).Typ);
+    }
+
+    [Fact]
+    public async Task UserInfo_ReturnsTheProfileAllowedByTheScopes()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web") { Scope = "openid email" };
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        var response = await browser.SendAsync(request);
+        var claims = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("ada@acme.test", claims.GetProperty("email").GetString());
+        Assert.True(claims.GetProperty("email_verified").GetBoolean());
+        Assert.False(claims.TryGetProperty("name", out _), "name needs the profile scope");
+    }
+
+    [Fact]
+    public async Task RefreshToken_RotatesAndItsReuseRevokesTheWholeFamily()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var first = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+
+        var rotated = await flow.RefreshAsync(first);
+        Assert.Equal(HttpStatusCode.OK, rotated.StatusCode);
+        var second = JsonDocument.Parse(await rotated.Content.ReadAsStringAsync()).RootElement.GetProperty("refresh_token").GetString()!;
+        Assert.NotEqual(first, second);
+
+        var reuse = await flow.RefreshAsync(first);
+        Assert.Equal(HttpStatusCode.BadRequest, reuse.StatusCode);
+        Assert.Contains("invalid_grant", await reuse.Content.ReadAsStringAsync());
+
+        // The reuse revoked the family: the newest refresh token of the same sign-in no longer works.
+        var afterReuse = await flow.RefreshAsync(second);
+        Assert.Equal(HttpStatusCode.BadRequest, afterReuse.StatusCode);
+    }
+
+    [Fact]
+    public async Task RefreshTokenReuse_OnOneDevice_DoesNotSignOutTheSameUserOnAnother()
+    {
+        using var phone = _factory.CreateBrowser();
+        using var laptop = _factory.CreateBrowser();
+        var phoneFlow = new OidcFlow(phone, "acme", "web");
+        var laptopFlow = new OidcFlow(laptop, "acme", "web");
+        var phoneToken = (await phoneFlow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        var laptopToken = (await laptopFlow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+
+        Assert.Equal(HttpStatusCode.OK, (await phoneFlow.RefreshAsync(phoneToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await phoneFlow.RefreshAsync(phoneToken)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.OK, (await laptopFlow.RefreshAsync(laptopToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Code_IsSingleUse_AndItsReplayRevokesWhatItIssued()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var code = await flow.GetCodeAsync("ada@acme.test", Password);
+        var first = await flow.RedeemAsync(code);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var refresh = JsonDocument.Parse(await first.Content.ReadAsStringAsync()).RootElement.GetProperty("refresh_token").GetString()!;
+
+        var replay = await flow.RedeemAsync(code);
+        Assert.Equal(HttpStatusCode.BadRequest, replay.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(refresh)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Code_WithAWrongVerifier_IsRefused()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var code = await flow.GetCodeAsync("ada@acme.test", Password);
+
+        var response = await flow.RedeemAsync(code, verifier: OidcFlow.Base64Url(new byte[32]));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("invalid_grant", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("code_challenge_method", "plain")]
+    [InlineData("redirect_uri", "https://evil.example/cb")]
+    public async Task Authorize_WithAPlainChallengeOrAnUnregisteredRedirectUri_IsRefusedWithoutRedirectingThere(string parameter, string value)
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra[parameter] = value;
+
+        var response = await browser.GetAsync(flow.AuthorizeUrl());
+
+        if (response.StatusCode == HttpStatusCode.Redirect)
+        {
+            Assert.DoesNotContain("evil.example", response.Headers.Location!.ToString());
+            Assert.Contains("error=", response.Headers.Location!.ToString());
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Authorize_WithoutPkce_IsRefused()
+    {
+        using var browser = _factory.CreateBrowser();
+        var url = "/t/acme/connect/authorize?client_id=web&response_type=code&scope=openid&redirect_uri=" + Uri.EscapeDataString(OidcFlow.RedirectUri);
+
+        var response = await browser.GetAsync(url);
+
+        // OpenIddict shows this one on the error page, not at the client: nothing is issued either way.
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("code_challenge", WebUtility.HtmlDecode(await response.Content.ReadAsStringAsync()));
+    }
+
+    [Fact]
+    public async Task SignInPage_UnknownEmailAndWrongPassword_LookTheSame()
+    {
+        using var first = _factory.CreateBrowser();
+        using var second = _factory.CreateBrowser();
+
+        var unknown = await Assert.ThrowsAsync<SignInRefusedException>(() => new OidcFlow(first, "acme", "web").GetCodeAsync("nobody@acme.test", Password));
+        var wrong = await Assert.ThrowsAsync<SignInRefusedException>(() => new OidcFlow(second, "acme", "web").GetCodeAsync("ada@acme.test", "wrong password here"));
+
+        Assert.Contains("Email and/or password invalid.", unknown.Page);
+        Assert.Equal(Normalize(unknown.Page), Normalize(wrong.Page));
+
+        static string Normalize(string html) => System.Text.RegularExpressions.Regex.Replace(
+            html, "(name=\"(?:__RequestVerificationToken|ReturnUrl)\"[^>]*value=\")[^\"]*|(value=\")[^\"]*@acme.test", "$1$2");
+    }
+
+    [Fact]
+    public async Task SecondAuthorize_WithAnSsoCookie_SkipsTheSignInPage_ButPromptLoginAsksAgain()
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+
+        var silent = new OidcFlow(browser, "acme", "web");
+        silent.Extra["prompt"] = "none";
+        var again = await browser.GetAsync(silent.AuthorizeUrl());
+        Assert.Contains("code=", OidcFlow.Location(again).Query);
+
+        var forced = new OidcFlow(browser, "acme", "web");
+        forced.Extra["prompt"] = "login";
+        var login = await browser.GetAsync(forced.AuthorizeUrl());
+        Assert.EndsWith("/t/acme/login", OidcFlow.Location(login).AbsolutePath);
+    }
+
+    [Fact]
+    public async Task PromptNone_WithoutASession_AnswersLoginRequired()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["prompt"] = "none";
+
+        var response = await browser.GetAsync(flow.AuthorizeUrl());
+
+        Assert.Contains("error=login_required", OidcFlow.Location(response).Query);
+    }
+
+    [Fact]
+    public async Task ThirdPartyClient_AsksConsentOnce_ThenRemembersIt()
+    {
+        await _factory.CreateWebClientAsync("acme", clientId: "partner", firstParty: false);
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+
+        var flow = new OidcFlow(browser, "acme", "partner") { Scope = "openid email" };
+        var consent = OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl()));
+        Assert.EndsWith("/t/acme/consent", consent.AbsolutePath);
+        var page = await (await browser.GetAsync(consent.PathAndQuery)).Content.ReadAsStringAsync();
+        Assert.Contains("partner app", page);
+        var allowed = await browser.PostAsync(consent.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "ReturnUrl")),
+            ["decision"] = "allow",
+            ["__RequestVerificationToken"] = OidcFlow.Hidden(page, "__RequestVerificationToken"),
+        }));
+        var code = OidcFlow.Location(await browser.GetAsync(OidcFlow.Location(allowed).PathAndQuery));
+        Assert.Contains("code=", code.Query);
+
+        var second = new OidcFlow(browser, "acme", "partner") { Scope = "openid email" };
+        Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(second.AuthorizeUrl())).Query);
+    }
+
+    [Fact]
+    public async Task EndSession_ClearsTheSessionAndRedirectsOnlyToARegisteredUri()
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+
+        var evil = await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://evil.example/"));
+        Assert.False(evil.StatusCode == HttpStatusCode.Redirect && evil.Headers.Location!.ToString().Contains("evil.example"));
+
+        var response = await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://app.example/"));
+        Assert.Equal("https://app.example/", OidcFlow.Location(response).ToString());
+
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["prompt"] = "none";
+        Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl())).Query);
+    }
+}
