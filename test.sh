@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine: installs and starts what the tests need
+# (PostgreSQL, Chromium), then runs every test on SQLite and again on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# PostgreSQL on loopback, with a throwaway role whose password is made here and never stored.
+pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
+as_root pg_ctlcluster "$pg_version" main start -- -o "-c listen_addresses=127.0.0.1" 2>/dev/null \
+  || as_root pg_ctlcluster "$pg_version" main status >/dev/null
+pg_password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+as_root su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<SQL
+DO \$\$ BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'identityservice_test') THEN
+    ALTER ROLE identityservice_test WITH LOGIN CREATEDB PASSWORD '$pg_password';
+  ELSE
+    CREATE ROLE identityservice_test WITH LOGIN CREATEDB PASSWORD '$pg_password';
+  END IF;
+END \$\$;
+SQL
+postgres="Host=127.0.0.1;Port=5432;Username=identityservice_test;Password=$pg_password;Database=postgres"
+
+echo "== build"
+dotnet build IdentityService.sln -c Release -nologo -v q
+
+log=$(mktemp)
+status=0
+echo "== tests on SQLite"
+env -u TEST_POSTGRES dotnet test IdentityService.sln -c Release --no-build -nologo 2>&1 | tee -a "$log" || status=1
+echo "== tests on PostgreSQL"
+TEST_POSTGRES="$postgres" dotnet test IdentityService.sln -c Release --no-build -nologo 2>&1 | tee -a "$log" || status=1
+
+passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+rm -f "$log"
+if [ "$passed" -eq 0 ]; then status=1; fi
+echo "tests: $passed passed, $failed failed"
+exit $status
