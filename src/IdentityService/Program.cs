@@ -30,6 +30,7 @@ if (args.Contains("migrate"))
 
 app.UseHostingAndSecurity();
 app.UseTenancy();
+app.UseCors();
 app.UseStatusCodePagesWithReExecute("/error");
 app.UseRouting();
 app.UseAuthentication();

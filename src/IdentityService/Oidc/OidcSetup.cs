@@ -13,6 +13,8 @@ public static class OidcSetup
         services.AddSingleton<TenantKeyRing>();
         services.AddSingleton<TenantOidcStateCache>();
         services.AddScoped<UserClaims>();
+        services.AddCors();
+        services.AddSingleton<Microsoft.AspNetCore.Cors.Infrastructure.ICorsPolicyProvider, ClientCorsPolicyProvider>();
 
         services.AddOpenIddict()
             .AddCore(options =>
@@ -74,10 +76,12 @@ public static class OidcSetup
 
     public static IEndpointRouteBuilder MapOidc(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapMethods("/connect/authorize", [HttpMethods.Get, HttpMethods.Post], (Delegate)AuthorizationEndpoint.HandleAsync).DisableAntiforgery();
-        endpoints.MapPost("/connect/token", (Delegate)TokenEndpoint.HandleAsync).DisableAntiforgery();
-        endpoints.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post], (Delegate)UserInfoEndpoint.HandleAsync).DisableAntiforgery();
-        endpoints.MapMethods("/connect/endsession", [HttpMethods.Get, HttpMethods.Post], (Delegate)EndSessionEndpoint.HandleAsync).DisableAntiforgery();
+        // Described by each tenant's discovery document, not by the management API's OpenAPI document.
+        var oidc = endpoints.MapGroup("").ExcludeFromDescription();
+        oidc.MapMethods("/connect/authorize", [HttpMethods.Get, HttpMethods.Post], (Delegate)AuthorizationEndpoint.HandleAsync).DisableAntiforgery();
+        oidc.MapPost("/connect/token", (Delegate)TokenEndpoint.HandleAsync).DisableAntiforgery();
+        oidc.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post], (Delegate)UserInfoEndpoint.HandleAsync).DisableAntiforgery();
+        oidc.MapMethods("/connect/endsession", [HttpMethods.Get, HttpMethods.Post], (Delegate)EndSessionEndpoint.HandleAsync).DisableAntiforgery();
         return endpoints;
     }
 }

@@ -10,6 +10,7 @@ namespace IdentityService.Tenancy;
 internal sealed class TenantResolutionMiddleware(RequestDelegate next, TenantDirectory directory, TenantOidcStateCache states)
 {
     private static readonly PathString Prefix = "/t";
+    private static readonly PathString WellKnown = "/.well-known";
 
     public async Task InvokeAsync(HttpContext context, TenantContext tenantContext)
     {
@@ -31,6 +32,20 @@ internal sealed class TenantResolutionMiddleware(RequestDelegate next, TenantDir
 
         tenantContext.Set(tenant);
         context.Features.Set(await states.GetAsync(tenant, context.RequestAborted));
+
+        if (rest.StartsWithSegments(new PathString("/" + id).Add(WellKnown), StringComparison.Ordinal))
+        {
+            // Discovery and JWKS change rarely (a new key is published 48 hours before it signs): let clients cache them.
+            context.Response.OnStarting(() =>
+            {
+                if (context.Response.StatusCode == StatusCodes.Status200OK)
+                {
+                    context.Response.Headers.CacheControl = "public, max-age=3600";
+                }
+
+                return Task.CompletedTask;
+            });
+        }
 
         var originalBase = context.Request.PathBase;
         var originalPath = context.Request.Path;

@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text.Json;
+using IdentityService.Tests.Infrastructure;
+
+namespace IdentityService.Tests.Oidc;
+
+public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task Discovery_NamesTheTenantsIssuerAndEndpoints_AndMayBeCached()
+    {
+        await _factory.CreateTenantAsync("acme");
+        using var client = _factory.CreateApi();
+
+        var response = await client.GetAsync("/t/acme/.well-known/openid-configuration");
+        var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("http://localhost/t/acme", document.GetProperty("issuer").GetString());
+        Assert.Equal("http://localhost/t/acme/connect/token", document.GetProperty("token_endpoint").GetString());
+        Assert.Equal("http://localhost/t/acme/.well-known/jwks", document.GetProperty("jwks_uri").GetString());
+        Assert.Equal(["S256"], document.GetProperty("code_challenge_methods_supported").EnumerateArray().Select(e => e.GetString()));
+        Assert.DoesNotContain("implicit", document.GetProperty("grant_types_supported").EnumerateArray().Select(e => e.GetString()));
+        Assert.DoesNotContain("password", document.GetProperty("grant_types_supported").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains("form_post", document.GetProperty("response_modes_supported").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("public, max-age=3600", response.Headers.CacheControl?.ToString());
+        var jwks = await client.GetAsync("/t/acme/.well-known/jwks");
+        Assert.Equal("public, max-age=3600", jwks.Headers.CacheControl?.ToString());
+    }
+
+    [Fact]
+    public async Task TokenEndpoint_AnswersCorsOnlyForAnOriginAClientAllows()
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "spa",
+            redirectUris = new[] { "https://spa.example/cb" },
+            grantTypes = new[] { "authorization_code", "refresh_token" },
+            scopes = new[] { "openid", "offline_access" },
+            allowedOrigins = new[] { "https://spa.example" },
+        });
+        using var client = _factory.CreateApi();
+
+        var allowed = await PreflightAsync(client, "https://spa.example");
+        var refused = await PreflightAsync(client, "https://evil.example");
+
+        Assert.Equal("https://spa.example", allowed.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.False(refused.Headers.Contains("Access-Control-Allow-Origin"));
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_DescribesTheManagementApi()
+    {
+        using var client = _factory.CreateApi();
+
+        var response = await client.GetAsync("/openapi/v1.json");
+        var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(document.GetProperty("paths").TryGetProperty("/api/v1/tenants/{tenant}/users", out _));
+        Assert.DoesNotContain(document.GetProperty("paths").EnumerateObject(), p => p.Name.StartsWith("/connect", StringComparison.Ordinal));
+        var reference = await client.GetAsync("/api/reference/");
+
+        Assert.Equal(HttpStatusCode.OK, reference.StatusCode);
+        Assert.Contains("text/html", reference.Content.Headers.ContentType?.ToString());
+    }
+
+    private static async Task<HttpResponseMessage> PreflightAsync(HttpClient client, string origin)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Options, "/t/acme/connect/token");
+        request.Headers.Add("Origin", origin);
+        request.Headers.Add("Access-Control-Request-Method", "POST");
+        return await client.SendAsync(request);
+    }
+}
