@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -75,15 +76,64 @@ public sealed partial class StockRelyingPartyTests(ITestOutputHelper output) : I
         // Arrange
         using var browser = NewBrowser();
 
-        // Act: the protected page sends the person to the service's authorize endpoint.
-        var challenge = await browser.GetAsync(new Uri(_rpAddress, "/me"));
-        var authorize = Redirect(challenge);
-        var authorizeQuery = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(authorize.Query);
+        // Act
+        var flow = await SignInThroughTheRelyingPartyAsync(browser);
+        var body = await flow.Me.Content.ReadAsStringAsync();
+
+        // Assert
+        var authorizeQuery = QueryHelpers.ParseQuery(flow.Authorize.Query);
+        Assert.Equal(new Uri(_factory.Address, $"/t/{Tenant}/connect/authorize"), new Uri(flow.Authorize.GetLeftPart(UriPartial.Path)));
+        Assert.Equal("form_post", authorizeQuery["response_mode"].ToString());
+        Assert.Equal("S256", authorizeQuery["code_challenge_method"].ToString());
+        Assert.Equal($"/t/{Tenant}/login", flow.Login.AbsolutePath);
+        Assert.Equal(new Uri(_rpAddress, "/signin-oidc"), flow.FormPostAction);
+        Assert.Contains("code", flow.FormPostFields.Keys);
+        Assert.Equal(new Uri(_rpAddress, "/me"), flow.AfterCallback);
+
+        Assert.True(flow.Me.StatusCode == HttpStatusCode.OK, body);
+        var profile = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(Email, profile.GetProperty("email").GetString());
+        Assert.Equal("Ada Lovelace", profile.GetProperty("name").GetString());
+        Assert.True(profile.GetProperty("hasAccessToken").GetBoolean());
+        Assert.True(profile.GetProperty("hasIdToken").GetBoolean());
+    }
+
+    [Fact]
+    public async Task StockOpenIdConnectHandler_SignOut_EndsTheServiceSessionAndReturnsToTheRelyingParty_SoTheNextVisitAsksToSignInAgain()
+    {
+        // Arrange
+        using var browser = NewBrowser();
+        var signedIn = await SignInThroughTheRelyingPartyAsync(browser);
+        Assert.Equal(HttpStatusCode.OK, signedIn.Me.StatusCode);
+
+        // Act: the relying party's sign-out goes to the service's end-session endpoint and back.
+        var endSession = Redirect(await browser.GetAsync(new Uri(_rpAddress, "/logout")));
+        var signOutCallback = Redirect(await browser.GetAsync(endSession));
+        var signedOut = Redirect(await browser.GetAsync(signOutCallback));
+        var nextVisit = Redirect(await browser.GetAsync(new Uri(_rpAddress, "/me")));
+        var nextAuthorize = Redirect(await browser.GetAsync(nextVisit));
+
+        // Assert
+        var endSessionQuery = QueryHelpers.ParseQuery(endSession.Query);
+        Assert.Equal(new Uri(_factory.Address, $"/t/{Tenant}/connect/endsession"), new Uri(endSession.GetLeftPart(UriPartial.Path)));
+        Assert.True(endSessionQuery.ContainsKey("id_token_hint"), endSession.ToString());
+        Assert.Equal(new Uri(_rpAddress, "/signout-callback-oidc"), new Uri(signOutCallback.GetLeftPart(UriPartial.Path)));
+        Assert.Equal(new Uri(_rpAddress, "/signed-out"), signedOut);
+        Assert.Equal($"/t/{Tenant}/connect/authorize", nextVisit.AbsolutePath);
+        Assert.Equal($"/t/{Tenant}/login", nextAuthorize.AbsolutePath);
+    }
+
+    /// <summary>
+    /// Visits the relying party's protected page and follows the whole sign-in as a browser would,
+    /// submitting the sign-in form and the service's auto-submitting form_post page.
+    /// </summary>
+    private async Task<SignInSteps> SignInThroughTheRelyingPartyAsync(HttpClient browser)
+    {
+        var authorize = Redirect(await browser.GetAsync(new Uri(_rpAddress, "/me")));
 
         // The service has no session yet: its sign-in page.
         var login = Redirect(await browser.GetAsync(authorize));
-        var loginPage = await browser.GetAsync(login);
-        var loginHtml = await loginPage.Content.ReadAsStringAsync();
+        var loginHtml = await browser.GetStringAsync(login);
         var posted = await browser.PostAsync(login, new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["Email"] = Email,
@@ -92,32 +142,18 @@ public sealed partial class StockRelyingPartyTests(ITestOutputHelper output) : I
             ["__RequestVerificationToken"] = OidcFlow.Hidden(loginHtml, "__RequestVerificationToken"),
         }));
 
-        // Back to authorize, which answers with the auto-submitting form_post page; the test submits it.
+        // Back to authorize, which answers with the auto-submitting form_post page; a browser would submit it.
         var formPostPage = await browser.GetAsync(Redirect(posted));
         var formPostHtml = await formPostPage.Content.ReadAsStringAsync();
+        Assert.True(formPostPage.StatusCode == HttpStatusCode.OK, formPostHtml);
         var (action, fields) = ParseForm(formPostHtml);
-        var callback = await browser.PostAsync(action, new FormUrlEncodedContent(fields));
+        var afterCallback = Redirect(await browser.PostAsync(action, new FormUrlEncodedContent(fields)));
 
-        var me = await browser.GetAsync(Redirect(callback));
-        var body = await me.Content.ReadAsStringAsync();
-
-        // Assert
-        Assert.Equal(new Uri(_factory.Address, $"/t/{Tenant}/connect/authorize"), new Uri(authorize.GetLeftPart(UriPartial.Path)));
-        Assert.Equal("form_post", authorizeQuery["response_mode"].ToString());
-        Assert.Equal("S256", authorizeQuery["code_challenge_method"].ToString());
-        Assert.Equal($"/t/{Tenant}/login", login.AbsolutePath);
-        Assert.Equal(HttpStatusCode.OK, formPostPage.StatusCode);
-        Assert.Equal(new Uri(_rpAddress, "/signin-oidc"), action);
-        Assert.Contains("code", fields.Keys);
-        Assert.Equal(new Uri(_rpAddress, "/me"), Redirect(callback));
-
-        Assert.True(me.StatusCode == HttpStatusCode.OK, body);
-        var profile = JsonDocument.Parse(body).RootElement;
-        Assert.Equal(Email, profile.GetProperty("email").GetString());
-        Assert.Equal("Ada Lovelace", profile.GetProperty("name").GetString());
-        Assert.True(profile.GetProperty("hasAccessToken").GetBoolean());
-        Assert.True(profile.GetProperty("hasIdToken").GetBoolean());
+        var me = await browser.GetAsync(afterCallback);
+        return new SignInSteps(authorize, login, action, fields, afterCallback, me);
     }
+
+    private sealed record SignInSteps(Uri Authorize, Uri Login, Uri FormPostAction, Dictionary<string, string> FormPostFields, Uri AfterCallback, HttpResponseMessage Me);
 
     private WebApplication BuildRelyingParty(string authority)
     {
@@ -168,6 +204,10 @@ public sealed partial class StockRelyingPartyTests(ITestOutputHelper output) : I
                 hasIdToken = await context.GetTokenAsync("id_token") is not null,
             });
         }).RequireAuthorization();
+        app.MapGet("/logout", () => Results.SignOut(
+            new AuthenticationProperties { RedirectUri = "/signed-out" },
+            [CookieAuthenticationDefaults.AuthenticationScheme, OpenIdConnectDefaults.AuthenticationScheme]));
+        app.MapGet("/signed-out", () => "Signed out.");
         return app;
     }
 
