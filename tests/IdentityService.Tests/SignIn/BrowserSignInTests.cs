@@ -1,0 +1,136 @@
+using System.Net;
+using System.Text.Json;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Playwright;
+
+namespace IdentityService.Tests.SignIn;
+
+/// <summary>
+/// A person in a real browser (Debian's Chromium, driven by Playwright) signs in through the sign-in page,
+/// against the service listening on a loopback port. The client's redirect URI, https://app.example/cb,
+/// is answered by the browser itself (Playwright routing), so the test sees where the browser ends.
+/// </summary>
+public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Email = "ada@acme.test";
+    private const string Password = "correct horse battery staple";
+    private const string ChromiumPath = "/usr/bin/chromium";
+
+    private readonly KestrelIdentityServiceFactory _factory = new();
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public async Task InitializeAsync()
+    {
+        _factory.Output = output;
+        _factory.Start();
+        await _factory.CreateTenantAsync("acme");
+        await _factory.CreateWebClientAsync("acme");
+        await _factory.CreateUserAsync("acme", Email, Password);
+
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        await _factory.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Authorize_InABrowser_ShowsALabelledSignInForm_AndCorrectCredentialsEndAtTheRedirectUriWithARedeemableCode()
+    {
+        // Arrange
+        using var http = _factory.CreateApi();
+        var flow = new OidcFlow(http, "acme", "web");
+        var authorizeUrl = new Uri(_factory.Address, flow.AuthorizeUrl()).ToString();
+        var state = QueryHelpers.ParseQuery(new Uri(authorizeUrl).Query)["state"].ToString();
+        var page = await NewPageAsync();
+
+        // Act: the person opens the authorize URL and lands on the sign-in page.
+        await page.GotoAsync(authorizeUrl);
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/t/acme/login");
+        var email = page.GetByLabel("Email");
+        var password = page.GetByLabel("Password");
+        var emailVisible = await email.IsVisibleAsync();
+        var passwordVisible = await password.IsVisibleAsync();
+        var emailAutocomplete = await email.GetAttributeAsync("autocomplete");
+        var passwordAutocomplete = await password.GetAttributeAsync("autocomplete");
+        var passwordType = await password.GetAttributeAsync("type");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = "/tmp/browser-signin-form.png", FullPage = true });
+
+        await email.FillAsync(Email);
+        await password.FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.StartsWith(OidcFlow.RedirectUri, StringComparison.Ordinal));
+
+        // Assert: the form is usable by people and password managers, and the browser ends at the client with a code.
+        Assert.True(emailVisible, "The Email field is not found by its visible label.");
+        Assert.True(passwordVisible, "The Password field is not found by its visible label.");
+        Assert.Equal("username", emailAutocomplete);
+        Assert.Equal("current-password", passwordAutocomplete);
+        Assert.Equal("password", passwordType);
+
+        var redirect = new Uri(page.Url);
+        var query = QueryHelpers.ParseQuery(redirect.Query);
+        Assert.Equal(OidcFlow.RedirectUri, redirect.GetLeftPart(UriPartial.Path));
+        Assert.Equal(state, query["state"].ToString());
+        Assert.False(string.IsNullOrEmpty(query["code"].ToString()), page.Url);
+
+        var tokens = await flow.RedeemAsync(query["code"].ToString());
+        var body = await tokens.Content.ReadAsStringAsync();
+        Assert.True(tokens.StatusCode == HttpStatusCode.OK, body);
+        Assert.True(JsonDocument.Parse(body).RootElement.TryGetProperty("id_token", out _), body);
+    }
+
+    [Fact]
+    public async Task SignInPage_InABrowser_WithAWrongPassword_ShowsTheRefusalAndStaysOnTheSignInPage()
+    {
+        // Arrange
+        using var http = _factory.CreateApi();
+        var authorizeUrl = new Uri(_factory.Address, new OidcFlow(http, "acme", "web").AuthorizeUrl()).ToString();
+        var page = await NewPageAsync();
+        await page.GotoAsync(authorizeUrl);
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/t/acme/login");
+
+        // Act
+        await page.GetByLabel("Email").FillAsync(Email);
+        await page.GetByLabel("Password").FillAsync("not the password");
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
+        var alert = page.GetByRole(AriaRole.Alert);
+        await alert.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible, Timeout = 15_000 });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = "/tmp/browser-signin-refused.png", FullPage = true });
+
+        // Assert
+        Assert.Equal("Email and/or password invalid.", (await alert.InnerTextAsync()).Trim());
+        Assert.Equal("/t/acme/login", new Uri(page.Url).AbsolutePath);
+        Assert.Equal(Email, await page.GetByLabel("Email").InputValueAsync());
+        Assert.Equal("", await page.GetByLabel("Password").InputValueAsync());
+    }
+
+    /// <summary>A fresh browser context (no cookies) whose visits to the client's site are answered locally.</summary>
+    private async Task<IPage> NewPageAsync()
+    {
+        var context = await _browser!.NewContextAsync();
+        context.SetDefaultTimeout(15_000);
+        await context.RouteAsync("https://app.example/**", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "text/html",
+            Body = "<!DOCTYPE html><title>app.example</title><p>Signed in.</p>",
+        }));
+        return await context.NewPageAsync();
+    }
+}
