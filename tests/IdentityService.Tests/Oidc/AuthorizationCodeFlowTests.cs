@@ -259,19 +259,43 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
-    public async Task EndSession_ClearsTheSessionAndRedirectsOnlyToARegisteredUri()
+    public async Task EndSession_WithoutIdTokenHint_AsksConfirmation_ThenClearsTheSessionAndRedirectsOnlyToARegisteredUri()
     {
         using var browser = _factory.CreateBrowser();
         await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
 
-        var evil = await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://evil.example/"));
-        Assert.False(evil.StatusCode == HttpStatusCode.Redirect && evil.Headers.Location!.ToString().Contains("evil.example"));
+        // A bare GET (an image tag on any page) does not sign the person out: it asks first.
+        var bare = await browser.GetAsync("/t/acme/connect/endsession");
+        Assert.EndsWith("/t/acme/logout", OidcFlow.Location(bare).AbsolutePath);
+        var stillSignedIn = new OidcFlow(browser, "acme", "web");
+        stillSignedIn.Extra["prompt"] = "none";
+        Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(stillSignedIn.AuthorizeUrl())).Query);
 
-        var response = await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://app.example/"));
+        var confirm = OidcFlow.Location(await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://app.example/")));
+        var page = await (await browser.GetAsync(confirm.PathAndQuery)).Content.ReadAsStringAsync();
+        var posted = await browser.PostAsync(confirm.AbsolutePath, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "ReturnUrl")),
+            ["__RequestVerificationToken"] = OidcFlow.Hidden(page, "__RequestVerificationToken"),
+        }));
+        var response = await browser.GetAsync(OidcFlow.Location(posted).PathAndQuery);
         Assert.Equal("https://app.example/", OidcFlow.Location(response).ToString());
 
         var flow = new OidcFlow(browser, "acme", "web");
         flow.Extra["prompt"] = "none";
         Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl())).Query);
+    }
+
+    [Fact]
+    public async Task EndSession_WithAnUnregisteredPostLogoutUri_NeverRedirectsThere()
+    {
+        using var browser = _factory.CreateBrowser();
+
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+
+        var response = await browser.GetAsync("/t/acme/connect/endsession?client_id=web&post_logout_redirect_uri=" + Uri.EscapeDataString("https://evil.example/"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Null(response.Headers.Location);
     }
 }

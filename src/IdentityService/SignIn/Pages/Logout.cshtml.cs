@@ -10,6 +10,10 @@ public sealed class LogoutModel(TenantContext tenant) : PageModel
     [BindProperty(SupportsGet = true, Name = "done")]
     public bool SignedOut { get; set; }
 
+    /// <summary>Where to go once signed out: the end-session request that asked for confirmation.</summary>
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
     public string TenantName => tenant.Required.DisplayName;
 
     public void OnGet()
@@ -19,6 +23,8 @@ public sealed class LogoutModel(TenantContext tenant) : PageModel
     public async Task<IActionResult> OnPostAsync()
     {
         await HttpContext.SignOutAsync(Session.Scheme);
-        return RedirectToPage(new { done = true });
+        return string.IsNullOrEmpty(ReturnUrl)
+            ? RedirectToPage(new { done = true })
+            : LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
     }
 }
