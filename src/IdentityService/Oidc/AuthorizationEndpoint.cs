@@ -107,10 +107,10 @@ internal static class AuthorizationEndpoint
             }
         }
 
-        var resources = request.GetResources().ToList();
-        if (resources.Count == 0)
+        var resources = Clients.ResourcesFor(request, application, scopes, tenant.Required);
+        if (resources is null)
         {
-            resources = await Clients.DefaultAudiencesAsync(application);
+            return Forbid(Errors.InvalidTarget, "A resource is not one of this tenant's API resources.");
         }
 
         var principal = await claims.CreatePrincipalAsync(user, scopes, resources, authTime);

@@ -48,6 +48,10 @@ public static class OidcSetup
                     // PKCE with S256 only: "plain" protects nothing against a stolen code.
                     o.CodeChallengeMethods.Clear();
                     o.CodeChallengeMethods.Add(CodeChallengeMethods.Sha256);
+                    // Resource indicators are checked against the tenant's API resources as written (OpenIddict would
+                    // compare them with Uri.AbsoluteUri, which adds a slash to "https://api.example") and, as
+                    // OpenIddict does, against each client's resource permissions.
+                    o.DisableResourceValidation = true;
                     o.ResponseModes.Clear();
                     o.ResponseModes.UnionWith([ResponseModes.Query, ResponseModes.FormPost]);
                 });

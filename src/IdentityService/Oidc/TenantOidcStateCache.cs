@@ -93,7 +93,7 @@ public sealed class TenantOidcStateCache : IDisposable
     public void Dispose() => _cache.Dispose();
 }
 
-/// <summary>Adds the tenant being built's keys, lifetimes and resources to OpenIddict's server options.</summary>
+/// <summary>Adds the tenant being built's keys and lifetimes to OpenIddict's server options.</summary>
 internal sealed class TenantServerOptionsConfigurer(TimeProvider time) : IConfigureOptions<OpenIddictServerOptions>
 {
     [ThreadStatic]
@@ -113,13 +113,6 @@ internal sealed class TenantServerOptionsConfigurer(TimeProvider time) : IConfig
         options.RefreshTokenLifetime = TimeSpan.FromSeconds(tenant.RefreshTokenLifetimeSeconds);
         options.AuthorizationCodeLifetime = TimeSpan.FromSeconds(tenant.AuthorizationCodeLifetimeSeconds);
         options.RefreshTokenReuseLeeway = TimeSpan.FromSeconds(tenant.RefreshTokenReuseLeewaySeconds);
-        foreach (var resource in tenant.ApiResources)
-        {
-            if (Uri.TryCreate(resource, UriKind.Absolute, out var uri))
-            {
-                options.Resources.Add(uri);
-            }
-        }
     }
 }
 

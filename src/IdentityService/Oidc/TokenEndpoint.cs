@@ -16,7 +16,7 @@ namespace IdentityService.Oidc;
 /// </summary>
 internal static class TokenEndpoint
 {
-    public static async Task<IResult> HandleAsync(HttpContext context, UserManager<AppUser> users, UserClaims claims, IOpenIddictApplicationManager applications)
+    public static async Task<IResult> HandleAsync(HttpContext context, UserManager<AppUser> users, UserClaims claims, IOpenIddictApplicationManager applications, Tenancy.TenantContext tenant)
     {
         var request = context.GetOpenIddictServerRequest();
         if (request is null)
@@ -39,7 +39,13 @@ internal static class TokenEndpoint
             var principal = new ClaimsPrincipal(identity);
             var scopes = request.GetScopes();
             principal.SetScopes(scopes);
-            principal.SetResources(await ResourcesAsync(request, application, scopes));
+            var resources = Clients.ResourcesFor(request, application, scopes, tenant.Required);
+            if (resources is null)
+            {
+                return AuthorizationEndpoint.Forbid(Errors.InvalidTarget, "A resource is not one of this tenant's API resources.");
+            }
+
+            principal.SetResources(resources);
             principal.SetDestinations(static _ => [Destinations.AccessToken]);
             return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
@@ -62,21 +68,5 @@ internal static class TokenEndpoint
         }
 
         return AuthorizationEndpoint.Forbid(Errors.UnsupportedGrantType, "This grant type is not supported.");
-    }
-
-    private static async Task<List<string>> ResourcesAsync(OpenIddictRequest request, object application, IEnumerable<string> scopes)
-    {
-        var resources = request.GetResources().ToList();
-        if (resources.Count == 0)
-        {
-            resources = await Clients.DefaultAudiencesAsync(application);
-        }
-
-        if (scopes.Contains(Clients.ManageScope))
-        {
-            resources.Add(Clients.ManagementAudience);
-        }
-
-        return resources;
     }
 }

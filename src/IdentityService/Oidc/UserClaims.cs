@@ -36,7 +36,8 @@ public sealed class UserClaims(UserManager<AppUser> users)
             claims[Claims.PhoneNumberVerified] = user.PhoneNumberConfirmed;
         }
 
-        if (granted.Contains(Scopes.Roles))
+        // Roles also travel with the manage scope: the management API admits a user's token by its admin role.
+        if (granted.Contains(Scopes.Roles) || granted.Contains(Clients.ManageScope))
         {
             var roles = await users.GetRolesAsync(user);
             if (roles.Count > 0)

@@ -20,6 +20,7 @@ namespace IdentityService.Tests.Infrastructure;
 public class IdentityServiceFactory : WebApplicationFactory<Program>
 {
     private readonly TestDatabase _database;
+    private readonly bool _ownsDatabase;
     private string? _adminToken;
 
     public IdentityServiceFactory() : this(null)
@@ -29,13 +30,26 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     public IdentityServiceFactory(string? provider)
     {
         _database = TestDatabase.Create(provider);
+        _ownsDatabase = true;
     }
+
+    /// <summary>A second replica: another instance of the service on the same database.</summary>
+    public IdentityServiceFactory(TestDatabase shared, string adminClientSecret)
+    {
+        _database = shared;
+        AdminClientSecret = adminClientSecret;
+    }
+
+    public TestDatabase Database => _database;
+
+    /// <summary>The hosting environment; tests of production behaviour set another.</summary>
+    public string Environment { get; init; } = "Development";
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero));
 
     public string AdminClientId { get; } = "platform-admin";
 
-    public string AdminClientSecret { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+    public string? AdminClientSecret { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
 
     public string DatabaseProvider => _database.Provider;
 
@@ -47,7 +61,7 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(Environment);
         builder.UseSetting("Database:Provider", _database.Provider);
         builder.UseSetting("ConnectionStrings:Identity", _database.ConnectionString);
         builder.UseSetting("Bootstrap:AdminClientId", AdminClientId);
@@ -73,7 +87,7 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     /// <summary>A management token of the platform tenant, from the bootstrap client.</summary>
     public async Task<string> AdminTokenAsync()
     {
-        _adminToken ??= await ClientCredentialsTokenAsync("system", AdminClientId, AdminClientSecret, "manage");
+        _adminToken ??= await ClientCredentialsTokenAsync("system", AdminClientId, AdminClientSecret!, "manage");
         return _adminToken;
     }
 
@@ -147,7 +161,7 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        if (disposing)
+        if (disposing && _ownsDatabase)
         {
             _database.Dispose();
         }

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace IdentityService.Tests.Oidc;
+
+public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Password = "correct horse battery staple";
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+
+    public async Task InitializeAsync()
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { apiResources = new[] { "https://api.acme.test" } } }, HttpStatusCode.OK);
+        await _factory.CreateWebClientAsync("acme", scopes: ["openid", "profile", "email", "phone", "offline_access", "roles", "manage"]);
+        await _factory.CreateUserAsync("acme", "ada@acme.test", Password, new { phoneNumber = "+33612345678", roles = new[] { "admin", "billing" } });
+        await _factory.CreateUserAsync("acme", "bob@acme.test", Password);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task IdToken_CarriesRolesAndPhoneClaims_OnlyForTheirScopes()
+    {
+        using var browser = _factory.CreateBrowser();
+        var withRoles = await new OidcFlow(browser, "acme", "web") { Scope = "openid roles phone" }.SignInAsync("ada@acme.test", Password);
+        var token = new JsonWebToken(withRoles.GetProperty("id_token").GetString()!);
+
+        Assert.Equal(["admin", "billing"], token.Claims.Where(c => c.Type == "role").Select(c => c.Value).Order());
+        Assert.Equal("+33612345678", token.GetClaim("phone_number").Value);
+        Assert.Equal("false", token.GetClaim("phone_number_verified").Value);
+
+        var without = await new OidcFlow(browser, "acme", "web") { Scope = "openid" }.SignInAsync("ada@acme.test", Password);
+        var bare = new JsonWebToken(without.GetProperty("id_token").GetString()!);
+        Assert.DoesNotContain(bare.Claims, c => c.Type is "role" or "phone_number" or "email");
+    }
+
+    [Fact]
+    public async Task MaxAge_OlderThanTheSession_SendsThePersonBackToTheSignInPage()
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        _factory.Time.Advance(TimeSpan.FromMinutes(10));
+
+        var fresh = new OidcFlow(browser, "acme", "web");
+        fresh.Extra["max_age"] = "3600";
+        Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(fresh.AuthorizeUrl())).Query);
+
+        var strict = new OidcFlow(browser, "acme", "web");
+        strict.Extra["max_age"] = "60";
+        Assert.EndsWith("/t/acme/login", OidcFlow.Location(await browser.GetAsync(strict.AuthorizeUrl())).AbsolutePath);
+    }
+
+    [Fact]
+    public async Task LoginHint_PrefillsTheEmailOnTheSignInPage()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["login_hint"] = "ada@acme.test";
+
+        var login = OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl()));
+        var page = await browser.GetStringAsync(login.PathAndQuery);
+
+        Assert.Matches("<input id=\"email\"[^>]*value=\"ada@acme.test\"", page);
+    }
+
+    [Fact]
+    public async Task TenantAdminUser_WithTheManageScope_ManagesItsOwnTenantOnly()
+    {
+        await _factory.CreateTenantAsync("other");
+        using var browser = _factory.CreateBrowser();
+        var admin = (await new OidcFlow(browser, "acme", "web") { Scope = "openid manage" }.SignInAsync("ada@acme.test", Password))
+            .GetProperty("access_token").GetString()!;
+        using var second = _factory.CreateBrowser();
+        var plain = (await new OidcFlow(second, "acme", "web") { Scope = "openid manage" }.SignInAsync("bob@acme.test", Password))
+            .GetProperty("access_token").GetString()!;
+
+        Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: admin)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/users", token: admin)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: plain)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AccessTokenForAResource_IsAcceptedByAStockJwtBearerApi_AndRefusedByAnotherAudience()
+    {
+        var backend = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "backend",
+            generateSecret = true,
+            grantTypes = new[] { "client_credentials" },
+            scopes = Array.Empty<string>(),
+            resources = new[] { "https://api.acme.test" },
+        });
+        var secret = backend["clientSecret"]!.GetValue<string>();
+        using var client = _factory.CreateApi();
+        var response = await client.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = "backend",
+            ["client_secret"] = secret,
+            ["resource"] = "https://api.acme.test",
+        }));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        var accessToken = JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+
+        Assert.Equal(HttpStatusCode.OK, await CallApiAsync(accessToken, audience: "https://api.acme.test"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await CallApiAsync(accessToken, audience: "https://other.acme.test"));
+    }
+
+    [Fact]
+    public async Task ResourceNotRegisteredForTheClient_IsRefused()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "nosy",
+            clientSecret = "a-long-enough-client-secret",
+            grantTypes = new[] { "client_credentials" },
+        });
+        using var client = _factory.CreateApi();
+
+        var response = await client.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = "nosy",
+            ["client_secret"] = "a-long-enough-client-secret",
+            ["resource"] = "https://api.acme.test",
+        }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    /// <summary>A resource server as any ASP.NET Core API would be written: JwtBearer with the tenant as authority.</summary>
+    private async Task<HttpStatusCode> CallApiAsync(string accessToken, string audience)
+    {
+        var serviceHandler = _factory.Server.CreateHandler();
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(options =>
+        {
+            options.Authority = "http://localhost/t/acme";
+            options.Audience = audience;
+            options.RequireHttpsMetadata = false;
+            options.BackchannelHttpHandler = serviceHandler;
+        });
+        builder.Services.AddAuthorization();
+        await using var api = builder.Build();
+        api.UseAuthentication();
+        api.UseAuthorization();
+        api.MapGet("/orders", () => "ok").RequireAuthorization();
+        await api.StartAsync();
+        using var http = api.GetTestClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/orders");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        var status = (await http.SendAsync(request)).StatusCode;
+        await api.StopAsync();
+        return status;
+    }
+}
