@@ -9,6 +9,14 @@ public static class DiagnosticsSetup
     public static IServiceCollection AddDiagnostics(this IServiceCollection services)
     {
         services.AddProblemDetails();
+        // A body the server cannot parse (a form past its limits or with undecodable characters, read by
+        // OpenIddict or by page binding) is the caller's error: 400, not 500.
+        services.Configure<Microsoft.AspNetCore.Builder.ExceptionHandlerOptions>(options => options.StatusCodeSelector = exception => exception switch
+        {
+            BadHttpRequestException bad => bad.StatusCode,
+            InvalidDataException or Microsoft.AspNetCore.Mvc.ModelBinding.ValueProviderException => StatusCodes.Status400BadRequest,
+            _ => StatusCodes.Status500InternalServerError,
+        });
         services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);
         return services;
     }

@@ -1,6 +1,7 @@
 using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.AspNetCore.Mvc.Filters;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 
 namespace IdentityService.SignIn;
 
@@ -13,6 +14,14 @@ public static class SignInSetup
         {
             options.RootDirectory = "/SignIn/Pages";
             options.Conventions.ConfigureFilter(new RequireTenantFilter());
+        });
+
+        // The pages bind plain names only. The jQuery-style providers throw ArgumentException on a form
+        // key with an unbalanced '[' (any binary body), which would be a 500.
+        services.Configure<Microsoft.AspNetCore.Mvc.MvcOptions>(options =>
+        {
+            options.ValueProviderFactories.RemoveType<JQueryFormValueProviderFactory>();
+            options.ValueProviderFactories.RemoveType<JQueryQueryStringValueProviderFactory>();
         });
         return services;
     }

@@ -21,6 +21,13 @@ internal sealed class TenantResolutionMiddleware(RequestDelegate next, TenantDir
         }
 
         var value = rest.Value ?? "";
+        if (value.Length < 2)
+        {
+            // "/t" or "/t/": no tenant id at all.
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
         var end = value.IndexOf('/', 1);
         var id = end < 0 ? value.TrimStart('/') : value[1..end];
         var tenant = await directory.FindAsync(id, context.RequestAborted);

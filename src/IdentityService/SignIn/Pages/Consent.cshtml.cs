@@ -55,12 +55,12 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
 
     private async Task<object?> LoadAsync()
     {
-        if (string.IsNullOrEmpty(ReturnUrl))
+        if (string.IsNullOrEmpty(ReturnUrl) || !Uri.TryCreate(new Uri("http://local"), ReturnUrl, out var returnUri))
         {
             return null;
         }
 
-        var query = QueryHelpers.ParseQuery(new Uri(new Uri("http://local"), ReturnUrl).Query);
+        var query = QueryHelpers.ParseQuery(returnUri.Query);
         var clientId = query.TryGetValue("client_id", out var ids) ? ids.ToString() : null;
         var application = string.IsNullOrEmpty(clientId) ? null : await applications.FindByClientIdAsync(clientId);
         if (application is null)

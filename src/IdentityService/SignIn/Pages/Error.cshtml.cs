@@ -20,7 +20,12 @@ public sealed class ErrorModel : PageModel
         var response = HttpContext.GetOpenIddictServerResponse();
         if (response is not null)
         {
-            Response.StatusCode = StatusCodes.Status400BadRequest;
+            // Re-executed for an error status (401 invalid_token, 403 insufficient_scope...): keep it.
+            if (Response.StatusCode < StatusCodes.Status400BadRequest)
+            {
+                Response.StatusCode = StatusCodes.Status400BadRequest;
+            }
+
             Message = string.IsNullOrEmpty(response.ErrorDescription) ? response.Error ?? Message : response.ErrorDescription;
         }
     }
