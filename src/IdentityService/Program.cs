@@ -31,7 +31,7 @@ if (args.Contains("migrate"))
 app.UseHostingAndSecurity();
 app.UseTenancy();
 app.UseCors();
-app.UseStatusCodePagesWithReExecute("/error");
+app.UseSignInErrorPages();
 app.UseRouting();
 app.UseAuthentication();
 app.UseAuthorization();

@@ -26,6 +26,20 @@ public static class SignInSetup
         return services;
     }
 
+    /// <summary>
+    /// An error without a body on a page a person sees (authorize, end session, the sign-in pages) shows the
+    /// tenant's error page. Back-channel endpoints (token, userinfo, introspection, revocation) and discovery
+    /// keep their protocol answers: a relying party reads those, not a person.
+    /// </summary>
+    public static IApplicationBuilder UseSignInErrorPages(this IApplicationBuilder app) =>
+        app.UseWhen(
+            context => context.Features.Get<Oidc.TenantOidcState>() is not null
+                && !BackChannel.Any(path => context.Request.Path.StartsWithSegments(path, StringComparison.Ordinal)),
+            branch => branch.UseStatusCodePagesWithReExecute("/error"));
+
+    private static readonly PathString[] BackChannel =
+        ["/connect/token", "/connect/userinfo", "/connect/introspect", "/connect/revoke", "/.well-known"];
+
     public static IEndpointRouteBuilder MapSignInPages(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapRazorPages();
