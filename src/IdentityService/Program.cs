@@ -2,6 +2,7 @@ using IdentityService.Data;
 using IdentityService.Diagnostics;
 using IdentityService.Management;
 using IdentityService.Oidc;
+using IdentityService.Pipeline;
 using IdentityService.SignIn;
 using IdentityService.Tenancy;
 using IdentityService.Users;
@@ -16,6 +17,7 @@ builder.Services.AddUsers();
 builder.Services.AddSessionCookie();
 builder.Services.AddOidc(builder.Environment);
 builder.Services.AddSignInPages();
+builder.Services.AddSignInPipeline();
 builder.Services.AddManagement();
 builder.Services.AddDiagnostics();
 

@@ -1,4 +1,7 @@
 using IdentityService.Oidc;
+using IdentityService.Pipeline;
+using IdentityService.Policy;
+using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
@@ -51,6 +54,48 @@ public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
             e.HasIndex(k => new { k.TenantId, k.Algorithm, k.ActivatesAt });
         });
 
+        builder.Entity<SignInEvent>(e =>
+        {
+            e.ToTable("SignInEvents");
+            e.HasIndex(x => new { x.TenantId, x.Time });
+            e.Property(x => x.Outcome).HasMaxLength(20);
+            e.Property(x => x.Reason).HasMaxLength(64);
+            e.Property(x => x.DecidedBy).HasMaxLength(64);
+            e.Property(x => x.Identifier).HasMaxLength(256);
+            e.Property(x => x.Ip).HasMaxLength(64);
+            e.Property(x => x.Country).HasMaxLength(2);
+            e.Property(x => x.UserAgent).HasMaxLength(512);
+            e.Property(x => x.ClientId).HasMaxLength(100);
+        });
+
+        builder.Entity<AccountLockout>(e =>
+        {
+            e.ToTable("AccountLockouts");
+            e.HasKey(x => new { x.TenantId, x.Key });
+            e.Property(x => x.Key).HasMaxLength(100);
+        });
+
+        builder.Entity<UserSighting>(e =>
+        {
+            e.ToTable("UserSightings");
+            e.HasIndex(x => new { x.UserId, x.Kind, x.Value }).IsUnique();
+            e.Property(x => x.Kind).HasMaxLength(16);
+            e.Property(x => x.Value).HasMaxLength(128);
+        });
+
+        builder.Entity<TenantPolicyRecord>(e =>
+        {
+            e.ToTable("TenantPolicies");
+            e.HasKey(x => x.TenantId);
+        });
+
+        builder.Entity<PolicyChange>(e =>
+        {
+            e.ToTable("PolicyChanges");
+            e.HasIndex(x => new { x.TenantId, x.Time });
+            e.Property(x => x.Actor).HasMaxLength(200);
+        });
+
         builder.Entity<AppUser>(e =>
         {
             // Identity's built-in indexes are global; a person's email is unique within a tenant only.
@@ -96,6 +141,11 @@ public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
         builder.Entity<TenantScope>().HasQueryFilter(s => s.TenantId == CurrentTenantId);
         builder.Entity<TenantToken>().HasQueryFilter(t => t.TenantId == CurrentTenantId);
         builder.Entity<TenantKey>().HasQueryFilter(k => k.TenantId == CurrentTenantId);
+        builder.Entity<SignInEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<AccountLockout>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<PolicyChange>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

@@ -1,12 +1,21 @@
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace IdentityService.Data;
 
 // One context type per database provider, each with its own migrations folder.
 
-public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant);
+public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant)
+{
+    /// <summary>SQLite has no date type: times are stored as orderable 64-bit numbers, so queries can compare them.</summary>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        base.ConfigureConventions(configurationBuilder);
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
+    }
+}
 
 public sealed class PostgreSqlIdentityDb(DbContextOptions<PostgreSqlIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant);
 

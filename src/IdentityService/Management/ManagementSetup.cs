@@ -19,6 +19,8 @@ public static class ManagementSetup
         api.MapTenants();
         api.MapClients();
         api.MapUsers();
+        Policy.PolicyApi.MapPolicy(api);
+        Protection.ProtectionApi.MapProtection(api);
         return endpoints;
     }
 }

@@ -4,39 +4,35 @@ using Microsoft.AspNetCore.Identity;
 namespace IdentityService.SignIn;
 
 /// <summary>
-/// Checks an email and password within the current tenant. An unknown email costs the same hash
-/// as a known one (a dummy hash is verified), so neither the answer nor its time tells them apart.
+/// Password checks of the sign-in pipeline. Every refused attempt costs one hash too: an unknown email or
+/// a locked account verifies a dummy hash, so the response time does not tell them from a wrong password.
 /// </summary>
 public sealed class PasswordSignIn(UserManager<AppUser> users, IPasswordHasher<AppUser> hasher, ILogger<PasswordSignIn> logger)
 {
     private static readonly Lazy<string> DummyHash = new(() =>
         new PasswordHasher<AppUser>().HashPassword(new AppUser(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24))));
 
-    /// <summary>The user whose password this is, or null: the caller shows one message whatever the cause.</summary>
-    public async Task<AppUser?> CheckAsync(string? email, string? password)
-    {
-        if (string.IsNullOrWhiteSpace(email) || string.IsNullOrEmpty(password) || email.Length > 256 || password.Length > 1024)
-        {
-            hasher.VerifyHashedPassword(new AppUser(), DummyHash.Value, password ?? "");
-            return null;
-        }
+    /// <summary>Spends the time of one password check, for an attempt that is refused anyway.</summary>
+    public void HashDummy(string password) =>
+        hasher.VerifyHashedPassword(new AppUser(), DummyHash.Value, password.Length > 1024 ? password[..1024] : password);
 
-        var user = await users.FindByEmailAsync(email.Trim());
-        if (user?.PasswordHash is null)
+    /// <summary>Whether the password is the user's; a hash made with older parameters is replaced by one made with today's.</summary>
+    public async Task<bool> VerifyAsync(AppUser user, string password)
+    {
+        if (user.PasswordHash is null || password.Length is 0 or > 1024)
         {
-            hasher.VerifyHashedPassword(new AppUser(), DummyHash.Value, password);
-            return null;
+            HashDummy(password);
+            return false;
         }
 
         var result = hasher.VerifyHashedPassword(user, user.PasswordHash, password);
         if (result == PasswordVerificationResult.Failed)
         {
-            return null;
+            return false;
         }
 
         if (result == PasswordVerificationResult.SuccessRehashNeeded)
         {
-            // The hashing parameters changed since this hash was made: store a hash made with today's.
             user.PasswordHash = hasher.HashPassword(user, password);
             var update = await users.UpdateAsync(user);
             if (!update.Succeeded)
@@ -45,6 +41,6 @@ public sealed class PasswordSignIn(UserManager<AppUser> users, IPasswordHasher<A
             }
         }
 
-        return user;
+        return true;
     }
 }

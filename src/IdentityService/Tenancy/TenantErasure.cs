@@ -30,6 +30,11 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.RoleClaims.Where(c => roleIds.Contains(c.RoleId)).ExecuteDeleteAsync(cancellationToken);
         await db.Roles.ExecuteDeleteAsync(cancellationToken);
         await db.TenantKeys.ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Pipeline.SignInEvent>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Protection.AccountLockout>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Protection.UserSighting>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Policy.TenantPolicyRecord>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Policy.PolicyChange>().ExecuteDeleteAsync(cancellationToken);
         await db.Tenants.Where(t => t.Id == tenantId).ExecuteDeleteAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 

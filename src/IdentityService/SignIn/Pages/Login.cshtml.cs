@@ -1,15 +1,25 @@
+using System.Net;
+using IdentityService.Pipeline;
+using IdentityService.Policy;
+using IdentityService.Protection;
 using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace IdentityService.SignIn.Pages;
 
-/// <summary>The sign-in page: email and password, posted in the body only.</summary>
-public sealed class LoginModel(PasswordSignIn passwords, TenantContext tenant, TimeProvider time) : PageModel
+/// <summary>
+/// The sign-in page: email and password, posted in the body only, through the tenant's sign-in pipeline.
+/// Every refusal shows the same message with the same status, whatever step refused.
+/// </summary>
+public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
 {
     /// <summary>The one message of every refused sign-in, whatever refused it.</summary>
     public const string RefusedMessage = "Email and/or password invalid.";
+
+    public const string SecondFactorMessage = "This sign-in needs a second factor, and none can be offered to this account yet. Please contact your administrator.";
 
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -25,20 +35,62 @@ public sealed class LoginModel(PasswordSignIn passwords, TenantContext tenant, T
 
     public string? Error { get; private set; }
 
-    public void OnGet() => Email = LoginHint;
+    /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
+    public CaptchaPolicy? Captcha { get; private set; }
+
+    public async Task OnGetAsync()
+    {
+        Email = LoginHint;
+        await LoadCaptchaAsync();
+    }
 
     public async Task<IActionResult> OnPostAsync()
     {
-        var user = await passwords.CheckAsync(Email, Password);
+        var policy = await LoadCaptchaAsync();
+        var context = new SignInContext
+        {
+            Tenant = tenant.Required,
+            Policy = policy,
+            Http = HttpContext,
+            Email = Email?.Trim() ?? "",
+            Password = Password ?? "",
+            Ip = IpRanges.Normalize(HttpContext.Connection.RemoteIpAddress ?? IPAddress.IPv6None),
+            UserAgent = Request.Headers.UserAgent.ToString(),
+            CaptchaToken = Request.Form["g-recaptcha-response"].ToString(),
+            DeviceId = devices.Read(HttpContext),
+            ClientId = ClientIdOf(ReturnUrl),
+        };
         Password = null;
-        if (user is null)
+
+        var result = await pipeline.RunAsync(context, HttpContext.RequestAborted);
+        if (result.Outcome == StepOutcome.Challenge)
+        {
+            Error = SecondFactorMessage;
+            return Page();
+        }
+
+        if (!result.Succeeded)
         {
             Error = RefusedMessage;
             return Page();
         }
 
-        var principal = Session.CreatePrincipal(user.Id, tenant.Required.Id, user.Email ?? "", time.GetUtcNow(), "pwd");
+        await devices.RememberAsync(context, HttpContext.RequestAborted);
+        var principal = Session.CreatePrincipal(context.User!.Id, tenant.Required.Id, context.User.Email ?? "", time.GetUtcNow(), "pwd");
         await HttpContext.SignInAsync(Session.Scheme, principal);
         return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
+    }
+
+    private async Task<TenantPolicy> LoadCaptchaAsync()
+    {
+        var policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
+        Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
+        return policy;
+    }
+
+    private static string? ClientIdOf(string? returnUrl)
+    {
+        var query = returnUrl?.IndexOf('?') is int index and >= 0 ? returnUrl[index..] : null;
+        return query is null ? null : QueryHelpers.ParseQuery(query).TryGetValue("client_id", out var id) ? id.ToString() : null;
     }
 }

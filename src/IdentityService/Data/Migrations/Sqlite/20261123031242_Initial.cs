@@ -12,6 +12,22 @@ namespace IdentityService.Data.Migrations.Sqlite
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.CreateTable(
+                name: "AccountLockouts",
+                columns: table => new
+                {
+                    TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    Key = table.Column<string>(type: "TEXT", maxLength: 100, nullable: false),
+                    Failures = table.Column<int>(type: "INTEGER", nullable: false),
+                    InFlight = table.Column<int>(type: "INTEGER", nullable: false),
+                    InFlightSince = table.Column<long>(type: "INTEGER", nullable: true),
+                    LockedUntil = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_AccountLockouts", x => new { x.TenantId, x.Key });
+                });
+
+            migrationBuilder.CreateTable(
                 name: "AspNetRoles",
                 columns: table => new
                 {
@@ -36,8 +52,8 @@ namespace IdentityService.Data.Migrations.Sqlite
                     FamilyName = table.Column<string>(type: "TEXT", maxLength: 100, nullable: true),
                     Name = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
                     Locale = table.Column<string>(type: "TEXT", maxLength: 35, nullable: true),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: false),
-                    UpdatedAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: true),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    UpdatedAt = table.Column<long>(type: "INTEGER", nullable: true),
                     UserName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
                     NormalizedUserName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
                     Email = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
@@ -49,7 +65,7 @@ namespace IdentityService.Data.Migrations.Sqlite
                     PhoneNumber = table.Column<string>(type: "TEXT", nullable: true),
                     PhoneNumberConfirmed = table.Column<bool>(type: "INTEGER", nullable: false),
                     TwoFactorEnabled = table.Column<bool>(type: "INTEGER", nullable: false),
-                    LockoutEnd = table.Column<DateTimeOffset>(type: "TEXT", nullable: true),
+                    LockoutEnd = table.Column<long>(type: "INTEGER", nullable: true),
                     LockoutEnabled = table.Column<bool>(type: "INTEGER", nullable: false),
                     AccessFailedCount = table.Column<int>(type: "INTEGER", nullable: false)
                 },
@@ -82,8 +98,8 @@ namespace IdentityService.Data.Migrations.Sqlite
                     AllowedOrigins = table.Column<string>(type: "TEXT", nullable: true),
                     DefaultAudiences = table.Column<string>(type: "TEXT", nullable: true),
                     PreviousClientSecret = table.Column<string>(type: "TEXT", nullable: true),
-                    PreviousSecretExpiresAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: true),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: false),
+                    PreviousSecretExpiresAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
                     ApplicationType = table.Column<string>(type: "TEXT", maxLength: 50, nullable: true),
                     ClientId = table.Column<string>(type: "TEXT", maxLength: 100, nullable: true),
                     ClientSecret = table.Column<string>(type: "TEXT", nullable: true),
@@ -126,6 +142,45 @@ namespace IdentityService.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "PolicyChanges",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    Time = table.Column<long>(type: "INTEGER", nullable: false),
+                    Actor = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    Before = table.Column<string>(type: "TEXT", nullable: false),
+                    After = table.Column<string>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_PolicyChanges", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "SignInEvents",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    Time = table.Column<long>(type: "INTEGER", nullable: false),
+                    Outcome = table.Column<string>(type: "TEXT", maxLength: 20, nullable: false),
+                    Reason = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    DecidedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    Identifier = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: true),
+                    Ip = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Country = table.Column<string>(type: "TEXT", maxLength: 2, nullable: true),
+                    UserAgent = table.Column<string>(type: "TEXT", maxLength: 512, nullable: true),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 100, nullable: true),
+                    Trace = table.Column<string>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_SignInEvents", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "TenantKeys",
                 columns: table => new
                 {
@@ -133,12 +188,25 @@ namespace IdentityService.Data.Migrations.Sqlite
                     TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
                     Algorithm = table.Column<string>(type: "TEXT", maxLength: 10, nullable: false),
                     ProtectedMaterial = table.Column<string>(type: "TEXT", nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: false),
-                    ActivatesAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: false)
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ActivatesAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
                     table.PrimaryKey("PK_TenantKeys", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "TenantPolicies",
+                columns: table => new
+                {
+                    TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    Document = table.Column<string>(type: "TEXT", nullable: false),
+                    UpdatedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_TenantPolicies", x => x.TenantId);
                 });
 
             migrationBuilder.CreateTable(
@@ -156,12 +224,29 @@ namespace IdentityService.Data.Migrations.Sqlite
                     RefreshTokenReuseLeewaySeconds = table.Column<int>(type: "INTEGER", nullable: false),
                     SessionLifetimeSeconds = table.Column<int>(type: "INTEGER", nullable: false),
                     ApiResources = table.Column<string>(type: "TEXT", nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "TEXT", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
                     Version = table.Column<Guid>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
                     table.PrimaryKey("PK_Tenants", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "UserSightings",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Kind = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Value = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    FirstSeen = table.Column<long>(type: "INTEGER", nullable: false),
+                    LastSeen = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_UserSightings", x => x.Id);
                 });
 
             migrationBuilder.CreateTable(
@@ -330,6 +415,11 @@ namespace IdentityService.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateIndex(
+                name: "IX_AccountLockouts_TenantId",
+                table: "AccountLockouts",
+                column: "TenantId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_AspNetRoleClaims_RoleId",
                 table: "AspNetRoleClaims",
                 column: "RoleId");
@@ -431,6 +521,26 @@ namespace IdentityService.Data.Migrations.Sqlite
                 column: "TenantId");
 
             migrationBuilder.CreateIndex(
+                name: "IX_PolicyChanges_TenantId",
+                table: "PolicyChanges",
+                column: "TenantId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_PolicyChanges_TenantId_Time",
+                table: "PolicyChanges",
+                columns: new[] { "TenantId", "Time" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_SignInEvents_TenantId",
+                table: "SignInEvents",
+                column: "TenantId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_SignInEvents_TenantId_Time",
+                table: "SignInEvents",
+                columns: new[] { "TenantId", "Time" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_TenantKeys_TenantId",
                 table: "TenantKeys",
                 column: "TenantId");
@@ -439,11 +549,30 @@ namespace IdentityService.Data.Migrations.Sqlite
                 name: "IX_TenantKeys_TenantId_Algorithm_ActivatesAt",
                 table: "TenantKeys",
                 columns: new[] { "TenantId", "Algorithm", "ActivatesAt" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_TenantPolicies_TenantId",
+                table: "TenantPolicies",
+                column: "TenantId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_UserSightings_TenantId",
+                table: "UserSightings",
+                column: "TenantId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_UserSightings_UserId_Kind_Value",
+                table: "UserSightings",
+                columns: new[] { "UserId", "Kind", "Value" },
+                unique: true);
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropTable(
+                name: "AccountLockouts");
+
             migrationBuilder.DropTable(
                 name: "AspNetRoleClaims");
 
@@ -469,10 +598,22 @@ namespace IdentityService.Data.Migrations.Sqlite
                 name: "OpenIddictTokens");
 
             migrationBuilder.DropTable(
+                name: "PolicyChanges");
+
+            migrationBuilder.DropTable(
+                name: "SignInEvents");
+
+            migrationBuilder.DropTable(
                 name: "TenantKeys");
 
             migrationBuilder.DropTable(
+                name: "TenantPolicies");
+
+            migrationBuilder.DropTable(
                 name: "Tenants");
+
+            migrationBuilder.DropTable(
+                name: "UserSightings");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");

@@ -1,0 +1,80 @@
+using System.Security.Cryptography;
+using IdentityService.Data;
+using IdentityService.Pipeline.Steps;
+using IdentityService.Protection;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+
+namespace IdentityService.Pipeline;
+
+/// <summary>
+/// A signed, long-lived cookie naming the browser (a random id), set after a successful sign-in. Devices
+/// and countries an account signed in from are remembered, so that later attempts can be told familiar
+/// (smart lockout, step-up). The database keeps only a hash of the id.
+/// </summary>
+public sealed class DeviceCookie(IDataProtectionProvider dataProtection, IdentityDb db, TimeProvider time)
+{
+    private const string Name = ".IdentityService.Device";
+    private static readonly TimeSpan Lifetime = TimeSpan.FromDays(400);
+    private readonly IDataProtector _protector = dataProtection.CreateProtector("IdentityService.DeviceCookie.v1");
+
+    /// <summary>The device id of this browser, or null when it has none (or a forged one).</summary>
+    public string? Read(HttpContext context)
+    {
+        var value = context.Request.Cookies[Name];
+        if (string.IsNullOrEmpty(value) || value.Length > 1024)
+        {
+            return null;
+        }
+
+        try
+        {
+            return _protector.Unprotect(value);
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>After a successful sign-in: gives the browser an id if it has none, and remembers the device and country for the account.</summary>
+    public async Task RememberAsync(SignInContext context, CancellationToken cancellationToken)
+    {
+        var deviceId = context.DeviceId ?? Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        context.Http.Response.Cookies.Append(Name, _protector.Protect(deviceId), new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = context.Http.Request.IsHttps,
+            SameSite = SameSiteMode.Lax,
+            Path = context.Http.Request.PathBase.HasValue ? context.Http.Request.PathBase.Value : "/",
+            Expires = time.GetUtcNow() + Lifetime,
+            IsEssential = true,
+        });
+
+        await SightAsync(context, UserSighting.Device, FindAccount.DeviceHash(deviceId)!, cancellationToken);
+        if (context.Country is { } country)
+        {
+            await SightAsync(context, UserSighting.Country, country, cancellationToken);
+        }
+    }
+
+    private async Task SightAsync(SignInContext context, string kind, string value, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var userId = context.User!.Id;
+        var updated = await db.Set<UserSighting>().Where(s => s.UserId == userId && s.Kind == kind && s.Value == value)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.LastSeen, now), cancellationToken);
+        if (updated == 0)
+        {
+            db.Add(new UserSighting { Id = Guid.NewGuid(), UserId = userId, Kind = kind, Value = value, FirstSeen = now, LastSeen = now });
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                // The same sighting was recorded by a parallel sign-in.
+            }
+        }
+    }
+}

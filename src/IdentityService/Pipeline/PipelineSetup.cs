@@ -1,0 +1,43 @@
+using IdentityService.Pipeline.Steps;
+using IdentityService.Policy;
+using IdentityService.Protection;
+using IdentityService.Protection.Captcha;
+
+namespace IdentityService.Pipeline;
+
+public static class PipelineSetup
+{
+    /// <summary>The sign-in pipeline: its steps in one explicit list, the policy store and the protections' state.</summary>
+    public static IServiceCollection AddSignInPipeline(this IServiceCollection services)
+    {
+        services.AddScoped<SignInPipeline>();
+        services.AddSingleton<SignInLog>();
+        services.AddSingleton<PolicyStore>();
+        services.AddScoped<DeviceCookie>();
+
+        services.AddSignInStep<EnforceSignInRateLimit>();
+        services.AddSignInStep<CheckIpRules>();
+        services.AddSignInStep<CheckIpBlock>();
+        services.AddSignInStep<CheckCountry>();
+        services.AddSignInStep<VerifyCaptcha>();
+        services.AddSignInStep<FindAccount>();
+        services.AddSignInStep<VerifyPassword>();
+        services.AddSignInStep<RequireSecondFactor>();
+
+        services.AddOptions<GeoIpOptions>().BindConfiguration(GeoIpOptions.Section);
+        services.AddSingleton<IGeoLocator, MaxMindGeoLocator>();
+        services.AddOptions<CaptchaOptions>().BindConfiguration(CaptchaOptions.Section);
+        services.AddHttpClient<ICaptchaVerifier, RecaptchaVerifier>();
+
+        // Single-instance defaults; the Redis setup replaces them when Redis:Configuration is set.
+        services.AddSingleton<IProtectionStore, InMemoryProtectionStore>();
+        services.AddSingleton<ILockoutStore, DatabaseLockoutStore>();
+        services.AddSingleton<IInvalidationBus, LocalInvalidationBus>();
+        return services;
+    }
+
+    /// <summary>Adds a step to the pipeline. A step is scoped: it may use the request's database context.</summary>
+    public static IServiceCollection AddSignInStep<TStep>(this IServiceCollection services)
+        where TStep : class, ISignInStep =>
+        services.AddScoped<ISignInStep, TStep>();
+}

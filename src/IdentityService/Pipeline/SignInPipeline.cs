@@ -1,0 +1,47 @@
+namespace IdentityService.Pipeline;
+
+/// <summary>
+/// Runs the registered steps in order until one does not continue, then lets each step that ran see the
+/// outcome, and writes the attempt with its decision trace to the sign-in log. An attempt whose password
+/// no step verified never succeeds, whatever the steps registered.
+/// </summary>
+public sealed class SignInPipeline(IEnumerable<ISignInStep> steps, SignInLog log)
+{
+    private readonly ISignInStep[] _steps = steps.OrderBy(s => s.Order).ToArray();
+
+    public IReadOnlyList<ISignInStep> Steps => _steps;
+
+    public async Task<SignInResult> RunAsync(SignInContext context, CancellationToken cancellationToken)
+    {
+        var ran = new List<ISignInStep>(_steps.Length);
+        SignInResult? result = null;
+        foreach (var step in _steps)
+        {
+            if (!step.IsEnabled(context))
+            {
+                continue;
+            }
+
+            ran.Add(step);
+            var decision = await step.RunAsync(context, cancellationToken);
+            context.Trace.Add(new StepTrace(step.Name, decision.Outcome.ToString().ToLowerInvariant(), decision.Reason, decision.Detail));
+            if (decision.Outcome != StepOutcome.Continue)
+            {
+                result = new SignInResult(decision.Outcome, decision.Reason, step.Name, decision.ChallengeKind);
+                break;
+            }
+        }
+
+        result ??= context.PasswordVerified
+            ? new SignInResult(StepOutcome.Continue, null, null, null)
+            : new SignInResult(StepOutcome.Deny, "password_not_verified", null, null);
+
+        foreach (var step in ran)
+        {
+            await step.CompleteAsync(context, result, cancellationToken);
+        }
+
+        await log.WriteAsync(context, result);
+        return result;
+    }
+}

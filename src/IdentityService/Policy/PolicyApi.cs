@@ -1,0 +1,82 @@
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IdentityService.Management;
+using IdentityService.Tenancy;
+
+namespace IdentityService.Policy;
+
+/// <summary>
+/// <c>/api/v1/tenants/{tenant}/policy</c>: GET, PUT (the whole document) and PATCH (JSON merge patch).
+/// Validated as a whole: a bad field is a 400 naming it, and nothing is stored. Secrets are write-only:
+/// never answered, and kept when a PUT or PATCH leaves them out.
+/// </summary>
+internal static class PolicyApi
+{
+    public static RouteGroupBuilder MapPolicy(this RouteGroupBuilder api)
+    {
+        var policy = api.MapGroup("/tenants/{tenant}/policy").AddEndpointFilter(new ManagementAccess(systemOnly: false));
+        policy.MapGet("", GetAsync);
+        policy.MapPut("", PutAsync);
+        policy.MapPatch("", PatchAsync);
+        return api;
+    }
+
+    private static async Task<IResult> GetAsync(HttpContext http, TenantContext tenantContext, PolicyStore store) =>
+        Results.Json(PolicyStore.Redact(await store.GetAsync(tenantContext.Required, http.RequestAborted)), PolicyStore.Json);
+
+    private static async Task<IResult> PutAsync(HttpContext http, TenantContext tenantContext, PolicyStore store)
+    {
+        var body = await JsonBody.ReadAsync<JsonObject>(http.Request);
+        return body.Error ?? await SaveAsync(http, tenantContext.Required, store, body.Value!, merge: false);
+    }
+
+    private static async Task<IResult> PatchAsync(HttpContext http, TenantContext tenantContext, PolicyStore store)
+    {
+        var body = await JsonBody.ReadAsync<JsonObject>(http.Request, "application/merge-patch+json", "application/json");
+        return body.Error ?? await SaveAsync(http, tenantContext.Required, store, body.Value!, merge: true);
+    }
+
+    private static async Task<IResult> SaveAsync(HttpContext http, Tenant tenant, PolicyStore store, JsonObject body, bool merge)
+    {
+        var current = await store.GetAsync(tenant, http.RequestAborted);
+        var document = merge ? PolicyStore.MergePatch(JsonSerializer.SerializeToNode(current, PolicyStore.Json), body) : body;
+        TenantPolicy? policy;
+        try
+        {
+            policy = document.Deserialize<TenantPolicy>(PolicyStore.Json);
+        }
+        catch (JsonException e)
+        {
+            var path = string.IsNullOrEmpty(e.Path) ? "$" : e.Path.TrimStart('$', '.');
+            return Problems.Validation(path.Length == 0 ? "$" : path,
+                e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "This field is not known." : "This field has the wrong type.");
+        }
+
+        if (policy is null)
+        {
+            return Problems.Validation("$", "The policy must be a JSON object.");
+        }
+
+        // Write-only secrets: an answer never carries them, so a document sent back without them keeps them.
+        policy.Captcha ??= new CaptchaPolicy();
+        policy.Captcha.SecretKey ??= current.Captcha.SecretKey;
+        policy.Captcha.ApiKey ??= current.Captcha.ApiKey;
+        var errors = PolicyValidator.Validate(policy);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        await store.SaveAsync(tenant, policy, Actor(http.User), http.RequestAborted);
+        return Results.Json(PolicyStore.Redact(policy), PolicyStore.Json);
+    }
+
+    internal static string Actor(ClaimsPrincipal user)
+    {
+        var tenant = user.FindFirstValue(ManagementAuthenticationHandler.TenantClaim);
+        var subject = user.FindFirstValue("sub");
+        var isClient = subject is not null && subject == user.FindFirstValue("client_id");
+        return $"{(isClient ? "client" : "user")}:{subject}@{tenant}";
+    }
+}

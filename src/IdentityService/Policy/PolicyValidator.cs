@@ -1,0 +1,133 @@
+using IdentityService.Protection;
+
+namespace IdentityService.Policy;
+
+/// <summary>Validates a whole policy document; each error names its field by its JSON path.</summary>
+public static class PolicyValidator
+{
+    public static Dictionary<string, string[]> Validate(TenantPolicy policy)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Range(int value, int min, int max, string path)
+        {
+            if (value < min || value > max)
+            {
+                errors[path] = [$"{path} must be from {min} to {max}."];
+            }
+        }
+
+        void OneOf(string? value, string[] allowed, string path)
+        {
+            if (value is null || !allowed.Contains(value))
+            {
+                errors[path] = [$"{path} must be one of: {string.Join(", ", allowed)}."];
+            }
+        }
+
+        if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
+            || policy.Mfa is null || policy.PasswordReset is null || policy.RateLimits is null || policy.Captcha is null
+            || policy.Mfa.StepUp is null)
+        {
+            errors["$"] = ["No section may be null."];
+            return errors;
+        }
+
+        Range(policy.Lockout.MaxFailedAttempts, 1, 1000, "lockout.maxFailedAttempts");
+        Range(policy.Lockout.LockoutMinutes, 1, 7 * 24 * 60, "lockout.lockoutMinutes");
+        OneOf(policy.Lockout.Mode, [LockoutModes.Plain, LockoutModes.Smart], "lockout.mode");
+        Range(policy.IpBlocking.UnknownUserFailures, 0, 10_000, "ipBlocking.unknownUserFailures");
+        Range(policy.IpBlocking.BlockMinutes, 1, 30 * 24 * 60, "ipBlocking.blockMinutes");
+        Range(policy.IpBlocking.DistinctUsernames, 0, 10_000, "ipBlocking.distinctUsernames");
+        Range(policy.IpBlocking.WindowMinutes, 1, 24 * 60, "ipBlocking.windowMinutes");
+
+        for (var i = 0; i < (policy.Countries.Allowed?.Count ?? 0); i++)
+        {
+            if (!CountryCodes.IsValid(policy.Countries.Allowed![i]))
+            {
+                errors[$"countries.allowed[{i}]"] = ["Not an ISO 3166-1 alpha-2 code (two capital letters, such as FR)."];
+            }
+        }
+
+        if (policy.Countries.Allowed is null)
+        {
+            errors["countries.allowed"] = ["countries.allowed must be a list (empty: every country)."];
+        }
+
+        OneOf(policy.Countries.WhenUnknown, ["allow", "deny"], "countries.whenUnknown");
+        Ranges(policy.IpRules.Allow, "ipRules.allow", errors);
+        Ranges(policy.IpRules.Deny, "ipRules.deny", errors);
+
+        OneOf(policy.Mfa.Mode, ["off", "optional", "required"], "mfa.mode");
+        if (policy.Mfa.Factors is null || policy.Mfa.Factors.Any(f => f is not ("totp" or "sms" or "email")))
+        {
+            errors["mfa.factors"] = ["mfa.factors must be among: totp, sms, email."];
+        }
+
+        Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
+        Range(policy.RateLimits.SignInPerIpPerMinute, 1, 100_000, "rateLimits.signInPerIpPerMinute");
+        Range(policy.RateLimits.TokenRequestsPerClientPerSecond, 1, 1_000_000, "rateLimits.tokenRequestsPerClientPerSecond");
+        Range(policy.RateLimits.RequestsPerTenantPerSecond, 1, 10_000_000, "rateLimits.requestsPerTenantPerSecond");
+
+        var captcha = policy.Captcha;
+        OneOf(captcha.Provider, ["none", "v3", "enterprise"], "captcha.provider");
+        OneOf(captcha.BelowThreshold, ["deny", "challenge"], "captcha.belowThreshold");
+        OneOf(captcha.WhenUnavailable, ["open", "closed"], "captcha.whenUnavailable");
+        if (captcha.Threshold is < 0 or > 1 || double.IsNaN(captcha.Threshold))
+        {
+            errors["captcha.threshold"] = ["captcha.threshold must be from 0.0 to 1.0."];
+        }
+
+        // Both are written into the sign-in page's script: letters, digits and a few marks only.
+        if (captcha.Provider is "v3" or "enterprise" && !Token(captcha.SiteKey, "-_"))
+        {
+            errors["captcha.siteKey"] = ["captcha.siteKey is required when a provider is chosen: 1-100 letters, digits, '-' and '_'."];
+        }
+
+        if (!Token(captcha.ExpectedAction, "_/"))
+        {
+            errors["captcha.expectedAction"] = ["captcha.expectedAction is 1-100 letters, digits, '_' and '/'."];
+        }
+
+        if (captcha.Provider == "v3" && string.IsNullOrWhiteSpace(captcha.SecretKey))
+        {
+            errors["captcha.secretKey"] = ["captcha.secretKey is required for v3."];
+        }
+
+        if (captcha.Provider == "enterprise" && (string.IsNullOrWhiteSpace(captcha.ProjectId) || string.IsNullOrWhiteSpace(captcha.ApiKey)))
+        {
+            errors["captcha.projectId"] = ["captcha.projectId and captcha.apiKey are required for enterprise."];
+        }
+
+        if (captcha.Hostnames is null)
+        {
+            errors["captcha.hostnames"] = ["captcha.hostnames must be a list."];
+        }
+
+        return errors;
+    }
+
+    private static bool Token(string? value, string marks) =>
+        value is { Length: > 0 and <= 100 } && value.All(c => char.IsAsciiLetterOrDigit(c) || marks.Contains(c));
+
+    private static void Ranges(List<string>? ranges, string path, Dictionary<string, string[]> errors)
+    {
+        if (ranges is null)
+        {
+            errors[path] = [$"{path} must be a list."];
+            return;
+        }
+
+        if (ranges.Count > 1000)
+        {
+            errors[path] = [$"{path} holds at most 1000 entries."];
+        }
+
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            if (!IpRanges.TryParse(ranges[i], out _))
+            {
+                errors[$"{path}[{i}]"] = ["Not an IP address or CIDR range (IPv4 or IPv6, host bits zero: 203.0.113.0/24)."];
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+using System.Text.Json.Serialization;
+
+namespace IdentityService.Policy;
+
+/// <summary>
+/// A tenant's security policy: one JSON document (CONTRACT.md section 8), validated as a whole.
+/// Every default is the promise the service makes when a tenant changes nothing.
+/// </summary>
+public sealed class TenantPolicy
+{
+    public LockoutPolicy Lockout { get; set; } = new();
+
+    public IpBlockingPolicy IpBlocking { get; set; } = new();
+
+    public CountryPolicy Countries { get; set; } = new();
+
+    public IpRulesPolicy IpRules { get; set; } = new();
+
+    public MfaPolicy Mfa { get; set; } = new();
+
+    public PasswordResetPolicy PasswordReset { get; set; } = new();
+
+    public RateLimitPolicy RateLimits { get; set; } = new();
+
+    public CaptchaPolicy Captcha { get; set; } = new();
+}
+
+public sealed class LockoutPolicy
+{
+    /// <summary>Failed passwords on a known account before it locks. Default 10.</summary>
+    public int MaxFailedAttempts { get; set; } = 10;
+
+    /// <summary>How long a lockout lasts. Default 10 minutes.</summary>
+    public int LockoutMinutes { get; set; } = 10;
+
+    /// <summary>
+    /// <c>plain</c> (default): every failure counts against the account. <c>smart</c>: failures from devices the
+    /// account has never signed in from are counted apart, and lock out only unfamiliar devices.
+    /// </summary>
+    public string Mode { get; set; } = LockoutModes.Plain;
+}
+
+public static class LockoutModes
+{
+    public const string Plain = "plain";
+    public const string Smart = "smart";
+}
+
+public sealed class IpBlockingPolicy
+{
+    /// <summary>Failed sign-ins with unknown usernames from one IP before it is blocked. Default 5.</summary>
+    public int UnknownUserFailures { get; set; } = 5;
+
+    /// <summary>How long a block lasts. Default 30 minutes.</summary>
+    public int BlockMinutes { get; set; } = 30;
+
+    /// <summary>Distinct usernames tried from one IP within <see cref="WindowMinutes"/> that block it (credential stuffing). Default 20.</summary>
+    public int DistinctUsernames { get; set; } = 20;
+
+    /// <summary>The window over which unknown-user failures and distinct usernames are counted. Default 30 minutes.</summary>
+    public int WindowMinutes { get; set; } = 30;
+}
+
+public sealed class CountryPolicy
+{
+    /// <summary>ISO 3166-1 alpha-2 codes allowed to sign in; empty means every country.</summary>
+    public List<string> Allowed { get; set; } = [];
+
+    /// <summary><c>allow</c> (default) or <c>deny</c> an address whose country is unknown.</summary>
+    public string WhenUnknown { get; set; } = "allow";
+}
+
+public sealed class IpRulesPolicy
+{
+    /// <summary>Addresses or CIDR ranges always allowed past the IP checks (blocks, countries). IPv4 and IPv6.</summary>
+    public List<string> Allow { get; set; } = [];
+
+    /// <summary>Addresses or CIDR ranges never allowed to sign in.</summary>
+    public List<string> Deny { get; set; } = [];
+}
+
+public sealed class MfaPolicy
+{
+    /// <summary><c>off</c> (default), <c>optional</c> (users who enrolled a factor) or <c>required</c>.</summary>
+    public string Mode { get; set; } = "off";
+
+    public List<string> Factors { get; set; } = ["totp", "sms", "email"];
+
+    /// <summary>Risk-based step-up: ask a second factor on risk signals. Off by default.</summary>
+    public StepUpPolicy StepUp { get; set; } = new();
+}
+
+public sealed class StepUpPolicy
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>A device never seen for this account.</summary>
+    public bool NewDevice { get; set; } = true;
+
+    /// <summary>A country never seen for this account.</summary>
+    public bool NewCountry { get; set; } = true;
+
+    /// <summary>An IP that failed recently against other accounts.</summary>
+    public bool RecentFailuresFromIp { get; set; } = true;
+}
+
+public sealed class PasswordResetPolicy
+{
+    public int LinkLifetimeMinutes { get; set; } = 30;
+}
+
+public sealed class RateLimitPolicy
+{
+    public int SignInPerIpPerMinute { get; set; } = 60;
+
+    public int TokenRequestsPerClientPerSecond { get; set; } = 100;
+
+    public int RequestsPerTenantPerSecond { get; set; } = 1000;
+}
+
+public sealed class CaptchaPolicy
+{
+    /// <summary><c>none</c> (default), <c>v3</c> (siteverify) or <c>enterprise</c> (assessments).</summary>
+    public string Provider { get; set; } = "none";
+
+    public string? SiteKey { get; set; }
+
+    /// <summary>v3: the secret key. Write-only: never returned by the API.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? SecretKey { get; set; }
+
+    /// <summary>Enterprise: the Google Cloud project id.</summary>
+    public string? ProjectId { get; set; }
+
+    /// <summary>Enterprise: the API key. Write-only: never returned by the API.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ApiKey { get; set; }
+
+    /// <summary>Scores below it are risky. Default 0.5.</summary>
+    public double Threshold { get; set; } = 0.5;
+
+    public string ExpectedAction { get; set; } = "login";
+
+    /// <summary>Hostnames the token must have been solved on; empty accepts any.</summary>
+    public List<string> Hostnames { get; set; } = [];
+
+    /// <summary><c>deny</c> (default) or <c>challenge</c> (ask a second factor) below the threshold.</summary>
+    public string BelowThreshold { get; set; } = "deny";
+
+    /// <summary><c>open</c> (default: let the sign-in go on) or <c>closed</c> (deny) when Google cannot be reached.</summary>
+    public string WhenUnavailable { get; set; } = "open";
+}

@@ -1,0 +1,50 @@
+using System.Net;
+using IdentityService.Management;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Identity;
+
+namespace IdentityService.Protection;
+
+/// <summary>Lifting what the protections set: active IP blocks, and an account's lockout.</summary>
+internal static class ProtectionApi
+{
+    public static RouteGroupBuilder MapProtection(this RouteGroupBuilder api)
+    {
+        var tenant = api.MapGroup("/tenants/{tenant}").AddEndpointFilter(new ManagementAccess(systemOnly: false));
+        tenant.MapGet("/ip-blocks", ListBlocksAsync);
+        tenant.MapDelete("/ip-blocks/{ip}", LiftBlockAsync);
+        tenant.MapPost("/users/{userId}/unlock", UnlockAsync);
+        return api;
+    }
+
+    private static async Task<IResult> ListBlocksAsync(HttpContext http, TenantContext tenantContext, IProtectionStore store)
+    {
+        var blocks = await store.ListBlocksAsync(tenantContext.Required.Id, http.RequestAborted);
+        return Results.Ok(new Paging.Page<IpBlock>(blocks, null));
+    }
+
+    private static async Task<IResult> LiftBlockAsync(HttpContext http, string ip, TenantContext tenantContext, IProtectionStore store)
+    {
+        if (!IPAddress.TryParse(ip, out var address))
+        {
+            return Problems.Validation("ip", "Not an IP address.");
+        }
+
+        return await store.UnblockAsync(tenantContext.Required.Id, IpRanges.Normalize(address).ToString(), http.RequestAborted)
+            ? Results.NoContent()
+            : Problems.NotFound("ip_block_not_found", "This address is not blocked.");
+    }
+
+    private static async Task<IResult> UnlockAsync(HttpContext http, string userId, TenantContext tenantContext, UserManager<AppUser> users, ILockoutStore lockouts)
+    {
+        var user = Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
+        if (user is null)
+        {
+            return Problems.NotFound("user_not_found", "No user has this id in this tenant.");
+        }
+
+        await lockouts.UnlockAsync(tenantContext.Required.Id, user.Id.ToString(), http.RequestAborted);
+        return Results.NoContent();
+    }
+}
