@@ -32,6 +32,7 @@ if (args.Contains("migrate"))
 
 app.UseHostingAndSecurity();
 app.UseTenancy();
+app.UseMiddleware<IdentityService.Protection.RequestRateLimiting>();
 app.UseCors();
 app.UseSignInErrorPages();
 app.UseRouting();

@@ -20,6 +20,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
     internal const string Es256 = SecurityAlgorithms.EcdsaSha256;
     internal const string A256Kw = SecurityAlgorithms.Aes256KW;
 
+    /// <summary>How far replicas' clocks may disagree.</summary>
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
+
     private readonly IDataProtector _protector = dataProtection.CreateProtector("IdentityService.TenantKeys.v1");
 
     public async Task<TenantKeySet> LoadAsync(Tenant tenant, CancellationToken cancellationToken)
@@ -38,8 +41,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
             var pending = ofAlgorithm.Any(k => k.ActivatesAt > now);
             if (active is null && !pending)
             {
-                // A tenant's first key signs at once: no relying party can know the tenant yet.
-                added.Add(NewKey(algorithm, now, now));
+                // A tenant's first key signs at once: no relying party can know the tenant yet. It is dated a
+                // little back, so that a replica whose clock runs behind this one's also sees it active.
+                added.Add(NewKey(algorithm, now, now - ClockSkew));
             }
             else if (active is not null && !pending && active.ActivatesAt.AddDays(options.Value.RotationDays) <= now)
             {
@@ -72,10 +76,16 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
         {
             var ordered = group.OrderBy(k => k.ActivatesAt).ToList();
             var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
+            if (activeIndex < 0)
+            {
+                // Only keys dated in the future (another replica's clock is ahead): the earliest one signs.
+                activeIndex = 0;
+            }
+
             for (var i = 0; i < ordered.Count; i++)
             {
                 var key = ordered[i];
-                if (key.ActivatesAt > now)
+                if (i > activeIndex)
                 {
                     retained.Add((key, false));
                     validUntil = Min(validUntil, key.ActivatesAt);

@@ -45,7 +45,8 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     /// <summary>The hosting environment; tests of production behaviour set another.</summary>
     public string Environment { get; init; } = "Development";
 
-    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero));
+    /// <summary>The service's clock. Each reading moves it on by a millisecond, so that events keep their order.</summary>
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero)) { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
 
     public string AdminClientId { get; } = "platform-admin";
 
@@ -55,6 +56,9 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
 
     /// <summary>Set by a test to send server logs to its output.</summary>
     public ITestOutputHelper? Output { get; set; }
+
+    /// <summary>Extra services a test registers (a custom sign-in step...), set before the first request.</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
 
     /// <summary>Extra configuration a test class needs (set before the first request).</summary>
     public Dictionary<string, string?> Settings { get; } = [];
@@ -77,7 +81,12 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
             logging.AddProvider(new XunitLoggerProvider(() => Output));
             logging.SetMinimumLevel(LogLevel.Warning);
         });
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Time);
+            services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, TestClientAddress>();
+            ConfigureServices?.Invoke(services);
+        });
     }
 
     public HttpClient CreateBrowser() => CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = ClientOptions.BaseAddress, AllowAutoRedirect = false, HandleCookies = true });

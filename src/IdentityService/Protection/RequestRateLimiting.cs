@@ -1,0 +1,110 @@
+using System.Net.Http.Headers;
+using System.Text;
+using IdentityService.Management;
+using IdentityService.Oidc;
+using IdentityService.Policy;
+using IdentityService.Tenancy;
+
+namespace IdentityService.Protection;
+
+/// <summary>
+/// The request rate limits of a tenant's policy (<c>rateLimits</c>): every request of a tenant counts
+/// against <c>requestsPerTenantPerSecond</c>, and each client's token requests against
+/// <c>tokenRequestsPerClientPerSecond</c>. The token endpoint and the management API answer 429 with
+/// <c>Retry-After</c> past a limit. (The sign-in page's per-IP limit is a step of the sign-in pipeline,
+/// so that a refusal there looks like any other.) Counters live in the protection store: shared through
+/// Redis when it is configured.
+/// </summary>
+internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore store, PolicyStore policies, TenantDirectory tenants, TimeProvider time)
+{
+    private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var tenant = context.Features.Get<TenantOidcState>()?.Tenant ?? await ManagedTenantAsync(context);
+        if (tenant is null)
+        {
+            await next(context);
+            return;
+        }
+
+        var limits = (await policies.GetAsync(tenant, context.RequestAborted)).RateLimits;
+        if (await store.IncrementAsync($"rl:tenant:{tenant.Id}", Second, context.RequestAborted) > limits.RequestsPerTenantPerSecond)
+        {
+            await RefuseAsync(context);
+            return;
+        }
+
+        if (HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals("/connect/token", StringComparison.Ordinal)
+            && await ClientIdAsync(context) is { } clientId
+            && await store.IncrementAsync($"rl:token:{tenant.Id}:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond)
+        {
+            await RefuseAsync(context);
+            return;
+        }
+
+        await next(context);
+    }
+
+    /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>).</summary>
+    private async Task<Tenant?> ManagedTenantAsync(HttpContext context)
+    {
+        if (!context.Request.Path.StartsWithSegments("/api/v1/tenants", StringComparison.Ordinal, out var rest) || !rest.HasValue)
+        {
+            return null;
+        }
+
+        var segment = rest.Value!.Split('/', 3, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return TenantIds.IsValid(segment) ? await tenants.FindAsync(segment!, context.RequestAborted) : null;
+    }
+
+    private static async Task<string?> ClientIdAsync(HttpContext context)
+    {
+        if (AuthenticationHeaderValue.TryParse(context.Request.Headers.Authorization, out var header)
+            && string.Equals(header.Scheme, "Basic", StringComparison.OrdinalIgnoreCase) && header.Parameter is { Length: < 4096 } basic)
+        {
+            try
+            {
+                var pair = Encoding.UTF8.GetString(Convert.FromBase64String(basic));
+                var colon = pair.IndexOf(':');
+                return colon > 0 ? Uri.UnescapeDataString(pair[..colon]) : null;
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
+        }
+
+        if (!context.Request.HasFormContentType)
+        {
+            return null;
+        }
+
+        try
+        {
+            // The form is buffered by ASP.NET Core: OpenIddict reads the same one afterwards.
+            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            var clientId = form["client_id"].ToString();
+            return clientId.Length is > 0 and <= 200 ? clientId : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private Task RefuseAsync(HttpContext context)
+    {
+        var now = time.GetUtcNow();
+        var retryAfter = Math.Max(1, (int)Math.Ceiling(1 - (now.ToUnixTimeMilliseconds() % 1000) / 1000.0));
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal)
+            ? Problems.Status(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests: slow down.").ExecuteAsync(context)
+            : context.Response.WriteAsJsonAsync(new Dictionary<string, string>
+            {
+                ["error"] = "temporarily_unavailable",
+                ["error_description"] = "Too many requests: retry after the time in Retry-After.",
+            });
+    }
+}

@@ -1,0 +1,152 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using IdentityService.Data;
+using IdentityService.Policy;
+using IdentityService.Tenancy;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace IdentityService.Tests.Policy;
+
+public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+
+    public async Task InitializeAsync() => await _factory.CreateTenantAsync("acme");
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task NewTenant_HasTheContractsDefaults()
+    {
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+
+        Assert.Equal(10, policy["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+        Assert.Equal(10, policy["lockout"]!["lockoutMinutes"]!.GetValue<int>());
+        Assert.Equal(5, policy["ipBlocking"]!["unknownUserFailures"]!.GetValue<int>());
+        Assert.Equal(30, policy["ipBlocking"]!["blockMinutes"]!.GetValue<int>());
+        Assert.Empty(policy["countries"]!["allowed"]!.AsArray());
+        Assert.Equal("allow", policy["countries"]!["whenUnknown"]!.GetValue<string>());
+        Assert.Empty(policy["ipRules"]!["allow"]!.AsArray());
+        Assert.Equal("off", policy["mfa"]!["mode"]!.GetValue<string>());
+        Assert.Equal(["totp", "sms", "email"], policy["mfa"]!["factors"]!.AsArray().Select(f => f!.GetValue<string>()));
+        Assert.Equal(30, policy["passwordReset"]!["linkLifetimeMinutes"]!.GetValue<int>());
+        Assert.Equal(60, policy["rateLimits"]!["signInPerIpPerMinute"]!.GetValue<int>());
+        Assert.Equal(100, policy["rateLimits"]!["tokenRequestsPerClientPerSecond"]!.GetValue<int>());
+        Assert.Equal(1000, policy["rateLimits"]!["requestsPerTenantPerSecond"]!.GetValue<int>());
+        Assert.False(policy["mfa"]!["stepUp"]!["enabled"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task MergePatch_ChangesOnlyWhatItNames_AndIsRecordedWithWhoAndBeforeAfter()
+    {
+        var patched = await PatchAsync("""{"lockout": {"maxFailedAttempts": 5}, "countries": {"allowed": ["FR", "BE"]}}""");
+
+        Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(5, policy["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+        Assert.Equal(10, policy["lockout"]!["lockoutMinutes"]!.GetValue<int>());
+        Assert.Equal(["FR", "BE"], policy["countries"]!["allowed"]!.AsArray().Select(c => c!.GetValue<string>()));
+
+        var change = await LastChangeAsync();
+        Assert.Equal($"client:{_factory.AdminClientId}@system", change.Actor);
+        Assert.Contains("\"maxFailedAttempts\":10", change.Before);
+        Assert.Contains("\"maxFailedAttempts\":5", change.After);
+    }
+
+    [Theory]
+    [InlineData("""{"lockout": {"maxFailedAttempts": 0}}""", "lockout.maxFailedAttempts")]
+    [InlineData("""{"countries": {"allowed": ["FR", "XX"]}}""", "countries.allowed[1]")]
+    [InlineData("""{"countries": {"whenUnknown": "maybe"}}""", "countries.whenUnknown")]
+    [InlineData("""{"ipRules": {"deny": ["10.0.0.0/33"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"allow": ["not-an-ip"]}}""", "ipRules.allow[0]")]
+    [InlineData("""{"mfa": {"mode": "sometimes"}}""", "mfa.mode")]
+    [InlineData("""{"lockout": {"maxFailedAttempts": "ten"}}""", "lockout.maxFailedAttempts")]
+    [InlineData("""{"lockout": {"maxAttempts": 3}}""", "lockout.maxAttempts")]
+    [InlineData("""{"captcha": {"provider": "v3"}}""", "captcha.siteKey")]
+    public async Task BadField_Is400NamingIt_AndNothingIsStored(string patch, string field)
+    {
+        var before = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+
+        var response = await PatchAsync(patch);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.True(problem["errors"]!.AsObject().ContainsKey(field), problem.ToJsonString());
+        var after = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(before.ToJsonString(), after.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Put_ReplacesTheWholeDocument_MissingSectionsTakeTheirDefaults()
+    {
+        await PatchAsync("""{"lockout": {"maxFailedAttempts": 4}}""");
+
+        var response = await _factory.ManageAsync(HttpMethod.Put, "/api/v1/tenants/acme/policy", new { ipBlocking = new { unknownUserFailures = 7, blockMinutes = 15, distinctUsernames = 20, windowMinutes = 30 } });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(10, policy["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+        Assert.Equal(7, policy["ipBlocking"]!["unknownUserFailures"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task CaptchaSecrets_AreWriteOnly_AndKeptWhenADocumentLeavesThemOut()
+    {
+        var response = await PatchAsync("""{"captcha": {"provider": "v3", "siteKey": "site-key_1", "secretKey": "the-secret-key"}}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain("the-secret-key", await response.Content.ReadAsStringAsync());
+
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.DoesNotContain("the-secret-key", policy.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Put, "/api/v1/tenants/acme/policy", policy)).StatusCode);
+
+        Assert.DoesNotContain("the-secret-key", (await LastChangeAsync()).After);
+        Assert.Equal("the-secret-key", (await StoredAsync()).Captcha.SecretKey);
+    }
+
+    [Fact]
+    public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
+    {
+        await _factory.CreateTenantAsync("other");
+        var client = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/other/clients", new { clientId = "ops", generateSecret = true, grantTypes = new[] { "client_credentials" }, scopes = new[] { "manage" } });
+        var token = await _factory.ClientCredentialsTokenAsync("other", "ops", client["clientSecret"]!.GetValue<string>(), "manage");
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", token: token)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/policy", token: token)).StatusCode);
+    }
+
+    private async Task<HttpResponseMessage> PatchAsync(string json)
+    {
+        using var client = _factory.CreateApi();
+        using var request = new HttpRequestMessage(HttpMethod.Patch, "/api/v1/tenants/acme/policy")
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/merge-patch+json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await _factory.AdminTokenAsync());
+        return await client.SendAsync(request);
+    }
+
+    private async Task<PolicyChange> LastChangeAsync()
+    {
+        using var scope = _factory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
+        return (await db.Set<PolicyChange>().AsNoTracking().ToListAsync()).OrderBy(c => c.Time).Last();
+    }
+
+    private async Task<TenantPolicy> StoredAsync()
+    {
+        using var scope = _factory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
+        var record = await db.Set<TenantPolicyRecord>().AsNoTracking().SingleAsync();
+        return System.Text.Json.JsonSerializer.Deserialize<TenantPolicy>(record.Document, PolicyStore.Json)!;
+    }
+}
