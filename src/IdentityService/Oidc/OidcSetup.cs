@@ -12,6 +12,7 @@ public static class OidcSetup
         services.AddOptions<KeyOptions>().BindConfiguration(KeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<TenantKeyRing>();
         services.AddSingleton<TenantOidcStateCache>();
+        services.AddSingleton<VerifiedSecretCache>();
         services.AddScoped<UserClaims>();
         services.AddCors();
         services.AddSingleton<Microsoft.AspNetCore.Cors.Infrastructure.ICorsPolicyProvider, ClientCorsPolicyProvider>();

@@ -140,6 +140,9 @@ public sealed class ClientCredentialsTests(ITestOutputHelper output) : IAsyncLif
     [Fact]
     public async Task SecretRotation_WithZeroOverlap_EndsTheOldSecretAtOnce()
     {
+        // Arrange: the old secret was just verified, so the service remembers it (the verified-secret cache).
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_secret, basic: true)).StatusCode);
+
         // Act
         var rotated = await _factory.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{Tenant}/clients/{ClientId}/secret", new { overlapHours = 0 }, HttpStatusCode.OK);
         var newSecret = rotated["clientSecret"]!.GetValue<string>();
