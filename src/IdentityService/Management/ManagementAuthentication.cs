@@ -108,8 +108,7 @@ internal sealed class ManagementAuthenticationHandler(
             return false;
         }
 
-        using var scope = scopes.CreateScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        using var scope = scopes.CreateTenantScope(tenant);
         var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();
         var token = await tokens.FindByIdAsync(tokenId, Context.RequestAborted);
         return token is not null && await tokens.HasStatusAsync(token, OpenIddictConstants.Statuses.Valid, Context.RequestAborted);

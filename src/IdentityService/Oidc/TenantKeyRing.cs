@@ -27,8 +27,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
 
     public async Task<TenantKeySet> LoadAsync(Tenant tenant, CancellationToken cancellationToken)
     {
-        using var scope = scopes.CreateScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        using var scope = scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
 
         var now = time.GetUtcNow();

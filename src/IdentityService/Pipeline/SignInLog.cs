@@ -12,8 +12,7 @@ public sealed class SignInLog(IServiceScopeFactory scopes, TimeProvider time, IL
     /// <remarks>The attempt is written even when the person gave up: the request's cancellation is not used.</remarks>
     public async Task WriteAsync(SignInContext context, SignInResult result)
     {
-        using var scope = scopes.CreateScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(context.Tenant);
+        using var scope = scopes.CreateTenantScope(context.Tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         db.Add(new SignInEvent
         {

@@ -44,8 +44,7 @@ public sealed class PolicyStore : IDisposable
             return cached;
         }
 
-        using var scope = _scopes.CreateScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        using var scope = _scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         var record = await db.Set<TenantPolicyRecord>().AsNoTracking().FirstOrDefaultAsync(cancellationToken);
         var policy = record is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(record.Document, Json)!;
@@ -58,8 +57,7 @@ public sealed class PolicyStore : IDisposable
     /// <summary>Stores a validated policy and records the change; returns the policy before it.</summary>
     public async Task<TenantPolicy> SaveAsync(Tenant tenant, TenantPolicy policy, string actor, CancellationToken cancellationToken)
     {
-        using var scope = _scopes.CreateScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
+        using var scope = _scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         var now = _time.GetUtcNow();
         var record = await db.Set<TenantPolicyRecord>().FirstOrDefaultAsync(cancellationToken);

@@ -83,9 +83,7 @@ internal sealed class DatabaseLockoutStore(IServiceScopeFactory scopes, TenantDi
 
     private async Task<IServiceScope> ScopeAsync(string tenantId, CancellationToken cancellationToken)
     {
-        var scope = scopes.CreateScope();
         var tenant = await tenants.FindAsync(tenantId, cancellationToken) ?? throw new InvalidOperationException($"Tenant {tenantId} does not exist.");
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(tenant);
-        return scope;
+        return scopes.CreateTenantScope(tenant);
     }
 }
