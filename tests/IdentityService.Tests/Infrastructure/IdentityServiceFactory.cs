@@ -4,7 +4,9 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -77,7 +79,11 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
             logging.AddProvider(new XunitLoggerProvider(() => Output));
             logging.SetMinimumLevel(LogLevel.Warning);
         });
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Time);
+            services.AddTransient<IStartupFilter, TestClientIp>();
+        });
     }
 
     public HttpClient CreateBrowser() => CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = ClientOptions.BaseAddress, AllowAutoRedirect = false, HandleCookies = true });
@@ -166,4 +172,25 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
             _database.Dispose();
         }
     }
+}
+
+/// <summary>
+/// The test server has no client address: every request gets one, from the test-only header
+/// <see cref="Header"/> or <see cref="Default"/>. Registered by the test factory only.
+/// </summary>
+public sealed class TestClientIp : IStartupFilter
+{
+    public const string Header = "X-Test-Client-Ip";
+
+    public static readonly IPAddress Default = IPAddress.Parse("203.0.113.10");
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, nextMiddleware) =>
+        {
+            context.Connection.RemoteIpAddress = IPAddress.TryParse(context.Request.Headers[Header].ToString(), out var ip) ? ip : Default;
+            return nextMiddleware(context);
+        });
+        next(app);
+    };
 }
