@@ -49,10 +49,10 @@ internal sealed class RedisProtectionStore(IConnectionMultiplexer redis, RedisKe
 
     // KEYS[1] blocks, KEYS[2] reasons; ARGV: ip, now. Returns 1 when an active block was lifted.
     private const string UnblockScript = """
-        local until = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        local ends = redis.call('ZSCORE', KEYS[1], ARGV[1])
         redis.call('ZREM', KEYS[1], ARGV[1])
         redis.call('HDEL', KEYS[2], ARGV[1])
-        if until and tonumber(until) > tonumber(ARGV[2]) then return 1 end
+        if ends and tonumber(ends) > tonumber(ARGV[2]) then return 1 end
         return 0
         """;
 
