@@ -97,12 +97,13 @@ public static class RedisSetup
 
             http.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             http.Response.Headers.RetryAfter = "5";
-            return await problems.TryWriteAsync(new ProblemDetailsContext
+            await problems.TryWriteAsync(new ProblemDetailsContext
             {
                 HttpContext = http,
                 Exception = exception,
                 ProblemDetails = { Status = StatusCodes.Status503ServiceUnavailable, Title = "Temporarily unavailable", Type = "https://tools.ietf.org/html/rfc9110#section-15.6.4" },
-            }) || true;
+            });
+            return true;
         }
     }
 
