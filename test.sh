@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs and starts what the tests need
-# (PostgreSQL, Chromium), then runs every test on SQLite and again on PostgreSQL.
+# (PostgreSQL, Redis, Chromium), then runs every test on SQLite and again on PostgreSQL, both times with
+# the Redis tests on a loopback redis-server.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -8,6 +9,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
@@ -30,6 +32,13 @@ DO \$\$ BEGIN
 END \$\$;
 SQL
 postgres="Host=127.0.0.1;Port=5432;Username=identityservice_test;Password=$pg_password;Database=postgres"
+
+# Redis on loopback, in memory only; one already answering there is used as it is.
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 \
+  || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null
+for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
+export TEST_REDIS=127.0.0.1:6379
 
 echo "== build"
 dotnet build IdentityService.sln -c Release -nologo -v q

@@ -3,6 +3,7 @@ using IdentityService.Diagnostics;
 using IdentityService.Management;
 using IdentityService.Oidc;
 using IdentityService.Pipeline;
+using IdentityService.Protection.Redis;
 using IdentityService.SignIn;
 using IdentityService.Tenancy;
 using IdentityService.Users;
@@ -18,6 +19,7 @@ builder.Services.AddSessionCookie();
 builder.Services.AddOidc(builder.Environment);
 builder.Services.AddSignInPages();
 builder.Services.AddSignInPipeline();
+builder.Services.AddRedisWhenConfigured(builder.Configuration);
 builder.Services.AddManagement();
 builder.Services.AddDiagnostics();
 

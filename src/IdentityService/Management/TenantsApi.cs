@@ -163,7 +163,7 @@ internal static class TenantsApi
 
         tenant.Version = Guid.NewGuid();
         await db.SaveChangesAsync(http.RequestAborted);
-        directory.Evict(tenant.Id);
+        await directory.EvictAsync(tenant.Id);
         return Results.Ok(View(tenant, http.Request, issuer.Value));
     }
 

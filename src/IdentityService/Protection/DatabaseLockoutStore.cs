@@ -54,7 +54,8 @@ internal sealed class DatabaseLockoutStore(IServiceScopeFactory scopes, TenantDi
         {
             await rows.ExecuteUpdateAsync(s => s
                 .SetProperty(l => l.Failures, 0)
-                .SetProperty(l => l.InFlight, l => l.InFlight > 0 ? l.InFlight - 1 : 0), cancellationToken);
+                .SetProperty(l => l.InFlight, l => l.InFlight > 0 ? l.InFlight - 1 : 0)
+                .SetProperty(l => l.InFlightSince, l => l.InFlight > 1 ? l.InFlightSince : null), cancellationToken);
             return;
         }
 
@@ -62,6 +63,7 @@ internal sealed class DatabaseLockoutStore(IServiceScopeFactory scopes, TenantDi
         await rows.ExecuteUpdateAsync(s => s
             .SetProperty(l => l.Failures, l => l.Failures + 1)
             .SetProperty(l => l.InFlight, l => l.InFlight > 0 ? l.InFlight - 1 : 0)
+            .SetProperty(l => l.InFlightSince, l => l.InFlight > 1 ? l.InFlightSince : null)
             .SetProperty(l => l.LockedUntil, l => l.Failures + 1 >= maxFailures ? until : l.LockedUntil), cancellationToken);
     }
 

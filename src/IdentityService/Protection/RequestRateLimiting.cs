@@ -15,7 +15,7 @@ namespace IdentityService.Protection;
 /// so that a refusal there looks like any other.) Counters live in the protection store: shared through
 /// Redis when it is configured.
 /// </summary>
-internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore store, PolicyStore policies, TenantDirectory tenants, TimeProvider time)
+internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore store, PolicyStore policies, TenantDirectory tenants, TimeProvider time, ILogger<RequestRateLimiting> logger)
 {
     private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
 
@@ -28,22 +28,36 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
             return;
         }
 
-        var limits = (await policies.GetAsync(tenant, context.RequestAborted)).RateLimits;
-        if (await store.IncrementAsync($"rl:tenant:{tenant.Id}", Second, context.RequestAborted) > limits.RequestsPerTenantPerSecond)
-        {
-            await RefuseAsync(context);
-            return;
-        }
-
-        if (HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals("/connect/token", StringComparison.Ordinal)
-            && await ClientIdAsync(context) is { } clientId
-            && await store.IncrementAsync($"rl:token:{tenant.Id}:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond)
+        if (await IsOverLimitAsync(context, tenant))
         {
             await RefuseAsync(context);
             return;
         }
 
         await next(context);
+    }
+
+    private async Task<bool> IsOverLimitAsync(HttpContext context, Tenant tenant)
+    {
+        var limits = (await policies.GetAsync(tenant, context.RequestAborted)).RateLimits;
+        try
+        {
+            if (await store.IncrementAsync($"rl:tenant:{tenant.Id}", Second, context.RequestAborted) > limits.RequestsPerTenantPerSecond)
+            {
+                return true;
+            }
+
+            return HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals("/connect/token", StringComparison.Ordinal)
+                && await ClientIdAsync(context) is { } clientId
+                && await store.IncrementAsync($"rl:token:{tenant.Id}:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Rate limits protect capacity: with their shared store (Redis) down, requests go on unlimited rather
+            // than all failing. The sign-in protections, which guard accounts, fail closed instead.
+            logger.LogWarning(e, "The rate-limit store is unavailable; tenant {Tenant} is not rate limited meanwhile.", tenant.Id);
+            return false;
+        }
     }
 
     /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>).</summary>

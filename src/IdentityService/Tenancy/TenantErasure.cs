@@ -38,7 +38,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.Tenants.Where(t => t.Id == tenantId).ExecuteDeleteAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
-        directory.Evict(tenantId);
+        await directory.EvictAsync(tenantId);
         states.Evict(tenantId);
     }
 }

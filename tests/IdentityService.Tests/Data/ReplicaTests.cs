@@ -27,7 +27,7 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         using var browser = _first.CreateDefaultClient(new CookieContainerHandler(cookies));
         var tokens = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
 
-        _second = new IdentityServiceFactory(_first.Database, _first.AdminClientSecret!) { Output = output };
+        _second = new IdentityServiceFactory(_first) { Output = output };
         using var sameBrowserAtSecond = _second.CreateDefaultClient(new CookieContainerHandler(cookies));
 
         // The same published keys, read from the database, not generated again.

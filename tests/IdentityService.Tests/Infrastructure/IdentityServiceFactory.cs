@@ -4,7 +4,9 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,7 +25,7 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     private readonly bool _ownsDatabase;
     private string? _adminToken;
 
-    public IdentityServiceFactory() : this(null)
+    public IdentityServiceFactory() : this((string?)null)
     {
     }
 
@@ -33,11 +35,12 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         _ownsDatabase = true;
     }
 
-    /// <summary>A second replica: another instance of the service on the same database.</summary>
-    public IdentityServiceFactory(TestDatabase shared, string adminClientSecret)
+    /// <summary>A second replica of <paramref name="first"/>: another instance of the service on the same database, reading the same clock.</summary>
+    public IdentityServiceFactory(IdentityServiceFactory first)
     {
-        _database = shared;
-        AdminClientSecret = adminClientSecret;
+        _database = first._database;
+        AdminClientSecret = first.AdminClientSecret;
+        Time = first.Time;
     }
 
     public TestDatabase Database => _database;
@@ -84,7 +87,7 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         builder.ConfigureTestServices(services =>
         {
             services.AddSingleton<TimeProvider>(Time);
-            services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, TestClientAddress>();
+            services.AddTransient<IStartupFilter, TestClientIp>();
             ConfigureServices?.Invoke(services);
         });
     }
@@ -175,4 +178,25 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
             _database.Dispose();
         }
     }
+}
+
+/// <summary>
+/// The test server has no client address: every request gets one, from the test-only header
+/// <see cref="Header"/> or <see cref="Default"/>. Registered by the test factory only.
+/// </summary>
+public sealed class TestClientIp : IStartupFilter
+{
+    public const string Header = "X-Test-Client-Ip";
+
+    public static readonly IPAddress Default = IPAddress.Parse("203.0.113.10");
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, nextMiddleware) =>
+        {
+            context.Connection.RemoteIpAddress = IPAddress.TryParse(context.Request.Headers[Header].ToString(), out var ip) ? ip : Default;
+            return nextMiddleware(context);
+        });
+        next(app);
+    };
 }

@@ -30,7 +30,7 @@ public sealed partial class SignInPage(HttpClient browser, string tenant)
         }
 
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/login") { Content = new FormUrlEncodedContent(form) };
-        request.Headers.Add(TestClientAddress.Header, ip);
+        request.Headers.Add(TestClientIp.Header, ip);
         foreach (var (key, value) in headers ?? new Dictionary<string, string>())
         {
             request.Headers.TryAddWithoutValidation(key, value);
@@ -50,7 +50,7 @@ public sealed partial class SignInPage(HttpClient browser, string tenant)
     private async Task<string> TokenAsync(string ip)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/t/{tenant}/login");
-        request.Headers.Add(TestClientAddress.Header, ip);
+        request.Headers.Add(TestClientIp.Header, ip);
         var html = await (await browser.SendAsync(request)).Content.ReadAsStringAsync();
         return Token().Match(html).Groups[1].Value;
     }

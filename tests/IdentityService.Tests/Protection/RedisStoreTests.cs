@@ -1,0 +1,198 @@
+using IdentityService.Protection;
+using IdentityService.Protection.Redis;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+
+namespace IdentityService.Tests.Protection;
+
+/// <summary>The Redis stores against a real Redis, with the service's clock faked: windows and expiries follow it.</summary>
+public sealed class RedisStoreTests : IAsyncLifetime
+{
+    private readonly string _prefix = TestRedis.NewPrefix();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero));
+    private ConnectionMultiplexer _redis = null!;
+    private RedisProtectionStore _store = null!;
+    private RedisLockoutStore _lockouts = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await ConnectionMultiplexer.ConnectAsync(TestRedis.Configuration);
+        var keys = new RedisKeys(_prefix);
+        _store = new RedisProtectionStore(_redis, keys, _time);
+        _lockouts = new RedisLockoutStore(_redis, keys, _time);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await TestRedis.FlushAsync(_prefix);
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Counter_CountsWithinItsWindow_AndStartsAgainInTheNextOne()
+    {
+        var window = TimeSpan.FromMinutes(1);
+        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+        Assert.Equal(2, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.2", window));
+        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", TimeSpan.FromMinutes(30)));
+
+        _time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(3, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+    }
+
+    [Fact]
+    public async Task DistinctSet_CountsEachMemberOnce_CountsOthersWithoutTheAsker_AndEmptiesWithItsWindow()
+    {
+        var window = TimeSpan.FromMinutes(30);
+        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(2, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "BOB@ACME.TEST", window));
+        Assert.Equal(1, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(2, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.Equal(0, await _store.CountOthersAsync("ipfailed:acme:203.0.113.9", "EVE@ACME.TEST", window));
+
+        _time.Advance(window);
+        Assert.Equal(0, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "BOB@ACME.TEST", window));
+    }
+
+    [Fact]
+    public async Task Blocks_AreListedPerTenant_ExpireWithTheServiceClock_AndCanBeLifted()
+    {
+        var now = _time.GetUtcNow();
+        await _store.BlockAsync("acme", "203.0.113.2", now.AddMinutes(30), "unknown_user_failures");
+        await _store.BlockAsync("acme", "203.0.113.1", now.AddMinutes(10), "admin");
+        await _store.BlockAsync("globex", "203.0.113.3", now.AddMinutes(30), "credential_stuffing");
+
+        Assert.Equal(new IpBlock("203.0.113.2", now.AddMinutes(30), "unknown_user_failures"), await _store.GetBlockAsync("acme", "203.0.113.2"));
+        Assert.Null(await _store.GetBlockAsync("acme", "203.0.113.3"));
+        Assert.Equal(["203.0.113.1", "203.0.113.2"], (await _store.ListBlocksAsync("acme")).Select(b => b.Ip));
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Null(await _store.GetBlockAsync("acme", "203.0.113.1"));
+        Assert.Equal(["203.0.113.2"], (await _store.ListBlocksAsync("acme")).Select(b => b.Ip));
+        Assert.False(await _store.UnblockAsync("acme", "203.0.113.1"));
+
+        Assert.True(await _store.UnblockAsync("acme", "203.0.113.2"));
+        Assert.Null(await _store.GetBlockAsync("acme", "203.0.113.2"));
+        Assert.False(await _store.UnblockAsync("acme", "203.0.113.2"));
+        Assert.Empty(await _store.ListBlocksAsync("acme"));
+        Assert.Single(await _store.ListBlocksAsync("globex"));
+
+        _time.Advance(TimeSpan.FromMinutes(20));
+        Assert.Empty(await _store.ListBlocksAsync("globex"));
+    }
+
+    [Fact]
+    public async Task Lockout_GrantsSlotsOnlyUnderTheThreshold_LocksAtIt_AndEndsWithTheServiceClock()
+    {
+        var lockout = TimeSpan.FromMinutes(10);
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+
+        // Three in flight: a fourth could overshoot, so it does not reach the password.
+        Assert.Equal(AttemptSlot.Locked, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+
+        await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+        await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        Assert.Equal(_time.GetUtcNow() + lockout, await _lockouts.LockedUntilAsync("acme", "u1"));
+        Assert.Equal(AttemptSlot.Locked, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+
+        // Another tenant's counter of the same key is its own.
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("globex", "u1", 3));
+
+        _time.Advance(lockout - TimeSpan.FromSeconds(1));
+        Assert.Equal(AttemptSlot.Locked, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+
+        // A fresh count after the lockout: two more failures do not lock.
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+    }
+
+    [Fact]
+    public async Task Lockout_SuccessResetsTheFailures()
+    {
+        var lockout = TimeSpan.FromMinutes(10);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+            await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        }
+
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+        await _lockouts.CompleteAttemptAsync("acme", "u1", true, 3, lockout);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
+            await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
+        }
+
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+    }
+
+    [Fact]
+    public async Task Lockout_GivesBackSlotsOfAttemptsThatNeverCompleted_AfterAMinute()
+    {
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 2));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 2));
+        Assert.Equal(AttemptSlot.Locked, await _lockouts.BeginAttemptAsync("acme", "u1", 2));
+
+        _time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(AttemptSlot.Locked, await _lockouts.BeginAttemptAsync("acme", "u1", 2));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 2));
+    }
+
+    [Fact]
+    public async Task Unlock_EndsEveryLockoutOfTheAccount_AndNoOtherOne()
+    {
+        var lockout = TimeSpan.FromMinutes(10);
+        foreach (var key in new[] { "u1:familiar", "u1:unfamiliar", "u10", "u2" })
+        {
+            Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", key, 1));
+            await _lockouts.CompleteAttemptAsync("acme", key, false, 1, lockout);
+            Assert.NotNull(await _lockouts.LockedUntilAsync("acme", key));
+        }
+
+        await _lockouts.UnlockAsync("acme", "u1");
+
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1:familiar"));
+        Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1:unfamiliar"));
+        Assert.NotNull(await _lockouts.LockedUntilAsync("acme", "u10"));
+        Assert.NotNull(await _lockouts.LockedUntilAsync("acme", "u2"));
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1:unfamiliar", 1));
+    }
+
+    [Fact]
+    public async Task Bus_DeliversAMessageToTheHandlersOfEveryInstance()
+    {
+        await using var other = await ConnectionMultiplexer.ConnectAsync(TestRedis.Configuration);
+        var keys = new RedisKeys(_prefix);
+        var first = new RedisInvalidationBus(_redis, keys, NullLogger<RedisInvalidationBus>.Instance);
+        var second = new RedisInvalidationBus(other, keys, NullLogger<RedisInvalidationBus>.Instance);
+        var atFirst = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var atSecond = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        first.Subscribe("policy-changed", m => atFirst.TrySetResult(m));
+        second.Subscribe("policy-changed", m => atSecond.TrySetResult(m));
+        second.Subscribe("tenant-changed", m => atSecond.TrySetResult("wrong channel: " + m));
+
+        await first.PublishAsync("policy-changed", "acme");
+
+        Assert.Equal("acme", await atFirst.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("acme", await atSecond.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+}
