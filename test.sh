@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs and starts what the tests need
-# (PostgreSQL, Chromium), then runs every test on SQLite and again on PostgreSQL.
+# (PostgreSQL, Chromium, npm for the IP-to-country database), then runs every test on SQLite and again
+# on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +10,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   as_root apt-get update -qq
@@ -30,6 +32,12 @@ DO \$\$ BEGIN
 END \$\$;
 SQL
 postgres="Host=127.0.0.1;Port=5432;Username=identityservice_test;Password=$pg_password;Database=postgres"
+
+# A free IP-to-country database (not in the repository): the country tests read it and take their
+# test addresses from it.
+echo "== IP-to-country database"
+TEST_GEOIP_DB=$(scripts/fetch-geoip.sh)
+export TEST_GEOIP_DB
 
 echo "== build"
 dotnet build IdentityService.sln -c Release -nologo -v q
