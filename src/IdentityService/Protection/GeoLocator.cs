@@ -70,6 +70,8 @@ internal sealed class MaxMindGeoLocator : IGeoLocator, IDisposable
 
     public string? Country(IPAddress address)
     {
+        // ::ffff:a.b.c.d is the IPv4 address: IPv6 trees need not alias it.
+        address = IpRanges.Normalize(address);
         try
         {
             if (_geoIp2 is not null)
