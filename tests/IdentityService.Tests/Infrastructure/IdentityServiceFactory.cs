@@ -77,7 +77,11 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
             logging.AddProvider(new XunitLoggerProvider(() => Output));
             logging.SetMinimumLevel(LogLevel.Warning);
         });
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Time);
+            services.AddSingleton<IStartupFilter, TestClientIpStartupFilter>();
+        });
     }
 
     public HttpClient CreateBrowser() => CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = ClientOptions.BaseAddress, AllowAutoRedirect = false, HandleCookies = true });
