@@ -42,6 +42,9 @@ public sealed class FakeRecaptcha : IAsyncDisposable
     /// <summary>How long to wait before answering.</summary>
     public TimeSpan Delay { get; set; }
 
+    /// <summary>Send the status and headers at once, then stall this long before the body.</summary>
+    public TimeSpan BodyDelay { get; set; }
+
     public ConcurrentQueue<Dictionary<string, string>> SiteVerifyRequests { get; } = new();
 
     public ConcurrentQueue<(string Project, string? Key, JsonNode? Body)> AssessmentRequests { get; } = new();
@@ -147,7 +150,31 @@ public sealed class FakeRecaptcha : IAsyncDisposable
             }
         }
 
+        if (BodyDelay > TimeSpan.Zero)
+        {
+            var delay = BodyDelay;
+            return new SlowBody(delay);
+        }
+
         return FailWith is { } status ? GoogleError(status, "Internal error encountered.", "INTERNAL") : null;
+    }
+
+    private sealed class SlowBody(TimeSpan delay) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync("{\"success\":");
+            await http.Response.Body.FlushAsync();
+            try
+            {
+                await Task.Delay(delay, http.RequestAborted);
+                await http.Response.WriteAsync("true,\"score\":0.9,\"action\":\"login\",\"hostname\":\"localhost\"}");
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
     }
 
     private static IResult GoogleError(HttpStatusCode status, string message, string code) =>

@@ -229,6 +229,19 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GoogleStallingMidAnswer_FailOpen_SignsIn_AndTheLogSaysSo()
+    {
+        await UseV3Async(new { whenUnavailable = "open" });
+        _google.BodyDelay = TimeSpan.FromSeconds(5);
+
+        await SignsInAsync();
+
+        var attempt = await OnlyAttemptAsync();
+        Assert.Equal("succeeded", attempt.Outcome);
+        Assert.Contains("failed open", attempt.Trace);
+    }
+
+    [Fact]
     public async Task GoogleAnswering500_FailClosed_IsRefused()
     {
         await UseV3Async(new { whenUnavailable = "closed" });
