@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs and starts what the tests need
-# (PostgreSQL, Redis, Chromium), then runs every test on SQLite and again on PostgreSQL, both times with
-# the Redis tests on a loopback redis-server.
+# (PostgreSQL, Redis, Chromium, npm for the IP-to-country database), then runs every test on SQLite and
+# again on PostgreSQL, both times with the Redis tests on a loopback redis-server.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +11,7 @@ need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   as_root apt-get update -qq
@@ -39,6 +40,12 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 \
 for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
 export TEST_REDIS=127.0.0.1:6379
+
+# A free IP-to-country database (not in the repository): the country tests read it and take their
+# test addresses from it.
+echo "== IP-to-country database"
+TEST_GEOIP_DB=$(scripts/fetch-geoip.sh)
+export TEST_GEOIP_DB
 
 echo "== build"
 dotnet build IdentityService.sln -c Release -nologo -v q

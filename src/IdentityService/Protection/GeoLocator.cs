@@ -32,6 +32,7 @@ public interface IGeoLocator
 internal sealed class MaxMindGeoLocator : IGeoLocator, IDisposable
 {
     private readonly DatabaseReader? _geoIp2;
+    private readonly string? _geoIp2Kind;
     private readonly Reader? _plain;
 
     public MaxMindGeoLocator(IOptions<GeoIpOptions> options, ILogger<MaxMindGeoLocator> logger)
@@ -52,6 +53,11 @@ internal sealed class MaxMindGeoLocator : IGeoLocator, IDisposable
             || reader.Metadata.DatabaseType.Contains("GeoLite2", StringComparison.OrdinalIgnoreCase))
         {
             reader.Dispose();
+
+            // GeoIP2's typed reader answers only the lookup of the file's own kind: Country() refuses a City file.
+            _geoIp2Kind = new[] { "Country", "City", "Enterprise" }.FirstOrDefault(kind => reader.Metadata.DatabaseType.Contains(kind, StringComparison.Ordinal))
+                ?? throw new OptionsValidationException(GeoIpOptions.Section, typeof(GeoIpOptions),
+                    [$"GeoIp:DatabasePath: '{path}' is a {reader.Metadata.DatabaseType} database, not a Country, City or Enterprise one."]);
             _geoIp2 = new DatabaseReader(path, FileAccessMode.MemoryMapped);
         }
         else
@@ -64,11 +70,18 @@ internal sealed class MaxMindGeoLocator : IGeoLocator, IDisposable
 
     public string? Country(IPAddress address)
     {
+        // ::ffff:a.b.c.d is the IPv4 address: IPv6 trees need not alias it.
+        address = IpRanges.Normalize(address);
         try
         {
             if (_geoIp2 is not null)
             {
-                return _geoIp2.TryCountry(address, out var response) ? response?.Country.IsoCode : null;
+                return _geoIp2Kind switch
+                {
+                    "City" => _geoIp2.TryCity(address, out var city) ? city?.Country.IsoCode : null,
+                    "Enterprise" => _geoIp2.TryEnterprise(address, out var enterprise) ? enterprise?.Country.IsoCode : null,
+                    _ => _geoIp2.TryCountry(address, out var country) ? country?.Country.IsoCode : null,
+                };
             }
 
             return _plain?.Find<CountryCodeRecord>(address)?.CountryCode?.ToUpperInvariant();

@@ -21,6 +21,9 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
 
     public Dictionary<string, string> Extra { get; } = [];
 
+    /// <summary>More fields posted with the sign-in form (such as <c>g-recaptcha-response</c>).</summary>
+    public Dictionary<string, string> FormFields { get; } = [];
+
     public string AuthorizeUrl()
     {
         var challenge = Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(Verifier)));
@@ -59,6 +62,11 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
                 ["ReturnUrl"] = WebUtility.HtmlDecode(Hidden(html, "ReturnUrl")),
                 ["__RequestVerificationToken"] = Hidden(html, "__RequestVerificationToken"),
             };
+            foreach (var (key, value) in FormFields)
+            {
+                form[key] = value;
+            }
+
             var posted = await browser.PostAsync(location.PathAndQuery, new FormUrlEncodedContent(form));
             if (posted.StatusCode != HttpStatusCode.Redirect)
             {

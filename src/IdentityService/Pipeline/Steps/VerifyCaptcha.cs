@@ -31,9 +31,11 @@ internal sealed class VerifyCaptcha(ICaptchaVerifier verifier) : ISignInStep
             return StepDecision.Deny("captcha_invalid", verdict.Error);
         }
 
-        if (!string.IsNullOrEmpty(policy.ExpectedAction) && verdict.Action is not null && verdict.Action != policy.ExpectedAction)
+        // An answer without the action is not one for the expected action: a token made for another action,
+        // or none, must not pass.
+        if (!string.IsNullOrEmpty(policy.ExpectedAction) && verdict.Action != policy.ExpectedAction)
         {
-            return StepDecision.Deny("captcha_wrong_action", verdict.Action);
+            return StepDecision.Deny("captcha_wrong_action", verdict.Action ?? "no action");
         }
 
         if (policy.Hostnames.Count > 0 && !policy.Hostnames.Contains(verdict.Hostname ?? "", StringComparer.OrdinalIgnoreCase))
