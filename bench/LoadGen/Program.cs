@@ -56,6 +56,30 @@ async Task Each(string scenario, string unit, int count, Func<Target, Func<int, 
     }
 }
 
+// Warm every target's code paths (JIT tiering, connection pools, first keys) before anything is measured.
+Console.WriteLine("== warming up");
+await Parallel.ForEachAsync(Enumerable.Range(0, 600), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, _) =>
+{
+    foreach (var target in new[] { ours, peer })
+    {
+        if (target is null)
+        {
+            continue;
+        }
+
+        var (tenant, client) = i % 2 == 0 ? ("bench", "cc") : ("bench-rs", target == ours ? "cc" : "cc-rs");
+        await Flows.ClientCredentialsAsync(target, tenant, client);
+        await Flows.GetOkAsync(target.Http, target.DiscoveryPath("bench"));
+        await Flows.GetOkAsync(target.Http, target.JwksPath("bench"));
+    }
+
+    if (floor is not null)
+    {
+        await Flows.PostFormAsync(floor.Http, i % 2 == 0 ? "/es256/token" : "/rs256/token",
+            [new("grant_type", "client_credentials"), new("client_id", "cc"), new("client_secret", Flows.ClientSecret)]);
+    }
+});
+
 Console.WriteLine($"== scenarios ({label}; {workers} workers, sign-ins {signInWorkers}; warm-up {warmup.TotalSeconds} s, measured {duration.TotalSeconds} s each)");
 foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", "cc", "/es256/token"), ("RS256", "bench-rs", "cc-rs", "/rs256/token") })
 {

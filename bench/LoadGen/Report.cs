@@ -38,8 +38,10 @@ internal static class Report
             Find("5 discovery", "ours") is { } d5 && Find("4 discovery", "ours") is { } d1 ? d5.P99Ms / d1.P99Ms : null, "<= 1.5", v => v <= 1.5);
         Check($"{tenants} tenants vs 1: client_credentials p99 within 1.5x", "p99 ratio",
             Find("5 client_credentials", "ours") is { } c5 && Find("1 client_credentials ES256", "ours") is { } c1 ? c5.P99Ms / c1.P99Ms : null, "<= 1.5", v => v <= 1.5);
-        var peak = results.Where(r => r.Target == "ours").Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
-        Check("memory under load <= 300 MB RSS", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
+        var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
+        Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
+        var peakMany = results.Where(r => r.Target == "ours").Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
+        Check($"memory under load <= 300 MB RSS (with {tenants} tenants)", "ours' highest peak RSS, MB (10^6 bytes)", peakMany * 1.048576, "<= 300", v => v <= 300);
 
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"## Benchmark ({label}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
