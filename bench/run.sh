@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4
+quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=600
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8 ;;
+    --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=100 ;;
     --postgres) postgres=1 ;;
     --tenants) tenants=$2; shift ;;
     --duration) duration=$2; shift ;;
@@ -99,4 +99,4 @@ dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
-  --hasher "$results/hasher.json" --label "$label" --out "$results"
+  --prewarm "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results"

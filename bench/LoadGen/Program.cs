@@ -58,7 +58,7 @@ async Task Each(string scenario, string unit, int count, Func<Target, Func<int, 
 
 // Warm every target's code paths (JIT tiering, connection pools, first keys) before anything is measured.
 Console.WriteLine("== warming up");
-await Parallel.ForEachAsync(Enumerable.Range(0, 600), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, _) =>
+await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600)), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, _) =>
 {
     foreach (var target in new[] { ours, peer })
     {
