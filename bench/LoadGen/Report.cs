@@ -56,9 +56,9 @@ internal static class Report
         md.AppendLine();
         if (hasher is { } hj)
         {
+            var cpuText = hj.TryGetProperty("cpuMicroseconds", out var cpuUs) ? (cpuUs.GetDouble() / 1000).ToString("F2", CultureInfo.InvariantCulture) + " ms of CPU = " : "";
             md.AppendLine(CultureInfo.InvariantCulture, $"Password hasher alone ({hj.GetProperty("algorithm").GetString()}; {hj.GetProperty("method").GetString()}): " +
-                $"{hj.GetProperty("meanMicroseconds").GetDouble() / 1000:F2} ms per verification (wall clock); " +
-                (hj.TryGetProperty("cpuMicroseconds", out var cpuUs) ? $"{cpuUs.GetDouble() / 1000:F2} ms of CPU = " : "") + $"{hasherRate:F1} per CPU-second.");
+                $"{hj.GetProperty("meanMicroseconds").GetDouble() / 1000:F2} ms per verification (wall clock); {cpuText}{hasherRate:F1} per CPU-second.");
             md.AppendLine();
         }
 
