@@ -1,0 +1,101 @@
+using System.Diagnostics.Tracing;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+using Microsoft.Diagnostics.Tracing.Parsers;
+
+namespace LoadGen;
+
+/// <summary>A server process's CPU time, RSS and (for .NET) managed heap, read from outside.</summary>
+internal static class Proc
+{
+    public static int ClockTicks { get; set; } = 100;
+
+    /// <summary>utime + stime of the process (all its threads), in seconds.</summary>
+    public static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // fields[0] is field 3 (state): utime is field 14, stime field 15.
+        return (long.Parse(fields[11]) + long.Parse(fields[12])) / (double)ClockTicks;
+    }
+
+    /// <summary>A line of /proc/pid/status in MiB (VmHWM, VmRSS).</summary>
+    public static double StatusMiB(int pid, string key)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith(key + ":", StringComparison.Ordinal))
+            {
+                return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0]) / 1024.0;
+            }
+        }
+
+        return double.NaN;
+    }
+
+    /// <summary>Resets VmHWM to the current RSS, so that each scenario's peak is its own.</summary>
+    public static void ResetPeak(int pid)
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{pid}/clear_refs", "5");
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The managed heap of a .NET process after a full, induced GC (as dotnet-gcdump triggers it),
+    /// from the runtime's gc-heap-size counter over EventPipe. Null when it cannot be read.
+    /// </summary>
+    public static double? ManagedHeapMiB(int pid)
+    {
+        try
+        {
+            var client = new DiagnosticsClient(pid);
+            var gc = new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, (long)ClrTraceEventParser.Keywords.GCHeapCollect);
+            using (var session = client.StartEventPipeSession([gc], requestRundown: false))
+            {
+                Thread.Sleep(1500);
+                session.Stop();
+            }
+
+            var counters = new EventPipeProvider("System.Runtime", EventLevel.Informational, (long)EventKeywords.All,
+                new Dictionary<string, string> { ["EventCounterIntervalSec"] = "1" });
+            using var counterSession = client.StartEventPipeSession([counters], requestRundown: false);
+            double? heap = null;
+            using var source = new EventPipeEventSource(counterSession.EventStream);
+            source.Dynamic.All += e =>
+            {
+                if (e.EventName != "EventCounters" || heap is not null)
+                {
+                    return;
+                }
+
+                if (e.PayloadValue(0) is IDictionary<string, object> payload && payload.TryGetValue("Payload", out var inner)
+                    && inner is IDictionary<string, object> fields && fields.TryGetValue("Name", out var name) && (string)name == "gc-heap-size")
+                {
+                    var value = fields.TryGetValue("Mean", out var mean) ? mean : fields["Increment"];
+                    heap = Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture);
+                    counterSession.Stop();
+                }
+            };
+            var processing = Task.Run(source.Process);
+            if (!processing.Wait(TimeSpan.FromSeconds(8)))
+            {
+                counterSession.Stop();
+            }
+
+            return heap;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"managed heap of {pid}: {e.GetType().Name}: {e.Message}");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using LoadGen;
+
+// bench/LoadGen: driven by bench/run.sh. Seeds the service, then runs every scenario against the
+// service, the peer (oidc-provider) and the floor, and writes results.json and results.md.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var options = new Dictionary<string, string>(StringComparer.Ordinal);
+for (var i = 0; i + 1 < args.Length; i += 2)
+{
+    options[args[i].TrimStart('-')] = args[i + 1];
+}
+
+string Opt(string key, string fallback) => options.TryGetValue(key, out var v) ? v : fallback;
+int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+Proc.ClockTicks = IntOpt("clk-tck", 100);
+var duration = TimeSpan.FromSeconds(double.Parse(Opt("duration", "10"), CultureInfo.InvariantCulture));
+var warmup = TimeSpan.FromSeconds(double.Parse(Opt("warmup", "2"), CultureInfo.InvariantCulture));
+var workers = IntOpt("workers", 16);
+var signInWorkers = IntOpt("signin-workers", 4);
+var tenantCount = IntOpt("tenants", 10_000);
+var outDir = Opt("out", "bench/results");
+var label = Opt("label", "sqlite");
+Directory.CreateDirectory(outDir);
+
+var ours = new Target("ours", Opt("ours", "http://127.0.0.1:5080"), IntOpt("ours-pid", 0), isOurs: true);
+var peer = options.ContainsKey("peer") ? new Target("peer", Opt("peer", ""), IntOpt("peer-pid", 0), isOurs: false) : null;
+var floor = options.ContainsKey("floor") ? new Target("floor", Opt("floor", ""), IntOpt("floor-pid", 0), isOurs: false) : null;
+var results = new List<Result>();
+var extra = new Dictionary<string, object?>();
+
+Console.WriteLine($"== seeding {ours.Http.BaseAddress}");
+var seed = new Seed(ours, Opt("admin-id", "admin"), Opt("admin-secret", ""));
+await seed.LoginAsync();
+var users = Math.Max(workers, signInWorkers);
+await seed.TenantAsync("bench", "ES256", users);
+await seed.TenantAsync("bench-rs", "RS256", 0);
+
+Task<Result> Run(string scenario, Target target, string unit, int count, Func<int, long, Task<int>> op) =>
+    Runner.RunAsync(scenario, target.Name, unit, target.Pid, count, warmup, duration, op);
+
+async Task Each(string scenario, string unit, int count, Func<Target, Func<int, long, Task<int>>?> build, bool withFloor = false)
+{
+    foreach (var target in new[] { ours, peer, withFloor ? floor : null })
+    {
+        if (target is null || build(target) is not { } op)
+        {
+            continue;
+        }
+
+        results.Add(await Run(scenario, target, unit, count, op));
+    }
+}
+
+// Warm every target's code paths (JIT tiering, connection pools, first keys) before anything is measured.
+Console.WriteLine("== warming up");
+await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600)), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, _) =>
+{
+    foreach (var target in new[] { ours, peer })
+    {
+        if (target is null)
+        {
+            continue;
+        }
+
+        var (tenant, client) = i % 2 == 0 ? ("bench", "cc") : ("bench-rs", target == ours ? "cc" : "cc-rs");
+        await Flows.ClientCredentialsAsync(target, tenant, client);
+        await Flows.GetOkAsync(target.Http, target.DiscoveryPath("bench"));
+        await Flows.GetOkAsync(target.Http, target.JwksPath("bench"));
+    }
+
+    if (floor is not null)
+    {
+        await Flows.PostFormAsync(floor.Http, i % 2 == 0 ? "/es256/token" : "/rs256/token",
+            [new("grant_type", "client_credentials"), new("client_id", "cc"), new("client_secret", Flows.ClientSecret)]);
+    }
+});
+
+Console.WriteLine($"== scenarios ({label}; {workers} workers, sign-ins {signInWorkers}; warm-up {warmup.TotalSeconds} s, measured {duration.TotalSeconds} s each)");
+foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", "cc", "/es256/token"), ("RS256", "bench-rs", "cc-rs", "/rs256/token") })
+{
+    await Each($"1 client_credentials {alg}", "req", workers, target => target == floor
+        ? async (_, _) => { await Flows.PostFormAsync(target.Http, floorPath, [new("grant_type", "client_credentials"), new("client_id", "cc"), new("client_secret", Flows.ClientSecret)]); return 1; }
+        : async (_, _) => { await Flows.ClientCredentialsAsync(target, tenant, target == ours ? "cc" : peerClient); return 1; }, withFloor: true);
+}
+
+// 2: each worker keeps its own rotating refresh token, obtained by a sign-in before the run.
+foreach (var target in new[] { ours, peer })
+{
+    if (target is null)
+    {
+        continue;
+    }
+
+    var tokens = new string?[workers];
+    await Parallel.ForEachAsync(Enumerable.Range(0, workers), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (worker, _) =>
+        tokens[worker] = (await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test")).GetProperty("refresh_token").GetString());
+    results.Add(await Run("2 refresh_token (rotating)", target, "req", workers, async (worker, _) =>
+    {
+        if (tokens[worker] is null)
+        {
+            // After a failed refresh (which counts as an error): a new sign-in, not counted as a refresh.
+            tokens[worker] = (await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test")).GetProperty("refresh_token").GetString();
+            return 0;
+        }
+
+        try
+        {
+            var answer = await Flows.RefreshAsync(target, "bench", "web", tokens[worker]!);
+            if (answer.TryGetProperty("refresh_token", out var next))
+            {
+                tokens[worker] = next.GetString();
+            }
+        }
+        catch
+        {
+            tokens[worker] = null;
+            throw;
+        }
+
+        return 1;
+    }));
+}
+
+await Each("3 sign-in (6 requests each)", "sign-in", signInWorkers, target => async (worker, _) =>
+{
+    await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test");
+    return 6;
+});
+
+await Each("4 discovery + JWKS", "req", workers, target => async (_, i) =>
+{
+    await Flows.GetOkAsync(target.Http, i % 2 == 0 ? target.DiscoveryPath("bench") : target.JwksPath("bench"));
+    return 1;
+});
+
+// 5: many tenants. Created through the API in parallel; then each touched once (cold: its keys are
+// generated and its OpenIddict options built) and again (warm); memory read along the way.
+Console.WriteLine($"== {tenantCount} tenants");
+var ids = Enumerable.Range(0, tenantCount).Select(i => $"t{i:D5}").ToArray();
+var created = Stopwatch.StartNew();
+var cpuBefore = Proc.CpuSeconds(ours.Pid);
+await seed.LoginAsync();
+await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (id, _) => await seed.TenantAsync(id, "ES256", 0));
+var creation = new { tenants = tenantCount, seconds = Math.Round(created.Elapsed.TotalSeconds, 1), serverCpuSeconds = Math.Round(Proc.CpuSeconds(ours.Pid) - cpuBefore, 1) };
+Console.WriteLine($"  created {tenantCount} tenants with a client each in {creation.seconds} s ({creation.serverCpuSeconds} server CPU-s)");
+
+var memory = new List<object>();
+void Checkpoint(int touched)
+{
+    var heap = Proc.ManagedHeapMiB(ours.Pid);
+    var rss = Proc.StatusMiB(ours.Pid, "VmRSS");
+    memory.Add(new { tenantsTouched = touched, rssMiB = Math.Round(rss, 1), managedHeapMiB = heap is null ? (double?)null : Math.Round(heap.Value, 1) });
+    Console.WriteLine($"  after touching {touched,6} tenants: RSS {rss:F1} MiB, managed heap {(heap is null ? "n/a" : heap.Value.ToString("F1", CultureInfo.InvariantCulture))} MiB");
+}
+
+Checkpoint(0);
+var sample = Math.Min(tenantCount, 100);
+var cold = new List<double>();
+var warm = new List<double>();
+var cpuCold = Proc.CpuSeconds(ours.Pid);
+for (var i = 0; i < sample; i++)
+{
+    var clock = Stopwatch.StartNew();
+    await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(ids[i]));
+    cold.Add(clock.Elapsed.TotalMilliseconds);
+    await Flows.GetOkAsync(ours.Http, ours.JwksPath(ids[i]));
+    clock.Restart();
+    await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(ids[i]));
+    warm.Add(clock.Elapsed.TotalMilliseconds);
+}
+
+var coldCpuMs = (Proc.CpuSeconds(ours.Pid) - cpuCold) * 1000 / sample;
+cold.Sort();
+warm.Sort();
+var coldStart = new
+{
+    sampledTenants = sample,
+    coldP50Ms = Math.Round(Runner.Percentile([.. cold], 0.5), 2),
+    coldP99Ms = Math.Round(Runner.Percentile([.. cold], 0.99), 2),
+    warmP50Ms = Math.Round(Runner.Percentile([.. warm], 0.5), 2),
+    warmP99Ms = Math.Round(Runner.Percentile([.. warm], 0.99), 2),
+    serverCpuMsPerNewTenant = Math.Round(coldCpuMs, 1),
+};
+Console.WriteLine($"  cold first request (discovery, sequential, {sample} tenants): p50 {coldStart.coldP50Ms} ms, p99 {coldStart.coldP99Ms} ms; warm p50 {coldStart.warmP50Ms} ms; server CPU {coldStart.serverCpuMsPerNewTenant} ms per new tenant (3 GETs)");
+
+var touched = sample;
+foreach (var checkpoint in new[] { 1_000, tenantCount }.Where(c => c > sample && c <= tenantCount).Distinct())
+{
+    await Parallel.ForEachAsync(ids[touched..checkpoint], new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (id, _) =>
+    {
+        await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(id));
+        await Flows.GetOkAsync(ours.Http, ours.JwksPath(id));
+    });
+    touched = checkpoint;
+    Checkpoint(touched);
+}
+
+if (touched == sample)
+{
+    Checkpoint(touched);
+}
+
+extra["tenants"] = new { creation, coldStart, memory };
+
+var random = new ThreadLocal<Random>(() => new Random());
+results.Add(await Run($"5 discovery + JWKS, {tenantCount} tenants", ours, "req", workers, async (_, i) =>
+{
+    var id = ids[random.Value!.Next(ids.Length)];
+    await Flows.GetOkAsync(ours.Http, i % 2 == 0 ? ours.DiscoveryPath(id) : ours.JwksPath(id));
+    return 1;
+}));
+results.Add(await Run($"5 client_credentials ES256, {tenantCount} tenants", ours, "req", workers, async (_, _) =>
+{
+    await Flows.ClientCredentialsAsync(ours, ids[random.Value!.Next(ids.Length)], "cc");
+    return 1;
+}));
+
+Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, new
+{
+    workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount,
+});

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace LoadGen;
+
+/// <summary>results.json and results.md: every run, the ratios ours/peer per CPU-second, the issue's targets.</summary>
+internal static class Report
+{
+    public static void Write(string dir, string label, List<Result> results, Dictionary<string, object?> extra, string hasherPath, int tenants, object settings)
+    {
+        double? hasherRate = null;
+        JsonElement? hasher = null;
+        if (hasherPath.Length > 0 && File.Exists(hasherPath))
+        {
+            hasher = JsonDocument.Parse(File.ReadAllText(hasherPath)).RootElement.Clone();
+            hasherRate = hasher.Value.GetProperty("verificationsPerCpuSecond").GetDouble();
+        }
+
+        Result? Find(string prefix, string target) => results.FirstOrDefault(r => r.Scenario.StartsWith(prefix, StringComparison.Ordinal) && r.Target == target);
+        double? PerCpu(string prefix, string a, string b) =>
+            Find(prefix, a) is { } x && Find(prefix, b) is { } y && y.OpsPerCpuSecond > 0 ? x.OpsPerCpuSecond / y.OpsPerCpuSecond : null;
+
+        var checks = new List<(string Target, string Measure, double? Value, string Goal, bool? Met)>();
+        void Check(string name, string measure, double? value, string goal, Func<double, bool> ok) =>
+            checks.Add((name, measure, value is null ? null : Math.Round(value.Value, 2), goal, value is null ? null : ok(value.Value)));
+
+        Check("client_credentials ES256 >= 1x peer (goal 2x)", "ours/peer req per CPU-s", PerCpu("1 client_credentials ES256", "ours", "peer"), ">= 1 (2)", v => v >= 1);
+        Check("client_credentials ES256 >= half the floor", "ours/floor req per CPU-s", PerCpu("1 client_credentials ES256", "ours", "floor"), ">= 0.5", v => v >= 0.5);
+        Check("client_credentials RS256 vs peer (same alg)", "ours/peer req per CPU-s", PerCpu("1 client_credentials RS256", "ours", "peer"), ">= 1", v => v >= 1);
+        Check("client_credentials RS256 vs floor", "ours/floor req per CPU-s", PerCpu("1 client_credentials RS256", "ours", "floor"), ">= 0.5", v => v >= 0.5);
+        Check("refresh_token >= 1x peer", "ours/peer req per CPU-s", PerCpu("2 refresh_token", "ours", "peer"), ">= 1", v => v >= 1);
+        Check("discovery and JWKS >= 1x peer", "ours/peer req per CPU-s", PerCpu("4 discovery", "ours", "peer"), ">= 1", v => v >= 1);
+        Check("sign-ins vs peer (information)", "ours/peer sign-ins per CPU-s", PerCpu("3 sign-in", "ours", "peer"), "-", _ => true);
+        Check("sign-ins >= 80% of the raw hash rate", "ours sign-ins per CPU-s / hash verifications per CPU-s",
+            Find("3 sign-in", "ours") is { } s && hasherRate is { } h ? s.OpsPerCpuSecond / h : null, ">= 0.8", v => v >= 0.8);
+        Check($"{tenants} tenants vs 1: discovery+JWKS p99 within 1.5x", "p99 ratio",
+            Find("5 discovery", "ours") is { } d5 && Find("4 discovery", "ours") is { } d1 ? d5.P99Ms / d1.P99Ms : null, "<= 1.5", v => v <= 1.5);
+        Check($"{tenants} tenants vs 1: client_credentials p99 within 1.5x", "p99 ratio",
+            Find("5 client_credentials", "ours") is { } c5 && Find("1 client_credentials ES256", "ours") is { } c1 ? c5.P99Ms / c1.P99Ms : null, "<= 1.5", v => v <= 1.5);
+        var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
+        Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
+        var peakMany = results.Where(r => r.Target == "ours").Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
+        Check($"memory under load <= 300 MB RSS (with {tenants} tenants)", "ours' highest peak RSS, MB (10^6 bytes)", peakMany * 1.048576, "<= 300", v => v <= 300);
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"## Benchmark ({label}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
+        md.AppendLine();
+        md.AppendLine("| Scenario | Target | Workers | Throughput /s | p50 ms | p99 ms | Server CPU s | per CPU-s | Peak RSS MiB | Errors |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Scenario} | {r.Target} | {r.Workers} | {r.OpsPerSecond:F1} {r.Unit} | {r.P50Ms:F2} | {r.P99Ms:F2} | {r.CpuSeconds:F2} | {r.OpsPerCpuSecond:F1} | {r.PeakRssMiB:F1} | {r.Errors} |");
+        }
+
+        md.AppendLine();
+        if (hasher is { } hj)
+        {
+            var cpuText = hj.TryGetProperty("cpuMicroseconds", out var cpuUs) ? (cpuUs.GetDouble() / 1000).ToString("F2", CultureInfo.InvariantCulture) + " ms of CPU = " : "";
+            md.AppendLine(CultureInfo.InvariantCulture, $"Password hasher alone ({hj.GetProperty("algorithm").GetString()}; {hj.GetProperty("method").GetString()}): " +
+                $"{hj.GetProperty("meanMicroseconds").GetDouble() / 1000:F2} ms per verification (wall clock); {cpuText}{hasherRate:F1} per CPU-second.");
+            md.AppendLine();
+        }
+
+        if (extra.TryGetValue("tenants", out var t) && t is not null)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"Tenants: {JsonSerializer.Serialize(t)}");
+            md.AppendLine();
+        }
+
+        md.AppendLine("| Issue 5 target | Measure | Value | Goal | Met |");
+        md.AppendLine("|---|---|---:|---|---|");
+        foreach (var c in checks)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Target} | {c.Measure} | {(c.Value is null ? "n/a" : c.Value.Value.ToString("F2", CultureInfo.InvariantCulture))} | {c.Goal} | {(c.Met is null ? "n/a" : c.Met.Value ? "yes" : "**no**")} |");
+        }
+
+        var json = new
+        {
+            label,
+            utc = DateTime.UtcNow,
+            settings,
+            results,
+            hasher,
+            tenants = extra.GetValueOrDefault("tenants"),
+            targets = checks.Select(c => new { target = c.Target, measure = c.Measure, value = c.Value, goal = c.Goal, met = c.Met }),
+        };
+        var stem = Path.Combine(dir, $"results-{label}");
+        File.WriteAllText(stem + ".json", JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        File.WriteAllText(stem + ".md", md.ToString());
+        Console.WriteLine();
+        Console.WriteLine(md.ToString());
+        Console.WriteLine($"written: {stem}.json, {stem}.md");
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark of issue 5. Builds Release; starts the service (SQLite by default,
+# --postgres for PostgreSQL), the peer (node oidc-provider) and the floor (bare minimal API) on
+# loopback ports; measures the password hasher alone; drives every scenario from bench/LoadGen.
+# Writes bench/results/results-<db>.{json,md} and prints the table.
+#   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=600
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=100 ;;
+    --postgres) postgres=1 ;;
+    --tenants) tenants=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --workers) workers=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+results=$root/bench/results
+mkdir -p "$results"
+label=sqlite; [ $postgres -eq 1 ] && label=postgresql
+log=$results/server-$label.log
+
+echo "== build (Release)"
+dotnet build src/IdentityService/IdentityService.csproj -c Release -nologo -v q -clp:ErrorsOnly
+for p in LoadGen Floor Hasher; do dotnet build bench/$p/$p.csproj -c Release -nologo -v q -clp:ErrorsOnly; done
+if [ ! -d bench/peer/node_modules/oidc-provider ]; then (cd bench/peer && npm ci --no-audit --no-fund --silent); fi
+
+echo "== password hasher alone"
+if [ $quick -eq 1 ]; then
+  dotnet bench/Hasher/bin/Release/net10.0/Hasher.dll --quick "$results/hasher.json"
+else
+  (cd "$results" && dotnet "$root/bench/Hasher/bin/Release/net10.0/Hasher.dll" "$results/hasher.json" > "$results/hasher-bdn.log" 2>&1) \
+    || { tail -30 "$results/hasher-bdn.log"; exit 1; }
+  tail -1 "$results/hasher-bdn.log"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ours_port=$(free_port); peer_port=$(free_port); floor_port=$(free_port)
+secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+pids=()
+data=$(mktemp -d "$results/data-XXXXXX")
+pg_db=""
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$data"
+  if [ -n "$pg_db" ]; then as_root su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS $pg_db'" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+db_env=(Database__Provider=Sqlite "Database__DataDirectory=$data")
+if [ $postgres -eq 1 ]; then
+  # As test.sh does: the local server on loopback, a role whose password is made here and never stored.
+  pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  as_root pg_ctlcluster "$pg_version" main start -- -o "-c listen_addresses=127.0.0.1" 2>/dev/null \
+    || as_root pg_ctlcluster "$pg_version" main status >/dev/null
+  pg_password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  as_root su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<SQL
+DO \$\$ BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'identityservice_bench') THEN
+    ALTER ROLE identityservice_bench WITH LOGIN CREATEDB PASSWORD '$pg_password';
+  ELSE
+    CREATE ROLE identityservice_bench WITH LOGIN CREATEDB PASSWORD '$pg_password';
+  END IF;
+END \$\$;
+SQL
+  pg_db=identityservice_bench_$$
+  db_env=(Database__Provider=PostgreSql "ConnectionStrings__Identity=Host=127.0.0.1;Port=5432;Username=identityservice_bench;Password=$pg_password;Database=$pg_db")
+fi
+
+echo "== starting the service ($label) on 127.0.0.1:$ours_port, the peer on :$peer_port, the floor on :$floor_port"
+(cd src/IdentityService && exec env ASPNETCORE_ENVIRONMENT=Development "${db_env[@]}" \
+  Bootstrap__AdminClientId=admin "Bootstrap__AdminClientSecret=$secret" Logging__LogLevel__Default=Warning \
+  dotnet bin/Release/net10.0/IdentityService.dll --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
+pids+=($!); ours_pid=$!
+(cd bench/peer && PORT=$peer_port exec node server.js > "$results/peer.log" 2>&1) &
+pids+=($!); peer_pid=$!
+(exec dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" > "$results/floor.log" 2>&1) &
+pids+=($!); floor_pid=$!
+
+wait_for() {
+  for _ in $(seq 1 120); do curl -fs -o /dev/null "$1" && return 0; sleep 0.5; done
+  echo "not ready: $1" >&2; tail -20 "$log" >&2; exit 1
+}
+wait_for "http://127.0.0.1:$ours_port/health/ready"
+wait_for "http://127.0.0.1:$peer_port/.well-known/openid-configuration"
+wait_for "http://127.0.0.1:$floor_port/health"
+
+dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
+  --ours "http://127.0.0.1:$ours_port" --ours-pid "$ours_pid" \
+  --peer "http://127.0.0.1:$peer_port" --peer-pid "$peer_pid" \
+  --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
+  --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
+  --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
+  --prewarm "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results"
