@@ -83,6 +83,13 @@ public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
             e.Property(x => x.Value).HasMaxLength(128);
         });
 
+        builder.Entity<RevokedToken>(e =>
+        {
+            e.ToTable("RevokedTokens");
+            e.HasKey(x => new { x.TenantId, x.TokenId });
+            e.Property(x => x.TokenId).HasMaxLength(100);
+        });
+
         builder.Entity<TenantPolicyRecord>(e =>
         {
             e.ToTable("TenantPolicies");
@@ -146,6 +153,7 @@ public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
         builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<PolicyChange>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<RevokedToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

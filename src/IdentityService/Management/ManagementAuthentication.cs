@@ -84,7 +84,7 @@ internal sealed class ManagementAuthenticationHandler(
             return AuthenticateResult.Fail("The token lacks the manage scope.");
         }
 
-        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value))
+        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value, identity.FindFirst("jti")?.Value, identity.FindFirst("client_id")?.Value))
         {
             return AuthenticateResult.Fail("The token was revoked.");
         }
@@ -101,14 +101,17 @@ internal sealed class ManagementAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
-    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId)
+    /// <summary>A token with a row must still be valid there; a row-less one (client credentials) must not be on the revoked list.</summary>
+    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId, string? jwtId, string? clientId)
     {
+        using var scope = scopes.CreateTenantScope(tenant);
         if (tokenId is null)
         {
-            return false;
+            return jwtId is not null
+                && !await scope.ServiceProvider.GetRequiredService<RevokedTokens>().IsRevokedAsync(jwtId, Context.RequestAborted)
+                && await RowlessAccessTokens.ClientExistsAsync(scope.ServiceProvider, clientId, Context.RequestAborted);
         }
 
-        using var scope = scopes.CreateTenantScope(tenant);
         var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();
         var token = await tokens.FindByIdAsync(tokenId, Context.RequestAborted);
         return token is not null && await tokens.HasStatusAsync(token, OpenIddictConstants.Statuses.Valid, Context.RequestAborted);

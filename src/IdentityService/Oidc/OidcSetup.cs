@@ -14,6 +14,7 @@ public static class OidcSetup
         services.AddSingleton<TenantOidcStateCache>();
         services.AddSingleton<VerifiedSecretCache>();
         services.AddScoped<UserClaims>();
+        services.AddScoped<RevokedTokens>();
         services.AddCors();
         services.AddSingleton<Microsoft.AspNetCore.Cors.Infrastructure.ICorsPolicyProvider, ClientCorsPolicyProvider>();
 
@@ -60,6 +61,7 @@ public static class OidcSetup
                 options.AddEventHandler(SkipRequestsOutsideTenants.Descriptor);
                 options.AddEventHandler(SelectTenantCredentials.Descriptor);
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
+                options.AddRowlessAccessTokens();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

@@ -35,6 +35,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.Set<Protection.UserSighting>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Policy.TenantPolicyRecord>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Policy.PolicyChange>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<RevokedToken>().ExecuteDeleteAsync(cancellationToken);
         await db.Tenants.Where(t => t.Id == tenantId).ExecuteDeleteAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 

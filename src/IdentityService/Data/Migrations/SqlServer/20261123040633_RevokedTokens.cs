@@ -1,0 +1,40 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace IdentityService.Data.Migrations.SqlServer
+{
+    /// <inheritdoc />
+    public partial class RevokedTokens : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "RevokedTokens",
+                columns: table => new
+                {
+                    TenantId = table.Column<string>(type: "nvarchar(63)", maxLength: 63, nullable: false),
+                    TokenId = table.Column<string>(type: "nvarchar(100)", maxLength: 100, nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "datetimeoffset", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_RevokedTokens", x => new { x.TenantId, x.TokenId });
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_RevokedTokens_TenantId",
+                table: "RevokedTokens",
+                column: "TenantId");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "RevokedTokens");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// Client-credentials access tokens are issued without a row in the token store: nothing reads that row
+/// (no refresh, no family to revoke), and the write is the largest cost of a grant. They stay revocable:
+/// a revocation puts their <c>jti</c> on the tenant's revoked list until they expire, and every validation
+/// by this service (introspection, userinfo, the management API) checks that list.
+/// </summary>
+internal static class RowlessAccessTokens
+{
+    public static OpenIddictServerBuilder AddRowlessAccessTokens(this OpenIddictServerBuilder builder) => builder
+        .AddEventHandler(SkipTokenRow.Descriptor)
+        .AddEventHandler(RevokeByTokenId.Descriptor)
+        .AddEventHandler(RejectRevoked.Descriptor);
+
+    internal static bool IsRowless(System.Security.Claims.ClaimsPrincipal? principal) =>
+        principal is not null
+        && string.IsNullOrEmpty(principal.GetTokenId())
+        && principal.GetTokenType() == TokenTypeIdentifiers.AccessToken
+        && !string.IsNullOrEmpty(principal.GetClaim(Claims.JwtId));
+
+    /// <summary>No token row for a client-credentials access token.</summary>
+    internal sealed class SkipTokenRow : IOpenIddictServerHandler<GenerateTokenContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<GenerateTokenContext>()
+                .UseSingletonHandler<SkipTokenRow>()
+                .SetOrder(OpenIddictServerHandlers.Protection.AttachSecurityCredentials.Descriptor.Order + 2)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public ValueTask HandleAsync(GenerateTokenContext context)
+        {
+            if (context.TokenType == TokenTypeIdentifiers.AccessToken && context.Request?.IsClientCredentialsGrantType() == true)
+            {
+                context.CreateTokenEntry = false;
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>Revocation (RFC 7009) of a row-less access token: onto the revoked list.</summary>
+    internal sealed class RevokeByTokenId : IOpenIddictServerHandler<HandleRevocationRequestContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<HandleRevocationRequestContext>()
+                .UseScopedHandler<RevokeByTokenId>()
+                .SetOrder(OpenIddictServerHandlers.Revocation.RevokeToken.Descriptor.Order - 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(HandleRevocationRequestContext context)
+        {
+            var principal = context.GenericTokenPrincipal;
+            if (!IsRowless(principal))
+            {
+                return;
+            }
+
+            var revoked = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices.GetRequiredService<RevokedTokens>();
+            var expires = principal!.GetExpirationDate() ?? DateTimeOffset.MaxValue;
+            await revoked.RevokeAsync(principal.GetClaim(Claims.JwtId)!, expires, context.CancellationToken);
+
+            // RFC 7009: 200 with no body. The built-in handler, which needs a row, does not run.
+            context.HandleRequest();
+        }
+    }
+
+    /// <summary>A row-less access token on the revoked list is refused like any revoked token.</summary>
+    internal sealed class RejectRevoked : IOpenIddictServerHandler<ValidateTokenContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenContext>()
+                .UseScopedHandler<RejectRevoked>()
+                .SetOrder(OpenIddictServerHandlers.Protection.ValidateTokenEntry.Descriptor.Order + 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(ValidateTokenContext context)
+        {
+            if (!IsRowless(context.Principal))
+            {
+                return;
+            }
+
+            var services = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices;
+            if (await services.GetRequiredService<RevokedTokens>().IsRevokedAsync(context.Principal!.GetClaim(Claims.JwtId)!, context.CancellationToken)
+                || !await ClientExistsAsync(services, context.Principal!.GetClaim(Claims.ClientId), context.CancellationToken))
+            {
+                context.Reject(Errors.InvalidToken, "The token was revoked.");
+            }
+        }
+    }
+
+    /// <summary>A deleted client's row-less tokens die with it, as tokens with rows do with their rows.</summary>
+    internal static async Task<bool> ClientExistsAsync(IServiceProvider services, string? clientId, CancellationToken cancellationToken) =>
+        clientId is not null && await services.GetRequiredService<IOpenIddictApplicationManager>().FindByClientIdAsync(clientId, cancellationToken) is not null;
+}

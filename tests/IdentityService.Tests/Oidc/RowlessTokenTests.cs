@@ -1,0 +1,76 @@
+using System.Net;
+using IdentityService.Data;
+using IdentityService.Tenancy;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace IdentityService.Tests.Oidc;
+
+/// <summary>Client-credentials access tokens cost no database write, and stay revocable.</summary>
+public sealed class RowlessTokenTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+    private string _secret = "";
+
+    public async Task InitializeAsync()
+    {
+        await _factory.CreateTenantAsync("acme");
+        var client = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients",
+            new { clientId = "ops", generateSecret = true, grantTypes = new[] { "client_credentials" }, scopes = new[] { "manage" } });
+        _secret = client["clientSecret"]!.GetValue<string>();
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task ClientCredentialsGrant_WritesNoTokenRow()
+    {
+        var before = await TokenRowsAsync();
+
+        for (var i = 0; i < 3; i++)
+        {
+            await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "manage");
+        }
+
+        Assert.Equal(before, await TokenRowsAsync());
+    }
+
+    [Fact]
+    public async Task RevokedRowlessToken_IsRefusedByTheManagementApi()
+    {
+        var token = await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "manage");
+        Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: token)).StatusCode);
+
+        using var client = _factory.CreateApi();
+        var revoked = await client.PostAsync("/t/acme/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token,
+            ["client_id"] = "ops",
+            ["client_secret"] = _secret,
+        }));
+
+        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: token)).StatusCode);
+    }
+
+    [Fact]
+    public async Task DeletedClientsRowlessTokens_StopWorking()
+    {
+        var token = await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "manage");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme/clients/ops")).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: token)).StatusCode);
+    }
+
+    private async Task<int> TokenRowsAsync()
+    {
+        using var scope = _factory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
+        return await db.Tokens.CountAsync();
+    }
+}
