@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using IdentityService.Tenancy;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -17,7 +16,8 @@ public sealed class TenantOidcStateCache : IDisposable
     private readonly TenantKeyRing _keyRing;
     private readonly TimeProvider _time;
     private readonly MemoryCache _cache;
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    // Builds of one tenant are serialized; tenants share a fixed set of gates, so memory does not grow with them.
+    private readonly SemaphoreSlim[] _gates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
     public TenantOidcStateCache(IOptionsFactory<OpenIddictServerOptions> factory, TenantKeyRing keyRing, TimeProvider time, IOptions<KeyOptions> options)
     {
@@ -39,7 +39,7 @@ public sealed class TenantOidcStateCache : IDisposable
             return state;
         }
 
-        var gate = _locks.GetOrAdd(tenant.Id, _ => new SemaphoreSlim(1, 1));
+        var gate = _gates[(int)((uint)StringComparer.Ordinal.GetHashCode(tenant.Id) % (uint)_gates.Length)];
         await gate.WaitAsync(cancellationToken);
         try
         {

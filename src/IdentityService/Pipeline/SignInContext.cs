@@ -43,6 +43,9 @@ public sealed class SignInContext
     /// <summary>The account, once found (null for an unknown email).</summary>
     public AppUser? User { get; set; }
 
+    /// <summary>True once a step spent the time of a password hash (a real or a dummy one).</summary>
+    public bool HashSpent { get; set; }
+
     /// <summary>True once the password was checked and right.</summary>
     public bool PasswordVerified { get; set; }
 

@@ -5,8 +5,14 @@ namespace IdentityService.Pipeline;
 /// outcome, and writes the attempt with its decision trace to the sign-in log. An attempt whose password
 /// no step verified never succeeds, whatever the steps registered.
 /// </summary>
-public sealed class SignInPipeline(IEnumerable<ISignInStep> steps, SignInLog log)
+public sealed class SignInPipeline(IEnumerable<ISignInStep> steps, SignInLog log, SignIn.PasswordSignIn passwords)
 {
+    /// <summary>
+    /// The one refusal answered without spending a hash: past the rate limit, the point is to spend nothing
+    /// (CONTRACT.md section 8).
+    /// </summary>
+    private const string RateLimited = "rate_limited";
+
     private readonly ISignInStep[] _steps = steps.OrderBy(s => s.Order).ToArray();
 
     public IReadOnlyList<ISignInStep> Steps => _steps;
@@ -35,6 +41,14 @@ public sealed class SignInPipeline(IEnumerable<ISignInStep> steps, SignInLog log
         result ??= context.PasswordVerified
             ? new SignInResult(StepOutcome.Continue, null, null, null)
             : new SignInResult(StepOutcome.Deny, "password_not_verified", null, null);
+
+        // A refusal by a step before the password (a blocked IP, a country, reCAPTCHA) takes as long as a wrong
+        // password: the response time must not tell which protection fired.
+        if (!result.Succeeded && !context.HashSpent && result.Reason != RateLimited)
+        {
+            passwords.HashDummy(context.Password);
+            context.HashSpent = true;
+        }
 
         foreach (var step in ran)
         {

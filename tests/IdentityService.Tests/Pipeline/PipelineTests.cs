@@ -103,6 +103,50 @@ public sealed class PipelineTests(ITestOutputHelper output)
         Assert.Equal("mfa_required", (await factory.SignInEventsAsync("acme"))[^1].Reason);
     }
 
+    [Fact]
+    public async Task RefusalBeforeThePassword_SpendsOneHashLikeAWrongPassword_ButARateLimitedOneSpendsNone()
+    {
+        var hasher = new CountingHasher();
+        using var factory = new IdentityServiceFactory
+        {
+            Output = output,
+            ConfigureServices = services => services.AddSingleton<Microsoft.AspNetCore.Identity.IPasswordHasher<IdentityService.Users.AppUser>>(hasher),
+        };
+        await factory.CreateTenantAsync("acme");
+        await factory.CreateUserAsync("acme", "ada@acme.test", Password);
+        await factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy",
+            new { ipRules = new { deny = new[] { "198.51.100.0/24" } }, rateLimits = new { signInPerIpPerMinute = 1 } }, HttpStatusCode.OK);
+        var page = new SignInPage(factory.CreateBrowser(), "acme");
+
+        var before = hasher.Verifications;
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "198.51.100.9")).Refused);
+        Assert.Equal(before + 1, hasher.Verifications);
+
+        Assert.True((await page.PostAsync("ada@acme.test", "wrong", ip: "192.0.2.9")).Refused);
+        Assert.Equal(before + 2, hasher.Verifications);
+
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "192.0.2.9")).Refused);
+        Assert.Equal(before + 2, hasher.Verifications);
+        Assert.Equal("rate_limited", (await factory.SignInEventsAsync("acme"))[^1].Reason);
+    }
+
+    /// <summary>ASP.NET Core Identity's own hasher, counting its verifications.</summary>
+    private sealed class CountingHasher : Microsoft.AspNetCore.Identity.IPasswordHasher<IdentityService.Users.AppUser>
+    {
+        private readonly Microsoft.AspNetCore.Identity.PasswordHasher<IdentityService.Users.AppUser> _inner = new();
+        private int _verifications;
+
+        public int Verifications => Volatile.Read(ref _verifications);
+
+        public string HashPassword(IdentityService.Users.AppUser user, string password) => _inner.HashPassword(user, password);
+
+        public Microsoft.AspNetCore.Identity.PasswordVerificationResult VerifyHashedPassword(IdentityService.Users.AppUser user, string hashedPassword, string providedPassword)
+        {
+            Interlocked.Increment(ref _verifications);
+            return _inner.VerifyHashedPassword(user, hashedPassword, providedPassword);
+        }
+    }
+
     /// <summary>A protection a test adds: it refuses accounts whose email starts with "owl".</summary>
     private sealed class DenyNightOwls : ISignInStep
     {

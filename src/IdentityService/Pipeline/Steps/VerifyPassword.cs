@@ -23,6 +23,7 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
     public async ValueTask<StepDecision> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
         var policy = context.Policy;
+        context.HashSpent = true;
         if (context.User is null)
         {
             passwords.HashDummy(context.Password);
