@@ -48,6 +48,13 @@ public sealed partial class DatabaseInitializer(
             await db.Database.MigrateAsync(cancellationToken);
         }
 
+        if (db.Database.IsSqlite())
+        {
+            // Write-ahead logging: readers never wait for a writer, and a commit appends to the log instead of
+            // rewriting pages. The mode is stored in the database file.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+        }
+
         var system = await db.Tenants.FirstOrDefaultAsync(t => t.Id == Tenant.SystemId, cancellationToken);
         if (system is null)
         {

@@ -26,7 +26,10 @@ internal static class RowlessAccessTokens
         && principal.GetTokenType() == TokenTypeIdentifiers.AccessToken
         && !string.IsNullOrEmpty(principal.GetClaim(Claims.JwtId));
 
-    /// <summary>No token row for a client-credentials access token.</summary>
+    /// <summary>
+    /// No token row for a client-credentials access token, nor for an ID token: nothing ever reads an ID
+    /// token's row (an id_token_hint is checked by its signature), and each row is a write per grant.
+    /// </summary>
     internal sealed class SkipTokenRow : IOpenIddictServerHandler<GenerateTokenContext>
     {
         public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
@@ -38,7 +41,8 @@ internal static class RowlessAccessTokens
 
         public ValueTask HandleAsync(GenerateTokenContext context)
         {
-            if (context.TokenType == TokenTypeIdentifiers.AccessToken && context.Request?.IsClientCredentialsGrantType() == true)
+            if (context.TokenType == TokenTypeIdentifiers.IdentityToken
+                || (context.TokenType == TokenTypeIdentifiers.AccessToken && context.Request?.IsClientCredentialsGrantType() == true))
             {
                 context.CreateTokenEntry = false;
             }
