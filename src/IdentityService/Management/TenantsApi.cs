@@ -58,7 +58,7 @@ internal static class TenantsApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, IdentityDb db, TimeProvider time, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
+    private static async Task<IResult> CreateAsync(HttpContext http, IdentityDb db, TimeProvider time, TenantOidcStateCache states, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
     {
         var body = await JsonBody.ReadAsync<CreateTenant>(http.Request);
         if (body.Error is not null)
@@ -100,6 +100,8 @@ internal static class TenantsApi
             return Problems.Conflict("tenant_exists", "A tenant with this id exists.");
         }
 
+        // The tenant's keys are made now, not on its first sign-in: RSA key generation is the bulk of a cold start.
+        await states.GetAsync(tenant, http.RequestAborted);
         return Results.Created($"/api/v1/tenants/{tenant.Id}", View(tenant, http.Request, issuer.Value));
     }
 
