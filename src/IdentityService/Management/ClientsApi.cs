@@ -13,9 +13,6 @@ namespace IdentityService.Management;
 /// <summary><c>/api/v1/tenants/{tenant}/clients</c>: the tenant's client applications, addressed by clientId.</summary>
 internal static class ClientsApi
 {
-    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials];
-    private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
-
     public sealed class ClientBody
     {
         public string? ClientId { get; set; }
@@ -102,7 +99,7 @@ internal static class ClientsApi
             ApplicationType = ApplicationTypes.Web,
             ConsentType = ConsentTypes.Explicit,
         };
-        Apply(descriptor, entity, request, tenantContext.Required, errors, creating: true);
+        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: true);
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
@@ -186,7 +183,7 @@ internal static class ClientsApi
 
         var descriptor = new OpenIddictApplicationDescriptor();
         await manager.PopulateAsync(descriptor, entity, http.RequestAborted);
-        Apply(descriptor, entity, request, tenantContext.Required, errors, creating: false);
+        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: false);
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
@@ -246,166 +243,6 @@ internal static class ClientsApi
         var secret = NewSecret();
         await manager.UpdateAsync(entity, secret, http.RequestAborted);
         return Results.Ok((await ViewAsync(manager, entity)) with { ClientSecret = secret, PreviousSecretExpiresAt = entity.PreviousSecretExpiresAt });
-    }
-
-    private static void Apply(OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating)
-    {
-        if (request.DisplayName is not null)
-        {
-            if (request.DisplayName.Length > 200)
-            {
-                errors["displayName"] = ["displayName must be at most 200 characters."];
-            }
-
-            descriptor.DisplayName = request.DisplayName;
-        }
-
-        var grants = request.GrantTypes ?? (creating ? [GrantTypes.AuthorizationCode] : descriptor.Permissions
-            .Where(p => p.StartsWith(Permissions.Prefixes.GrantType, StringComparison.Ordinal))
-            .Select(p => p[Permissions.Prefixes.GrantType.Length..]).ToList());
-        if (grants.Count == 0 || grants.Any(g => !KnownGrants.Contains(g)))
-        {
-            errors["grantTypes"] = [$"grantTypes must be among: {string.Join(", ", KnownGrants)}."];
-        }
-
-        var isPublic = descriptor.ClientType == ClientTypes.Public;
-        if (isPublic && grants.Contains(GrantTypes.ClientCredentials))
-        {
-            errors["grantTypes"] = ["A public client (no secret) cannot use client_credentials."];
-        }
-
-        var scopes = request.Scopes ?? (creating ? [Scopes.OpenId] : descriptor.Permissions
-            .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
-            .Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList());
-        if (scopes.Any(s => !KnownScopes.Contains(s)))
-        {
-            errors["scopes"] = [$"scopes must be among: {string.Join(", ", KnownScopes)}."];
-        }
-
-        var resources = request.Resources ?? (creating ? [] : descriptor.Permissions
-            .Where(p => p.StartsWith(Permissions.Prefixes.Resource, StringComparison.Ordinal))
-            .Select(p => p[Permissions.Prefixes.Resource.Length..]).ToList());
-        if (resources.Any(r => !tenant.ApiResources.Contains(r)))
-        {
-            errors["resources"] = ["Each resource must be one of the tenant's apiResources."];
-        }
-
-        if (request.RedirectUris is not null || creating)
-        {
-            descriptor.RedirectUris.Clear();
-            foreach (var (uri, index) in (request.RedirectUris ?? []).Select((u, i) => (u, i)))
-            {
-                if (ParseRedirectUri(uri) is { } parsed)
-                {
-                    descriptor.RedirectUris.Add(parsed);
-                }
-                else
-                {
-                    errors[$"redirectUris[{index}]"] = ["A redirect URI must be absolute, without fragment: https, http on loopback only, or a custom scheme for native apps."];
-                }
-            }
-        }
-
-        if (grants.Contains(GrantTypes.AuthorizationCode) && descriptor.RedirectUris.Count == 0 && !errors.Keys.Any(k => k.StartsWith("redirectUris", StringComparison.Ordinal)))
-        {
-            errors["redirectUris"] = ["The authorization_code grant needs at least one redirect URI."];
-        }
-
-        if (request.PostLogoutRedirectUris is not null || creating)
-        {
-            descriptor.PostLogoutRedirectUris.Clear();
-            foreach (var (uri, index) in (request.PostLogoutRedirectUris ?? []).Select((u, i) => (u, i)))
-            {
-                if (ParseRedirectUri(uri) is { } parsed)
-                {
-                    descriptor.PostLogoutRedirectUris.Add(parsed);
-                }
-                else
-                {
-                    errors[$"postLogoutRedirectUris[{index}]"] = ["A post-logout redirect URI must be absolute, without fragment: https, http on loopback only, or a custom scheme."];
-                }
-            }
-        }
-
-        if (request.AllowedOrigins is { } origins)
-        {
-            if (origins.Any(o => !Uri.TryCreate(o, UriKind.Absolute, out var u) || u.Scheme is not ("https" or "http") || u.PathAndQuery != "/" || o.EndsWith('/')))
-            {
-                errors["allowedOrigins"] = ["Each origin is scheme://host[:port], without path."];
-            }
-
-            entity.AllowedOrigins = JsonSerializer.Serialize(origins.Distinct(StringComparer.OrdinalIgnoreCase));
-        }
-
-        if (request.DefaultAudiences is { } audiences)
-        {
-            if (audiences.Any(a => string.IsNullOrWhiteSpace(a) || a.Length > 400))
-            {
-                errors["defaultAudiences"] = ["Each audience is a non-empty string of at most 400 characters."];
-            }
-
-            entity.DefaultAudiences = JsonSerializer.Serialize(audiences.Distinct(StringComparer.Ordinal));
-        }
-
-        if (request.FirstParty is { } firstParty)
-        {
-            entity.FirstParty = firstParty;
-        }
-
-        if (errors.Count > 0)
-        {
-            return;
-        }
-
-        descriptor.Permissions.Clear();
-        descriptor.Requirements.Clear();
-        descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
-        descriptor.Permissions.Add(Permissions.Endpoints.Token);
-        if (!isPublic)
-        {
-            descriptor.Permissions.UnionWith([Permissions.Endpoints.Introspection, Permissions.Endpoints.Revocation]);
-        }
-        else
-        {
-            descriptor.Permissions.Add(Permissions.Endpoints.Revocation);
-        }
-
-        foreach (var grant in grants.Distinct())
-        {
-            descriptor.Permissions.Add(Permissions.Prefixes.GrantType + grant);
-        }
-
-        if (grants.Contains(GrantTypes.AuthorizationCode))
-        {
-            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.ResponseTypes.Code]);
-        }
-
-        foreach (var scope in scopes.Distinct().Where(s => s != Scopes.OpenId))
-        {
-            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
-        }
-
-        foreach (var resource in resources.Distinct())
-        {
-            descriptor.Permissions.Add(Permissions.Prefixes.Resource + resource);
-        }
-    }
-
-    /// <summary>https anywhere; http only on a loopback host; otherwise a custom scheme (native apps). Never a fragment.</summary>
-    internal static Uri? ParseRedirectUri(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value) || value.Length > 2000 || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 || value.Contains('#'))
-        {
-            return null;
-        }
-
-        return uri.Scheme switch
-        {
-            "https" => uri,
-            "http" => uri.IsLoopback || IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip) ? uri : null,
-            "javascript" or "data" or "file" or "vbscript" or "ftp" or "ws" or "wss" => null,
-            _ => uri.Scheme.Contains('.') || uri.Scheme.Length > 2 ? uri : null,
-        };
     }
 
     private static async Task<ClientView> ViewAsync(OpenIddictApplicationManager<TenantApplication> manager, TenantApplication entity)
