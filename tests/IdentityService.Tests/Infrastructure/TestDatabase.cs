@@ -51,15 +51,35 @@ public sealed class TestDatabase : IDisposable
         return new TestDatabase("Sqlite", $"Data Source={Path.Combine(directory, "identity.db")}", directory, null, null);
     }
 
+    /// <summary>
+    /// Drops the test's database. A server process of another role (autovacuum) may hold it for a moment, and the
+    /// test role may not end that process: try a few times, then leave it to the throwaway server.
+    /// </summary>
+    private void DropPostgresDatabase()
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            try
+            {
+                using var connection = new NpgsqlConnection(_postgresAdmin);
+                connection.Open();
+                using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresName} WITH (FORCE)", connection);
+                command.ExecuteNonQuery();
+                return;
+            }
+            catch (PostgresException)
+            {
+                Thread.Sleep(200 * (attempt + 1));
+            }
+        }
+    }
+
     public void Dispose()
     {
         if (_postgresAdmin is not null)
         {
             NpgsqlConnection.ClearAllPools();
-            using var connection = new NpgsqlConnection(_postgresAdmin);
-            connection.Open();
-            using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresName} WITH (FORCE)", connection);
-            command.ExecuteNonQuery();
+            DropPostgresDatabase();
         }
 
         if (_directory is not null)
