@@ -9,11 +9,18 @@ namespace IdentityService.Tests.Infrastructure;
 /// <summary>Reads what the service stored, as a tenant admin would see it in its logs.</summary>
 public static class Inspect
 {
+    /// <summary>A service scope acting for a tenant, as the service opens one: its queries see that tenant's rows.</summary>
+    public static async Task<IServiceScope> TenantScopeAsync(this IdentityServiceFactory factory, string tenant)
+    {
+        var tenants = factory.Services.GetRequiredService<TenantDirectory>();
+        var found = await tenants.FindAsync(tenant, CancellationToken.None) ?? throw new InvalidOperationException($"No tenant {tenant}.");
+        return factory.Services.GetRequiredService<IServiceScopeFactory>().CreateTenantScope(found);
+    }
+
     public static async Task<List<SignInEvent>> SignInEventsAsync(this IdentityServiceFactory factory, string tenant)
     {
-        using var scope = factory.Services.CreateScope();
+        using var scope = await factory.TenantScopeAsync(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == tenant));
         return await db.Set<SignInEvent>().AsNoTracking().OrderBy(e => e.Time).ThenBy(e => e.Id).ToListAsync();
     }
 }

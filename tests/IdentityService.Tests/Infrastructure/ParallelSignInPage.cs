@@ -60,15 +60,8 @@ public sealed class ParallelSignInPage : IDisposable
     }
 
     /// <summary>The reasons of the tenant's sign-in log, oldest first (null for a success).</summary>
-    public static async Task<List<string?>> LoggedReasonsAsync(IdentityServiceFactory factory, string tenant)
-    {
-        using var scope = factory.Services.CreateScope();
-        var found = await scope.ServiceProvider.GetRequiredService<TenantDirectory>().FindAsync(tenant, CancellationToken.None);
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(found!);
-        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var events = await db.Set<SignInEvent>().AsNoTracking().Select(e => new { e.Time, e.Reason }).ToListAsync();
-        return events.OrderBy(e => e.Time).Select(e => e.Reason).ToList();
-    }
+    public static async Task<List<string?>> LoggedReasonsAsync(IdentityServiceFactory factory, string tenant) =>
+        (await factory.SignInEventsAsync(tenant)).Select(e => e.Reason).ToList();
 
     public void Dispose()
     {

@@ -68,9 +68,8 @@ public sealed class RowlessTokenTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task<int> TokenRowsAsync()
     {
-        using var scope = _factory.Services.CreateScope();
+        using var scope = await _factory.TenantScopeAsync("acme");
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
         return await db.Tokens.CountAsync();
     }
 }

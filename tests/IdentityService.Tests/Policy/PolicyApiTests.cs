@@ -135,17 +135,15 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
 
     private async Task<PolicyChange> LastChangeAsync()
     {
-        using var scope = _factory.Services.CreateScope();
+        using var scope = await _factory.TenantScopeAsync("acme");
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
         return (await db.Set<PolicyChange>().AsNoTracking().ToListAsync()).OrderBy(c => c.Time).Last();
     }
 
     private async Task<TenantPolicy> StoredAsync()
     {
-        using var scope = _factory.Services.CreateScope();
+        using var scope = await _factory.TenantScopeAsync("acme");
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.AsNoTracking().SingleAsync(t => t.Id == "acme"));
         var record = await db.Set<TenantPolicyRecord>().AsNoTracking().SingleAsync();
         return System.Text.Json.JsonSerializer.Deserialize<TenantPolicy>(record.Document, PolicyStore.Json)!;
     }

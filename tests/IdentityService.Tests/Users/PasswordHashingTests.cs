@@ -65,9 +65,8 @@ public sealed class PasswordHashingTests(ITestOutputHelper output) : IDisposable
 
     private async Task UpdateAsync(string userId, Action<AppUser> change)
     {
-        using var scope = _factory.Services.CreateScope();
+        using var scope = await _factory.TenantScopeAsync("acme");
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(await db.Tenants.SingleAsync(t => t.Id == "acme"));
         var user = await db.Users.SingleAsync(u => u.Id == Guid.Parse(userId));
         change(user);
         await db.SaveChangesAsync();
