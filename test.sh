@@ -19,19 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # PostgreSQL on loopback, with a throwaway role whose password is made here and never stored.
-pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
-as_root pg_ctlcluster "$pg_version" main start -- -o "-c listen_addresses=127.0.0.1" 2>/dev/null \
-  || as_root pg_ctlcluster "$pg_version" main status >/dev/null
-pg_password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-as_root su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<SQL
-DO \$\$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'identityservice_test') THEN
-    ALTER ROLE identityservice_test WITH LOGIN CREATEDB PASSWORD '$pg_password';
-  ELSE
-    CREATE ROLE identityservice_test WITH LOGIN CREATEDB PASSWORD '$pg_password';
-  END IF;
-END \$\$;
-SQL
+pg_password=$(scripts/start-postgres.sh identityservice_test)
 postgres="Host=127.0.0.1;Port=5432;Username=identityservice_test;Password=$pg_password;Database=postgres"
 
 # Redis on loopback, in memory only; one already answering there is used as it is.

@@ -58,19 +58,7 @@ trap cleanup EXIT
 db_env=(Database__Provider=Sqlite "Database__DataDirectory=$data")
 if [ $postgres -eq 1 ]; then
   # As test.sh does: the local server on loopback, a role whose password is made here and never stored.
-  pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  as_root pg_ctlcluster "$pg_version" main start -- -o "-c listen_addresses=127.0.0.1" 2>/dev/null \
-    || as_root pg_ctlcluster "$pg_version" main status >/dev/null
-  pg_password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-  as_root su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<SQL
-DO \$\$ BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'identityservice_bench') THEN
-    ALTER ROLE identityservice_bench WITH LOGIN CREATEDB PASSWORD '$pg_password';
-  ELSE
-    CREATE ROLE identityservice_bench WITH LOGIN CREATEDB PASSWORD '$pg_password';
-  END IF;
-END \$\$;
-SQL
+  pg_password=$(scripts/start-postgres.sh identityservice_bench)
   pg_db=identityservice_bench_$$
   db_env=(Database__Provider=PostgreSql "ConnectionStrings__Identity=Host=127.0.0.1;Port=5432;Username=identityservice_bench;Password=$pg_password;Database=$pg_db")
 fi
