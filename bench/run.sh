@@ -3,12 +3,15 @@
 # --postgres for PostgreSQL), the peer (node oidc-provider) and the floor (bare minimal API) on
 # loopback ports; measures the password hasher alone; drives every scenario from bench/LoadGen.
 # Writes bench/results/results-<db>.{json,md} and prints the table.
-#   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N]
+#   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4]
+# --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
+# thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
+# perf CPU profile into bench/results/perf.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=600
+only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=600
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=100 ;;
@@ -16,6 +19,7 @@ while [ $# -gt 0 ]; do
     --tenants) tenants=$2; shift ;;
     --duration) duration=$2; shift ;;
     --workers) workers=$2; shift ;;
+    --only) only=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -64,7 +68,8 @@ if [ $postgres -eq 1 ]; then
 fi
 
 echo "== starting the service ($label) on 127.0.0.1:$ours_port, the peer on :$peer_port, the floor on :$floor_port"
-(cd src/IdentityService && exec env ASPNETCORE_ENVIRONMENT=Development "${db_env[@]}" \
+perf_map=(${BENCH_SERVER_ENV:-}); [ "${PROFILE:-0}" = perf ] && perf_map+=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
+(cd src/IdentityService && exec env "${perf_map[@]}" ASPNETCORE_ENVIRONMENT=Development "${db_env[@]}" \
   Bootstrap__AdminClientId=admin "Bootstrap__AdminClientSecret=$secret" Logging__LogLevel__Default=Warning \
   dotnet bin/Release/net10.0/IdentityService.dll --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
 pids+=($!); ours_pid=$!
@@ -87,4 +92,20 @@ dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
-  --prewarm "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results"
+  --prewarm "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" \
+  > >(tee "$results/loadgen.log") &
+loadgen=$!
+# A profile starts once the first measured window on the service opens (PROFILE_DELAY seconds later).
+profile_start() {
+  until grep -q "measuring .* on ours" "$results/loadgen.log" 2>/dev/null; do sleep 0.2; done
+  sleep "${PROFILE_DELAY:-1}"
+}
+if [ "${PROFILE:-0}" = perf ]; then
+  profile_start
+  perf record -F 499 -g -p "$ours_pid" -o "$results/perf.data" -- sleep "${PROFILE_SECONDS:-10}" > "$results/trace.log" 2>&1 || true
+elif [ "${PROFILE:-0}" = 1 ]; then
+  profile_start
+  dotnet-trace collect -p "$ours_pid" --profile dotnet-sampled-thread-time --format Speedscope --duration "00:00:00:${PROFILE_SECONDS:-10}" \
+    -o "$results/trace.nettrace" > "$results/trace.log" 2>&1 || true
+fi
+wait $loadgen

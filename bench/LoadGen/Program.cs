@@ -40,11 +40,20 @@ var users = Math.Max(workers, signInWorkers);
 await seed.TenantAsync("bench", "ES256", users);
 await seed.TenantAsync("bench-rs", "RS256", 0);
 
+// --only 2,4 runs just those scenarios (for profiling one path); the default runs all.
+var only = Opt("only", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+bool Wanted(string scenario) => only.Length == 0 || only.Any(n => scenario.StartsWith(n + " ", StringComparison.Ordinal));
+
 Task<Result> Run(string scenario, Target target, string unit, int count, Func<int, long, Task<int>> op) =>
     Runner.RunAsync(scenario, target.Name, unit, target.Pid, count, warmup, duration, op);
 
 async Task Each(string scenario, string unit, int count, Func<Target, Func<int, long, Task<int>>?> build, bool withFloor = false)
 {
+    if (!Wanted(scenario))
+    {
+        return;
+    }
+
     foreach (var target in new[] { ours, peer, withFloor ? floor : null })
     {
         if (target is null || build(target) is not { } op)
@@ -80,6 +89,25 @@ await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600)), new Par
     }
 });
 
+// And the grant and sign-in paths once per user, so refresh and sign-in are not measured on a cold JIT either.
+foreach (var target in new[] { ours, peer })
+{
+    if (target is null)
+    {
+        continue;
+    }
+
+    await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600) / 10), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>
+    {
+        var answer = await Flows.SignInAsync(target, "bench", "web", $"user{i % users}@bench.test");
+        var refresh = answer.GetProperty("refresh_token").GetString()!;
+        for (var r = 0; r < 10; r++)
+        {
+            refresh = (await Flows.RefreshAsync(target, "bench", "web", refresh)).GetProperty("refresh_token").GetString()!;
+        }
+    });
+}
+
 Console.WriteLine($"== scenarios ({label}; {workers} workers, sign-ins {signInWorkers}; warm-up {warmup.TotalSeconds} s, measured {duration.TotalSeconds} s each)");
 foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", "cc", "/es256/token"), ("RS256", "bench-rs", "cc-rs", "/rs256/token") })
 {
@@ -91,7 +119,7 @@ foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", 
 // 2: each worker keeps its own rotating refresh token, obtained by a sign-in before the run.
 foreach (var target in new[] { ours, peer })
 {
-    if (target is null)
+    if (target is null || !Wanted("2 refresh_token"))
     {
         continue;
     }
@@ -140,6 +168,15 @@ await Each("4 discovery + JWKS", "req", workers, target => async (_, i) =>
 
 // 5: many tenants. Created through the API in parallel; then each touched once (cold: its keys are
 // generated and its OpenIddict options built) and again (warm); memory read along the way.
+if (!Wanted("5 tenants"))
+{
+    Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, new
+    {
+        workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount,
+    });
+    return;
+}
+
 Console.WriteLine($"== {tenantCount} tenants");
 var ids = Enumerable.Range(0, tenantCount).Select(i => $"t{i:D5}").ToArray();
 var created = Stopwatch.StartNew();

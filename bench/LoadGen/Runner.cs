@@ -64,6 +64,7 @@ internal static class Runner
         var cpu0 = Proc.CpuSeconds(pid);
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
+        Console.WriteLine($"  (measuring {scenario} on {target})");
         await Task.Delay(duration);
         Volatile.Write(ref measuring, false);
         var seconds = clock.Elapsed.TotalSeconds;

@@ -52,7 +52,7 @@ public static class DatabaseSetup
     {
         _ = provider switch
         {
-            DatabaseProvider.Sqlite => builder.UseSqlite(connectionString),
+            DatabaseProvider.Sqlite => builder.UseSqlite(connectionString).AddInterceptors(SqliteBusyTimeout.Instance),
             DatabaseProvider.PostgreSql => builder.UseNpgsql(connectionString),
             DatabaseProvider.SqlServer => builder.UseSqlServer(connectionString),
             _ => throw new InvalidOperationException($"Unknown database provider {provider}."),

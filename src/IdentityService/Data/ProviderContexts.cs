@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace IdentityService.Data;
@@ -9,6 +12,53 @@ namespace IdentityService.Data;
 
 public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant)
 {
+    // SQLite takes one writer at a time, and Microsoft.Data.Sqlite answers a busy database by blocking the thread
+    // 150 ms before each retry: under concurrent writes that is most of a request's time and starves the thread
+    // pool. So this process's writes through SaveChanges take turns on an async gate per database file (a write
+    // inside an explicit transaction already holds SQLite's lock and does not wait here, so nothing deadlocks);
+    // other writers (another process, bulk updates) still meet SQLite's own busy handler (SqliteBusyTimeout).
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> Writers = new(StringComparer.Ordinal);
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        if (Database.CurrentTransaction is not null)
+        {
+            return base.SaveChanges(acceptAllChangesOnSuccess);
+        }
+
+        var writer = Writer();
+        writer.Wait();
+        try
+        {
+            return base.SaveChanges(acceptAllChangesOnSuccess);
+        }
+        finally
+        {
+            writer.Release();
+        }
+    }
+
+    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        if (Database.CurrentTransaction is not null)
+        {
+            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        }
+
+        var writer = Writer();
+        await writer.WaitAsync(cancellationToken);
+        try
+        {
+            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        }
+        finally
+        {
+            writer.Release();
+        }
+    }
+
+    private SemaphoreSlim Writer() => Writers.GetOrAdd(Database.GetConnectionString() ?? "", _ => new SemaphoreSlim(1, 1));
+
     /// <summary>SQLite has no date type: times are stored as orderable 64-bit numbers, so queries can compare them.</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -39,4 +89,28 @@ internal sealed class SqlServerDesignFactory : IDesignTimeDbContextFactory<SqlSe
 {
     public SqlServerIdentityDb CreateDbContext(string[] args) =>
         new(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqlServerIdentityDb>(), DatabaseProvider.SqlServer, "Server=localhost;Database=design;TrustServerCertificate=true").Options, new TenantContext());
+}
+
+/// <summary>
+/// Lets SQLite itself wait for a busy database (its busy handler sleeps 1, 2, 5... ms between tries, up to 5 s)
+/// instead of Microsoft.Data.Sqlite's 150 ms thread-blocking retries.
+/// </summary>
+internal sealed class SqliteBusyTimeout : DbConnectionInterceptor
+{
+    public static readonly SqliteBusyTimeout Instance = new();
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
+
+    public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Apply(connection);
+        return Task.CompletedTask;
+    }
+
+    private static void Apply(DbConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA busy_timeout = 5000;";
+        command.ExecuteNonQuery();
+    }
 }
