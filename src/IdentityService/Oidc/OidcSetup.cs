@@ -25,6 +25,7 @@ public static class OidcSetup
                     .UseDbContext<Data.IdentityDb>()
                     .ReplaceDefaultEntities<TenantApplication, TenantAuthorization, TenantScope, TenantToken, Guid>();
                 options.ReplaceApplicationManager<TenantApplication, TenantApplicationManager>();
+                options.ReplaceTokenManager<TenantToken, TenantTokenManager>();
             })
             .AddServer(options =>
             {

@@ -8,10 +8,12 @@ using static OpenIddict.Server.OpenIddictServerEvents;
 namespace IdentityService.Oidc;
 
 /// <summary>
-/// Client-credentials access tokens are issued without a row in the token store: nothing reads that row
-/// (no refresh, no family to revoke), and the write is the largest cost of a grant. They stay revocable:
-/// a revocation puts their <c>jti</c> on the tenant's revoked list until they expire, and every validation
-/// by this service (introspection, userinfo, the management API) checks that list.
+/// Access tokens are issued without a row in the token store: the write is the largest cost of a grant, and
+/// nothing needs the row. They stay revocable: a revocation puts their <c>jti</c> on the tenant's revoked list
+/// until they expire, and every validation by this service (introspection, userinfo, the management API) checks
+/// that list; a token issued to a person also carries its authorization's id, which OpenIddict checks on every
+/// validation, so revoking the authorization (refresh-token reuse, sign-out everywhere, a deleted user) still
+/// kills its access tokens at once.
 /// </summary>
 internal static class RowlessAccessTokens
 {
@@ -27,8 +29,8 @@ internal static class RowlessAccessTokens
         && !string.IsNullOrEmpty(principal.GetClaim(Claims.JwtId));
 
     /// <summary>
-    /// No token row for a client-credentials access token, nor for an ID token: nothing ever reads an ID
-    /// token's row (an id_token_hint is checked by its signature), and each row is a write per grant.
+    /// No token row for an access token, nor for an ID token: nothing ever reads an ID token's row (an
+    /// id_token_hint is checked by its signature), and each row is a write per grant.
     /// </summary>
     internal sealed class SkipTokenRow : IOpenIddictServerHandler<GenerateTokenContext>
     {
@@ -41,8 +43,7 @@ internal static class RowlessAccessTokens
 
         public ValueTask HandleAsync(GenerateTokenContext context)
         {
-            if (context.TokenType == TokenTypeIdentifiers.IdentityToken
-                || (context.TokenType == TokenTypeIdentifiers.AccessToken && context.Request?.IsClientCredentialsGrantType() == true))
+            if (context.TokenType is TokenTypeIdentifiers.IdentityToken or TokenTypeIdentifiers.AccessToken)
             {
                 context.CreateTokenEntry = false;
             }
@@ -93,6 +94,14 @@ internal static class RowlessAccessTokens
             if (!IsRowless(context.Principal))
             {
                 return;
+            }
+
+            // A row would have given OpenIddict the authorization's id; the token carries it: with it set,
+            // OpenIddict's own authorization check (ValidateAuthorizationEntry, later) refuses the token once
+            // its sign-in was revoked.
+            if (string.IsNullOrEmpty(context.AuthorizationId) && context.Principal!.GetAuthorizationId() is { Length: > 0 } authorizationId)
+            {
+                context.AuthorizationId = authorizationId;
             }
 
             var services = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices;

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -107,6 +109,50 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         // The reuse revoked the family: the newest refresh token of the same sign-in no longer works.
         var afterReuse = await flow.RefreshAsync(second);
         Assert.Equal(HttpStatusCode.BadRequest, afterReuse.StatusCode);
+    }
+
+    [Fact]
+    public async Task AccessTokens_HaveNoTokenRow_ButDieWithTheirFamily()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        var first = tokens.GetProperty("refresh_token").GetString()!;
+        var rotated = JsonDocument.Parse(await (await flow.RefreshAsync(first)).Content.ReadAsStringAsync()).RootElement;
+        var rotatedAccess = rotated.GetProperty("access_token").GetString()!;
+
+        // Only the code and the two refresh tokens have rows: access and ID tokens are written nowhere.
+        Assert.Equal(
+            ["urn:ietf:params:oauth:token-type:refresh_token", "urn:ietf:params:oauth:token-type:refresh_token", "urn:openiddict:params:oauth:token-type:authorization_code"],
+            await TokenRowTypesAsync());
+        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, rotatedAccess));
+
+        // Reusing the first refresh token revokes the family: its access tokens stop working at once.
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(first)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, rotatedAccess));
+    }
+
+    [Fact]
+    public async Task RevokedAccessToken_OfAPerson_IsRefusedAtOnce_WhileItsRefreshTokenStillWorks()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+        var access = tokens.GetProperty("access_token").GetString()!;
+
+        var revoked = await browser.PostAsync("/t/acme/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = access,
+            ["token_type_hint"] = "access_token",
+            ["client_id"] = "web",
+        }));
+
+        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
     }
 
     [Fact]
@@ -297,5 +343,21 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Null(response.Headers.Location);
+    }
+
+    private static async Task<HttpStatusCode> UserInfoStatusAsync(HttpClient browser, string accessToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        using var response = await browser.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private async Task<string[]> TokenRowTypesAsync()
+    {
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+        var types = await db.Tokens.Select(t => t.Type!).ToListAsync();
+        return [.. types.Order(StringComparer.Ordinal)];
     }
 }
