@@ -37,6 +37,8 @@ public sealed class DeviceCookie(IDataProtectionProvider dataProtection, Identit
         }
     }
 
+    private static readonly TimeSpan LastSeenResolution = TimeSpan.FromHours(1);
+
     /// <summary>After a successful sign-in: gives the browser an id if it has none, and remembers the device and country for the account.</summary>
     public async Task RememberAsync(SignInContext context, CancellationToken cancellationToken)
     {
@@ -60,21 +62,30 @@ public sealed class DeviceCookie(IDataProtectionProvider dataProtection, Identit
 
     private async Task SightAsync(SignInContext context, string kind, string value, CancellationToken cancellationToken)
     {
+        // A sighting is known (read) far more often than it is new (written); its last-seen time is kept to the
+        // hour, so a regular sign-in from a known device writes nothing here.
         var now = time.GetUtcNow();
         var userId = context.User!.Id;
-        var updated = await db.Set<UserSighting>().Where(s => s.UserId == userId && s.Kind == kind && s.Value == value)
-            .ExecuteUpdateAsync(s => s.SetProperty(x => x.LastSeen, now), cancellationToken);
-        if (updated == 0)
+        var sightings = db.Set<UserSighting>().Where(s => s.UserId == userId && s.Kind == kind && s.Value == value);
+        var lastSeen = await sightings.Select(s => (DateTimeOffset?)s.LastSeen).FirstOrDefaultAsync(cancellationToken);
+        if (lastSeen is { } seen)
         {
-            db.Add(new UserSighting { Id = Guid.NewGuid(), UserId = userId, Kind = kind, Value = value, FirstSeen = now, LastSeen = now });
-            try
+            if (seen < now - LastSeenResolution)
             {
-                await db.SaveChangesAsync(cancellationToken);
+                await sightings.ExecuteUpdateAsync(s => s.SetProperty(x => x.LastSeen, now), cancellationToken);
             }
-            catch (DbUpdateException)
-            {
-                // The same sighting was recorded by a parallel sign-in.
-            }
+
+            return;
+        }
+
+        db.Add(new UserSighting { Id = Guid.NewGuid(), UserId = userId, Kind = kind, Value = value, FirstSeen = now, LastSeen = now });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // The same sighting was recorded by a parallel sign-in.
         }
     }
 }

@@ -19,29 +19,46 @@ internal sealed class DatabaseLockoutStore(IServiceScopeFactory scopes, TenantDi
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         var rows = db.Set<AccountLockout>().Where(l => l.Key == key);
         var now = time.GetUtcNow();
-        if (!await rows.AnyAsync(cancellationToken))
+        if (await TakeSlotAsync(rows, maxFailures, now, cancellationToken))
         {
-            db.Add(new AccountLockout { Key = key });
-            try
-            {
-                await db.SaveChangesAsync(cancellationToken);
-            }
-            catch (DbUpdateException)
-            {
-                // Another attempt created the row first.
-            }
+            return AttemptSlot.Granted;
         }
 
-        // An expired lockout starts a fresh count; slots held by attempts that never completed are given back.
-        await rows.Where(l => l.LockedUntil != null && l.LockedUntil <= now)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Failures, 0).SetProperty(l => l.LockedUntil, (DateTimeOffset?)null), cancellationToken);
-        var stale = now - StaleInFlight;
-        await rows.Where(l => l.InFlight > 0 && l.InFlightSince < stale)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.InFlight, 0).SetProperty(l => l.InFlightSince, (DateTimeOffset?)null), cancellationToken);
+        if (await rows.AnyAsync(cancellationToken))
+        {
+            return AttemptSlot.Locked;
+        }
 
-        var granted = await rows.Where(l => l.LockedUntil == null && l.Failures + l.InFlight < maxFailures)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.InFlight, l => l.InFlight + 1).SetProperty(l => l.InFlightSince, l => l.InFlightSince ?? now), cancellationToken);
-        return granted == 1 ? AttemptSlot.Granted : AttemptSlot.Locked;
+        db.Add(new AccountLockout { Key = key });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // Another attempt created the row first.
+        }
+
+        return await TakeSlotAsync(rows, maxFailures, now, cancellationToken) ? AttemptSlot.Granted : AttemptSlot.Locked;
+    }
+
+    /// <summary>
+    /// One statement: an expired lockout counts as a fresh start, slots held by attempts that never completed
+    /// (older than a minute) are given back, and a slot is taken if failures plus attempts in flight stay under
+    /// the threshold. A refused slot changes nothing.
+    /// </summary>
+    private static async Task<bool> TakeSlotAsync(IQueryable<AccountLockout> rows, int maxFailures, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stale = now - StaleInFlight;
+        var granted = await rows
+            .Where(l => l.LockedUntil == null || l.LockedUntil <= now)
+            .Where(l => (l.LockedUntil != null ? 0 : l.Failures) + (l.InFlight > 0 && l.InFlightSince < stale ? 0 : l.InFlight) < maxFailures)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(l => l.Failures, l => l.LockedUntil != null ? 0 : l.Failures)
+                .SetProperty(l => l.LockedUntil, (DateTimeOffset?)null)
+                .SetProperty(l => l.InFlight, l => (l.InFlight > 0 && l.InFlightSince < stale ? 0 : l.InFlight) + 1)
+                .SetProperty(l => l.InFlightSince, l => l.InFlight > 0 && l.InFlightSince < stale ? now : l.InFlightSince ?? now), cancellationToken);
+        return granted == 1;
     }
 
     public async Task CompleteAttemptAsync(string tenantId, string key, bool succeeded, int maxFailures, TimeSpan lockout, CancellationToken cancellationToken = default)
