@@ -11,10 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=600
+only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=100 ;;
+    --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
     --postgres) postgres=1 ;;
     --tenants) tenants=$2; shift ;;
     --duration) duration=$2; shift ;;
@@ -92,7 +92,7 @@ dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
-  --prewarm "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" \
+  --prewarm-seconds "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" \
   > >(tee "$results/loadgen.log") &
 loadgen=$!
 # A profile starts once the first measured window on the service opens (PROFILE_DELAY seconds later).

@@ -65,48 +65,49 @@ async Task Each(string scenario, string unit, int count, Func<Target, Func<int, 
     }
 }
 
-// Warm every target's code paths (JIT tiering, connection pools, first keys) before anything is measured.
-Console.WriteLine("== warming up");
-await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600)), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, _) =>
+// Warm every target's code paths (JIT tiering, connection pools, first keys) before anything is measured: a
+// mixed load of every scenario for a fixed time (.NET's tiered compilation keeps recompiling hot methods for
+// tens of seconds after start; V8 does the same), then each scenario still has its own warm-up.
+var prewarmFor = TimeSpan.FromSeconds(IntOpt("prewarm-seconds", 30));
+Console.WriteLine($"== warming up ({prewarmFor.TotalSeconds} s of every scenario)");
+var prewarmEnds = Stopwatch.StartNew();
+await Parallel.ForEachAsync(Enumerable.Range(0, workers), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (worker, _) =>
 {
-    foreach (var target in new[] { ours, peer })
+    for (var i = 0; prewarmEnds.Elapsed < prewarmFor; i++)
     {
-        if (target is null)
+        foreach (var target in new[] { ours, peer })
         {
-            continue;
+            if (target is null)
+            {
+                continue;
+            }
+
+            if (worker < 2)
+            {
+                // Two workers sign in and refresh; the others drive the cheap scenarios.
+                var answer = await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test");
+                var refresh = answer.GetProperty("refresh_token").GetString()!;
+                for (var r = 0; r < 10; r++)
+                {
+                    refresh = (await Flows.RefreshAsync(target, "bench", "web", refresh)).GetProperty("refresh_token").GetString()!;
+                }
+
+                continue;
+            }
+
+            var (tenant, client) = i % 2 == 0 ? ("bench", "cc") : ("bench-rs", target == ours ? "cc" : "cc-rs");
+            await Flows.ClientCredentialsAsync(target, tenant, client);
+            await Flows.GetOkAsync(target.Http, target.DiscoveryPath("bench"));
+            await Flows.GetOkAsync(target.Http, target.JwksPath("bench"));
         }
 
-        var (tenant, client) = i % 2 == 0 ? ("bench", "cc") : ("bench-rs", target == ours ? "cc" : "cc-rs");
-        await Flows.ClientCredentialsAsync(target, tenant, client);
-        await Flows.GetOkAsync(target.Http, target.DiscoveryPath("bench"));
-        await Flows.GetOkAsync(target.Http, target.JwksPath("bench"));
-    }
-
-    if (floor is not null)
-    {
-        await Flows.PostFormAsync(floor.Http, i % 2 == 0 ? "/es256/token" : "/rs256/token",
-            [new("grant_type", "client_credentials"), new("client_id", "cc"), new("client_secret", Flows.ClientSecret)]);
+        if (floor is not null && worker >= 2)
+        {
+            await Flows.PostFormAsync(floor.Http, i % 2 == 0 ? "/es256/token" : "/rs256/token",
+                [new("grant_type", "client_credentials"), new("client_id", "cc"), new("client_secret", Flows.ClientSecret)]);
+        }
     }
 });
-
-// And the grant and sign-in paths once per user, so refresh and sign-in are not measured on a cold JIT either.
-foreach (var target in new[] { ours, peer })
-{
-    if (target is null)
-    {
-        continue;
-    }
-
-    await Parallel.ForEachAsync(Enumerable.Range(0, IntOpt("prewarm", 600) / 10), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>
-    {
-        var answer = await Flows.SignInAsync(target, "bench", "web", $"user{i % users}@bench.test");
-        var refresh = answer.GetProperty("refresh_token").GetString()!;
-        for (var r = 0; r < 10; r++)
-        {
-            refresh = (await Flows.RefreshAsync(target, "bench", "web", refresh)).GetProperty("refresh_token").GetString()!;
-        }
-    });
-}
 
 Console.WriteLine($"== scenarios ({label}; {workers} workers, sign-ins {signInWorkers}; warm-up {warmup.TotalSeconds} s, measured {duration.TotalSeconds} s each)");
 foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", "cc", "/es256/token"), ("RS256", "bench-rs", "cc-rs", "/rs256/token") })
