@@ -86,6 +86,7 @@ wait_for "http://127.0.0.1:$ours_port/health/ready"
 wait_for "http://127.0.0.1:$peer_port/.well-known/openid-configuration"
 wait_for "http://127.0.0.1:$floor_port/health"
 
+rm -f "$results/loadgen.log"
 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --ours "http://127.0.0.1:$ours_port" --ours-pid "$ours_pid" \
   --peer "http://127.0.0.1:$peer_port" --peer-pid "$peer_pid" \
