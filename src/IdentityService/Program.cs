@@ -35,6 +35,7 @@ if (args.Contains("migrate"))
 app.UseHostingAndSecurity();
 app.UseTenancy();
 app.UseMiddleware<IdentityService.Protection.RequestRateLimiting>();
+app.UseMiddleware<DiscoveryCache>();
 app.UseCors();
 app.UseSignInErrorPages();
 app.UseRouting();

@@ -5,7 +5,8 @@ namespace IdentityService.Oidc;
 
 /// <summary>
 /// One tenant's OpenID Connect state: its OpenIddict options (issuer inferred from the path base,
-/// its keys and lifetimes) and its key set. Built once and cached; a request carries it as a feature.
+/// its keys and lifetimes), its key set, and its discovery document and JWKS as rendered from them. Built once
+/// and cached; a request carries it as a feature.
 /// </summary>
 public sealed class TenantOidcState(Tenant tenant, OpenIddictServerOptions options, TenantKeySet keys)
 {
@@ -14,4 +15,7 @@ public sealed class TenantOidcState(Tenant tenant, OpenIddictServerOptions optio
     public OpenIddictServerOptions Options { get; } = options;
 
     public TenantKeySet Keys { get; } = keys;
+
+    /// <summary>The discovery document and JWKS OpenIddict rendered from these options, kept while this state lives.</summary>
+    public DiscoveryDocuments Documents { get; } = new();
 }
