@@ -15,11 +15,31 @@ namespace IdentityService.Data;
 /// tenant, and new rows are stamped with it, so tenant scoping lives here and not in each query.
 /// One subclass per database provider carries that provider's migrations.
 /// </summary>
-public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
-    : IdentityDbContext<AppUser, AppRole, Guid>(options), IDataProtectionKeyContext
+public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, IDataProtectionKeyContext
 {
+    private readonly TenantContext _tenant;
+
+    protected IdentityDb(DbContextOptions options, TenantContext tenant)
+        : base(options)
+    {
+        _tenant = tenant;
+        ChangeTracker.Tracking += RefuseSharedClients;
+    }
+
     /// <summary>The scope's tenant id; read by the query filters at query time, so the filters stay parameterized.</summary>
-    internal string? CurrentTenantId => tenant.TenantId;
+    internal string? CurrentTenantId => _tenant.TenantId;
+
+    /// <summary>
+    /// A client held by <see cref="ClientCache"/> is shared by concurrent requests: tracking it would let this
+    /// context write through it, or fix its navigations up with this request's rows. It is refused outright.
+    /// </summary>
+    private static void RefuseSharedClients(object? sender, Microsoft.EntityFrameworkCore.ChangeTracking.EntityTrackingEventArgs e)
+    {
+        if (e.Entry.Entity is TenantApplication { IsSharedSnapshot: true })
+        {
+            throw new InvalidOperationException("A cached client is read-only and is never tracked by a database context.");
+        }
+    }
 
     public DbSet<Tenant> Tenants => Set<Tenant>();
 
