@@ -70,10 +70,10 @@ public sealed partial class DatabaseInitializer(
 
     private async Task EnsureAdminClientAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
-        var manager = services.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>();
+        var manager = services.GetRequiredService<TenantApplicationManager>();
         var clientId = bootstrap.Value.AdminClientId;
         var secret = bootstrap.Value.AdminClientSecret;
-        var existing = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        var existing = await manager.FindForChangeAsync(clientId, cancellationToken);
         if (string.IsNullOrEmpty(secret))
         {
             if (!environment.IsDevelopment())

@@ -26,19 +26,35 @@ public static class DatabaseSetup
         switch (options.Provider)
         {
             case DatabaseProvider.Sqlite:
-                services.AddDbContext<IdentityDb, SqliteIdentityDb>(b => Configure(b, options.Provider, connectionString));
+                AddPooled<SqliteIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
                 break;
             case DatabaseProvider.PostgreSql:
-                services.AddDbContext<IdentityDb, PostgreSqlIdentityDb>(b => Configure(b, options.Provider, connectionString));
+                AddPooled<PostgreSqlIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
                 break;
             case DatabaseProvider.SqlServer:
-                services.AddDbContext<IdentityDb, SqlServerIdentityDb>(b => Configure(b, options.Provider, connectionString));
+                AddPooled<SqlServerIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
                 break;
             default:
                 throw new InvalidOperationException($"Database:Provider '{options.Provider}' is not one of Sqlite, PostgreSql, SqlServer.");
         }
 
         return services;
+    }
+
+    /// <summary>
+    /// Contexts come from a pool (building one is a large part of a short request's cost): each scope leases one as
+    /// <see cref="IdentityDb"/>, bound to the scope's tenant, and returns it, unbound, when the scope ends.
+    /// </summary>
+    private static void AddPooled<T>(IServiceCollection services, Action<DbContextOptionsBuilder> configure)
+        where T : IdentityDb
+    {
+        services.AddPooledDbContextFactory<T>(configure);
+        services.AddScoped<IdentityDb>(provider =>
+        {
+            var db = provider.GetRequiredService<IDbContextFactory<T>>().CreateDbContext();
+            db.BindTo(provider.GetRequiredService<Tenancy.TenantContext>());
+            return db;
+        });
     }
 
     internal static DbContextOptionsBuilder<T> Configure<T>(DbContextOptionsBuilder<T> builder, DatabaseProvider provider, string connectionString)

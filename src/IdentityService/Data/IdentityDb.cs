@@ -15,11 +15,60 @@ namespace IdentityService.Data;
 /// tenant, and new rows are stamped with it, so tenant scoping lives here and not in each query.
 /// One subclass per database provider carries that provider's migrations.
 /// </summary>
-public abstract class IdentityDb(DbContextOptions options, TenantContext tenant)
-    : IdentityDbContext<AppUser, AppRole, Guid>(options), IDataProtectionKeyContext
+/// <remarks>
+/// Contexts are pooled (<see cref="DatabaseSetup"/>): a context serves one scope at a time. It is bound to that
+/// scope's <see cref="TenantContext"/> when leased (<see cref="BindTo"/>) and unbound when disposed, before EF Core
+/// returns it to the pool, so one tenant's filter never reaches another tenant's request; unbound, it sees no
+/// tenant's rows.
+/// </remarks>
+public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, IDataProtectionKeyContext
 {
+    private TenantContext? _tenant;
+
+    protected IdentityDb(DbContextOptions options)
+        : base(options)
+    {
+        // Subscribed once per instance: EF Core keeps a pooled context's change tracker events across leases.
+        ChangeTracker.Tracking += RefuseSharedClients;
+    }
+
     /// <summary>The scope's tenant id; read by the query filters at query time, so the filters stay parameterized.</summary>
-    internal string? CurrentTenantId => tenant.TenantId;
+    internal string? CurrentTenantId => _tenant?.TenantId;
+
+    /// <summary>Binds a context just taken from the pool to its scope's tenant (set now or later in the scope).</summary>
+    internal void BindTo(TenantContext tenant)
+    {
+        if (_tenant is not null)
+        {
+            throw new InvalidOperationException("A database context is bound to a scope already: it was not unbound when returned to the pool.");
+        }
+
+        _tenant = tenant;
+    }
+
+    public override void Dispose()
+    {
+        _tenant = null;
+        base.Dispose();
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        _tenant = null;
+        return base.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A client held by <see cref="ClientCache"/> is shared by concurrent requests: tracking it would let this
+    /// context write through it, or fix its navigations up with this request's rows. It is refused outright.
+    /// </summary>
+    private static void RefuseSharedClients(object? sender, Microsoft.EntityFrameworkCore.ChangeTracking.EntityTrackingEventArgs e)
+    {
+        if (e.Entry.Entity is TenantApplication { IsSharedSnapshot: true })
+        {
+            throw new InvalidOperationException("A cached client is read-only and is never tracked by a database context.");
+        }
+    }
 
     public DbSet<Tenant> Tenants => Set<Tenant>();
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
-using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -10,7 +9,7 @@ namespace IdentityService.Data;
 
 // One context type per database provider, each with its own migrations folder.
 
-public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant)
+public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options) : IdentityDb(options)
 {
     // SQLite takes one writer at a time, and Microsoft.Data.Sqlite answers a busy database by blocking the thread
     // 150 ms before each retry: under concurrent writes that is most of a request's time and starves the thread
@@ -67,28 +66,28 @@ public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options,
     }
 }
 
-public sealed class PostgreSqlIdentityDb(DbContextOptions<PostgreSqlIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant);
+public sealed class PostgreSqlIdentityDb(DbContextOptions<PostgreSqlIdentityDb> options) : IdentityDb(options);
 
-public sealed class SqlServerIdentityDb(DbContextOptions<SqlServerIdentityDb> options, TenantContext tenant) : IdentityDb(options, tenant);
+public sealed class SqlServerIdentityDb(DbContextOptions<SqlServerIdentityDb> options) : IdentityDb(options);
 
 // Design-time factories for `dotnet ef migrations add`; they need no server.
 
 internal sealed class SqliteDesignFactory : IDesignTimeDbContextFactory<SqliteIdentityDb>
 {
     public SqliteIdentityDb CreateDbContext(string[] args) =>
-        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, "Data Source=design.db").Options, new TenantContext());
+        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, "Data Source=design.db").Options);
 }
 
 internal sealed class PostgreSqlDesignFactory : IDesignTimeDbContextFactory<PostgreSqlIdentityDb>
 {
     public PostgreSqlIdentityDb CreateDbContext(string[] args) =>
-        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, "Host=localhost;Database=design").Options, new TenantContext());
+        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, "Host=localhost;Database=design").Options);
 }
 
 internal sealed class SqlServerDesignFactory : IDesignTimeDbContextFactory<SqlServerIdentityDb>
 {
     public SqlServerIdentityDb CreateDbContext(string[] args) =>
-        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqlServerIdentityDb>(), DatabaseProvider.SqlServer, "Server=localhost;Database=design;TrustServerCertificate=true").Options, new TenantContext());
+        new(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqlServerIdentityDb>(), DatabaseProvider.SqlServer, "Server=localhost;Database=design;TrustServerCertificate=true").Options);
 }
 
 /// <summary>

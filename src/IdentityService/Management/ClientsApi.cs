@@ -65,7 +65,7 @@ internal static class ClientsApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, OpenIddictApplicationManager<TenantApplication> manager, TenantContext tenantContext, TimeProvider time)
+    private static async Task<IResult> CreateAsync(HttpContext http, TenantApplicationManager manager, TenantContext tenantContext, TimeProvider time)
     {
         var body = await JsonBody.ReadAsync<ClientBody>(http.Request);
         if (body.Error is not null)
@@ -105,7 +105,7 @@ internal static class ClientsApi
             return Problems.Validation(errors);
         }
 
-        if (await manager.FindByClientIdAsync(request.ClientId!, http.RequestAborted) is not null)
+        if (await manager.FindForChangeAsync(request.ClientId!, http.RequestAborted) is not null)
         {
             return Problems.Conflict("client_exists", "A client with this clientId exists in this tenant.");
         }
@@ -125,7 +125,7 @@ internal static class ClientsApi
         return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/clients/{entity.ClientId}", view);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext http, Data.IdentityDb db, OpenIddictApplicationManager<TenantApplication> manager)
+    private static async Task<IResult> ListAsync(HttpContext http, Data.IdentityDb db, TenantApplicationManager manager)
     {
         var (limit, after, error) = Paging.Read(http.Request);
         if (error is not null)
@@ -149,13 +149,13 @@ internal static class ClientsApi
         return Results.Ok(Paging.Create(Enumerable.Range(0, rows.Count).ToList(), limit, i => rows[i].ClientId!, i => views[i]));
     }
 
-    private static async Task<IResult> GetAsync(string clientId, OpenIddictApplicationManager<TenantApplication> manager, CancellationToken cancellationToken)
+    private static async Task<IResult> GetAsync(string clientId, TenantApplicationManager manager, CancellationToken cancellationToken)
     {
-        var entity = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        var entity = await manager.FindForChangeAsync(clientId, cancellationToken);
         return entity is null ? ClientNotFound() : Results.Ok(await ViewAsync(manager, entity));
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, string clientId, OpenIddictApplicationManager<TenantApplication> manager, TenantContext tenantContext)
+    private static async Task<IResult> UpdateAsync(HttpContext http, string clientId, TenantApplicationManager manager, TenantContext tenantContext)
     {
         var body = await JsonBody.ReadAsync<ClientBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -163,7 +163,7 @@ internal static class ClientsApi
             return body.Error;
         }
 
-        var entity = await manager.FindByClientIdAsync(clientId, http.RequestAborted);
+        var entity = await manager.FindForChangeAsync(clientId, http.RequestAborted);
         if (entity is null)
         {
             return ClientNotFound();
@@ -194,9 +194,9 @@ internal static class ClientsApi
         return Results.Ok(await ViewAsync(manager, entity));
     }
 
-    private static async Task<IResult> DeleteAsync(string clientId, OpenIddictApplicationManager<TenantApplication> manager, IOpenIddictTokenManager tokens, IOpenIddictAuthorizationManager authorizations, CancellationToken cancellationToken)
+    private static async Task<IResult> DeleteAsync(string clientId, TenantApplicationManager manager, IOpenIddictTokenManager tokens, IOpenIddictAuthorizationManager authorizations, CancellationToken cancellationToken)
     {
-        var entity = await manager.FindByClientIdAsync(clientId, cancellationToken);
+        var entity = await manager.FindForChangeAsync(clientId, cancellationToken);
         if (entity is null)
         {
             return ClientNotFound();
@@ -207,7 +207,7 @@ internal static class ClientsApi
         return Results.NoContent();
     }
 
-    private static async Task<IResult> RotateSecretAsync(HttpContext http, string clientId, OpenIddictApplicationManager<TenantApplication> manager, TimeProvider time)
+    private static async Task<IResult> RotateSecretAsync(HttpContext http, string clientId, TenantApplicationManager manager, TimeProvider time)
     {
         RotateSecret request = new();
         if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
@@ -226,7 +226,7 @@ internal static class ClientsApi
             return Problems.Validation("overlapHours", "overlapHours must be from 0 to 720.");
         }
 
-        var entity = await manager.FindByClientIdAsync(clientId, http.RequestAborted);
+        var entity = await manager.FindForChangeAsync(clientId, http.RequestAborted);
         if (entity is null)
         {
             return ClientNotFound();
@@ -245,7 +245,7 @@ internal static class ClientsApi
         return Results.Ok((await ViewAsync(manager, entity)) with { ClientSecret = secret, PreviousSecretExpiresAt = entity.PreviousSecretExpiresAt });
     }
 
-    private static async Task<ClientView> ViewAsync(OpenIddictApplicationManager<TenantApplication> manager, TenantApplication entity)
+    private static async Task<ClientView> ViewAsync(TenantApplicationManager manager, TenantApplication entity)
     {
         var permissions = await manager.GetPermissionsAsync(entity);
         List<string> With(string prefix) => permissions.Where(p => p.StartsWith(prefix, StringComparison.Ordinal)).Select(p => p[prefix.Length..]).ToList();

@@ -24,6 +24,13 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     public DateTimeOffset? PreviousSecretExpiresAt { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>
+    /// An instance held by <see cref="ClientCache"/> and shared by concurrent requests: read-only, never tracked
+    /// by a database context (not a column).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Schema.NotMapped]
+    internal bool IsSharedSnapshot { get; set; }
 }
 
 public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthorization<Guid, TenantApplication, TenantToken>, ITenantOwned

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using OpenIddict.Core;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
@@ -13,6 +14,9 @@ public static class OidcSetup
         services.AddSingleton<TenantKeyRing>();
         services.AddSingleton<TenantOidcStateCache>();
         services.AddSingleton<VerifiedSecretCache>();
+        services.AddSingleton<ClientCache>();
+        // The same scoped instance that OpenIddict resolves, under its own type for the code that changes clients.
+        services.AddScoped(provider => (TenantApplicationManager)provider.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>());
         services.AddScoped<UserClaims>();
         services.AddScoped<RevokedTokens>();
         services.AddCors();

@@ -1,12 +1,23 @@
-using OpenIddict.Abstractions;
+using IdentityService.Data;
+using IdentityService.Tenancy;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
 using OpenIddict.Core;
 
 namespace IdentityService.Oidc;
 
 /// <summary>
-/// OpenIddict's application manager, plus secret rotation with an overlap window: after a rotation the
-/// previous secret keeps working until <see cref="TenantApplication.PreviousSecretExpiresAt"/>.
+/// OpenIddict's application manager, plus:
+/// <list type="bullet">
+/// <item>clients read from <see cref="ClientCache"/> (<see cref="FindByClientIdAsync"/>, which OpenIddict and the
+/// endpoints call several times per request), so that a known client costs no query; such an instance is shared
+/// and read-only;</item>
+/// <item><see cref="FindForChangeAsync"/>, the tracked row of this request's context, for code that changes a client;
+/// every change evicts the client from the cache, here and on the other replicas;</item>
+/// <item>secret rotation with an overlap window: after a rotation the previous secret keeps working until
+/// <see cref="TenantApplication.PreviousSecretExpiresAt"/>.</item>
+/// </list>
 /// </summary>
 internal sealed class TenantApplicationManager(
     IOpenIddictApplicationCache<TenantApplication> cache,
@@ -14,9 +25,81 @@ internal sealed class TenantApplicationManager(
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<TenantApplication> store,
     VerifiedSecretCache verified,
+    ClientCache clients,
+    TenantContext tenant,
+    IServiceProvider services,
     TimeProvider time)
     : OpenIddictApplicationManager<TenantApplication>(cache, logger, options, store)
 {
+    /// <summary>The scope's tenant's client, from the process-wide cache: shared, read-only.</summary>
+    public override async ValueTask<TenantApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(identifier);
+        if (tenant.TenantId is not { } tenantId)
+        {
+            // No tenant: the query filters see no client at all.
+            return await base.FindByClientIdAsync(identifier, cancellationToken);
+        }
+
+        if (clients.TryGet(tenantId, identifier, out var cached))
+        {
+            return cached;
+        }
+
+        var version = clients.Version;
+        // Not tracked: the instance outlives this request's context. The filter restricts the query to this tenant;
+        // the ordinal comparison is OpenIddict's own, for databases whose collation ignores case.
+        var loaded = await services.GetRequiredService<IdentityDb>().Applications.AsNoTracking()
+            .FirstOrDefaultAsync(a => a.ClientId == identifier, cancellationToken);
+        return loaded is null || !string.Equals(loaded.ClientId, identifier, StringComparison.Ordinal)
+            ? null
+            : clients.Add(tenantId, identifier, loaded, version);
+    }
+
+    /// <summary>The client as this request's context tracks it, read from the database: the one to change.</summary>
+    public ValueTask<TenantApplication?> FindForChangeAsync(string identifier, CancellationToken cancellationToken = default) =>
+        base.FindByClientIdAsync(identifier, cancellationToken);
+
+    public override async ValueTask CreateAsync(TenantApplication application, string? secret, CancellationToken cancellationToken = default)
+    {
+        RefuseShared(application);
+        await base.CreateAsync(application, secret, cancellationToken);
+        await EvictAsync(application);
+    }
+
+    public override ValueTask PopulateAsync(TenantApplication application, OpenIddictApplicationDescriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        RefuseShared(application);
+        return base.PopulateAsync(application, descriptor, cancellationToken);
+    }
+
+    public override async ValueTask UpdateAsync(TenantApplication application, CancellationToken cancellationToken = default)
+    {
+        RefuseShared(application);
+        await base.UpdateAsync(application, cancellationToken);
+        await EvictAsync(application);
+    }
+
+    public override ValueTask UpdateAsync(TenantApplication application, string? secret, CancellationToken cancellationToken = default)
+    {
+        // Checked before the base sets the new secret's hash on the instance.
+        RefuseShared(application);
+        return base.UpdateAsync(application, secret, cancellationToken);
+    }
+
+    public override ValueTask UpdateAsync(TenantApplication application, OpenIddictApplicationDescriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        RefuseShared(application);
+        return base.UpdateAsync(application, descriptor, cancellationToken);
+    }
+
+    public override async ValueTask DeleteAsync(TenantApplication application, CancellationToken cancellationToken = default)
+    {
+        RefuseShared(application);
+        await base.DeleteAsync(application, cancellationToken);
+        await EvictAsync(application);
+    }
+
     public override async ValueTask<bool> ValidateClientSecretAsync(TenantApplication application, string secret, CancellationToken cancellationToken = default)
     {
         if (await MatchesAsync(application, secret, application.ClientSecret, cancellationToken))
@@ -54,4 +137,19 @@ internal sealed class TenantApplicationManager(
     /// <summary>The stored form of a secret, for keeping a previous one during rotation.</summary>
     public ValueTask<string> HashSecretAsync(string secret, CancellationToken cancellationToken) =>
         ObfuscateClientSecretAsync(secret, cancellationToken);
+
+    private Task EvictAsync(TenantApplication application)
+    {
+        var tenantId = string.IsNullOrEmpty(application.TenantId) ? tenant.TenantId : application.TenantId;
+        return tenantId is null || string.IsNullOrEmpty(application.ClientId) ? Task.CompletedTask : clients.EvictAsync(tenantId, application.ClientId);
+    }
+
+    /// <summary>A cached client is shared by concurrent requests: nothing writes through it.</summary>
+    private void RefuseShared(TenantApplication application)
+    {
+        if (application.IsSharedSnapshot)
+        {
+            throw new InvalidOperationException("A cached client is read-only: load the client to change with FindForChangeAsync.");
+        }
+    }
 }

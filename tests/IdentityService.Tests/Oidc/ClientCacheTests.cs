@@ -1,0 +1,312 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using IdentityService.Data;
+using IdentityService.Oidc;
+using IdentityService.Protection;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace IdentityService.Tests.Oidc;
+
+/// <summary>
+/// Clients are kept in memory between token requests (<see cref="ClientCache"/>): every change to a client or to
+/// its tenant takes effect with the next request, and a cached client is never written through.
+/// </summary>
+public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Tenant = "acme";
+    private const string ClientId = "backend";
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+    private string _secret = "";
+
+    public async Task InitializeAsync()
+    {
+        await _factory.CreateTenantAsync(Tenant);
+        _secret = await CreateClientAsync(_factory, Tenant, ClientId);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task AGrant_CachesTheClient_AndTheNextGrantsAreServedFromIt()
+    {
+        Assert.False(IsCached(_factory, Tenant, ClientId));
+
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        Assert.True(IsCached(_factory, Tenant, ClientId));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ASecretRotatedWithoutOverlap_IsRefusedRightAfter_ThoughTheClientWasCached()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+
+        var rotated = await _factory.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{Tenant}/clients/{ClientId}/secret", new { overlapHours = 0 }, HttpStatusCode.OK);
+
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, rotated["clientSecret"]!.GetValue<string>())).StatusCode);
+    }
+
+    [Fact]
+    public async Task ADeletedClient_IsRefusedRightAfter()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/{Tenant}/clients/{ClientId}")).StatusCode);
+
+        Assert.False(IsCached(_factory, Tenant, ClientId));
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+    }
+
+    [Fact]
+    public async Task ARemovedScopePermission_TakesEffectRightAfter()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret, scope: "email");
+
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}/clients/{ClientId}", new { scopes = new[] { "profile" } }, HttpStatusCode.OK);
+
+        Assert.Contains("scope", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret, scope: "email"), "invalid_request"));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret, scope: "profile")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ChangedDefaultAudiences_AreInTheNextToken()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}/clients/{ClientId}", new { defaultAudiences = new[] { "urn:api:new" } }, HttpStatusCode.OK);
+
+        var token = await AccessTokenAsync(_factory, Tenant, ClientId, _secret);
+        Assert.Contains("urn:api:new", new JsonWebToken(token).Audiences);
+    }
+
+    [Fact]
+    public async Task ASuspendedTenant_IssuesNoToken_AndIssuesAgainWhenResumed()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}", new { suspended = true }, HttpStatusCode.OK);
+
+        Assert.False(IsCached(_factory, Tenant, ClientId));
+        Assert.Equal(HttpStatusCode.NotFound, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}", new { suspended = false }, HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ATenantDeletedAndMadeAgain_WithTheSameClientId_KnowsOnlyTheNewClientsSecret()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/{Tenant}")).StatusCode);
+        await _factory.CreateTenantAsync(Tenant);
+        var newSecret = await CreateClientAsync(_factory, Tenant, ClientId);
+
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, newSecret)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ACachedClient_IsNeverWrittenThrough_NorTrackedByAContext()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        using var scope = await _factory.TenantScopeAsync(Tenant);
+        var manager = scope.ServiceProvider.GetRequiredService<TenantApplicationManager>();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+
+        var cached = await manager.FindByClientIdAsync(ClientId);
+        Assert.NotNull(cached);
+        Assert.True(cached.IsSharedSnapshot);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await manager.UpdateAsync(cached, "a new secret of enough length"));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await manager.DeleteAsync(cached));
+        Assert.Throws<InvalidOperationException>(() => db.Attach(cached));
+        Assert.Throws<InvalidOperationException>(() => db.Remove(cached));
+        Assert.Empty(db.ChangeTracker.Entries<TenantApplication>());
+
+        // The client to change is another instance, tracked by this request's context.
+        var tracked = await manager.FindForChangeAsync(ClientId);
+        Assert.NotNull(tracked);
+        Assert.NotSame(cached, tracked);
+        Assert.False(tracked.IsSharedSnapshot);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheSameClientIdInTwoTenants_IsCachedForEachApart()
+    {
+        await _factory.CreateTenantAsync("bravo");
+        var bravoSecret = await CreateClientAsync(_factory, "bravo", ClientId);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+            Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, "bravo", ClientId, _secret)));
+            Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, "bravo", ClientId, bravoSecret)).StatusCode);
+            Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, bravoSecret)));
+        }
+
+        // Deleting the client of one tenant leaves the other's.
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/bravo/clients/{ClientId}")).StatusCode);
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, "bravo", ClientId, bravoSecret)));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+    }
+
+    internal static async Task<string> CreateClientAsync(IdentityServiceFactory factory, string tenant, string clientId)
+    {
+        var client = await factory.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{tenant}/clients", new
+        {
+            clientId,
+            generateSecret = true,
+            grantTypes = new[] { "client_credentials" },
+            scopes = new[] { "profile", "email" },
+        });
+        return client["clientSecret"]!.GetValue<string>();
+    }
+
+    internal static bool IsCached(IdentityServiceFactory factory, string tenant, string clientId) =>
+        factory.Services.GetRequiredService<ClientCache>().TryGet(tenant, clientId, out _);
+
+    /// <summary>A grant that puts the client in the replica's cache.</summary>
+    internal static async Task WarmAsync(IdentityServiceFactory factory, string tenant, string clientId, string secret, string? scope = null)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(factory, tenant, clientId, secret, scope)).StatusCode);
+        Assert.True(IsCached(factory, tenant, clientId));
+    }
+
+    internal static async Task<HttpResponseMessage> TokenAsync(IdentityServiceFactory factory, string tenant, string clientId, string secret, string? scope = null)
+    {
+        using var client = factory.CreateApi();
+        var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials" };
+        if (scope is not null)
+        {
+            form["scope"] = scope;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/connect/token") { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(clientId)}:{Uri.EscapeDataString(secret)}")));
+        var response = await client.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
+
+    internal static async Task<string> AccessTokenAsync(IdentityServiceFactory factory, string tenant, string clientId, string secret)
+    {
+        var response = await TokenAsync(factory, tenant, clientId, secret);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    internal static async Task<string?> ErrorAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden, $"{(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("error").GetString();
+    }
+
+    /// <summary>Asserts the error code; returns the description.</summary>
+    internal static async Task<string> ErrorAsync(HttpResponseMessage response, string expected)
+    {
+        Assert.Equal(expected, await ErrorAsync(response));
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error_description").GetString() ?? "";
+    }
+}
+
+/// <summary>
+/// Two replicas sharing one database and one Redis: a client changed on one is changed on the other at once,
+/// though the other had it cached (it learns of the change through Redis, not from the cache's expiry).
+/// </summary>
+public sealed class ClientCacheReplicaTests : IAsyncLifetime
+{
+    private const string Tenant = "acme";
+    private const string ClientId = "backend";
+    private readonly string _prefix = TestRedis.NewPrefix();
+    private readonly IdentityServiceFactory _first;
+    private readonly IdentityServiceFactory _second;
+    private string _secret = "";
+
+    public ClientCacheReplicaTests(ITestOutputHelper output)
+    {
+        _first = new IdentityServiceFactory { Output = output }.WithRedis(_prefix);
+        _second = new IdentityServiceFactory(_first) { Output = output }.WithRedis(_prefix);
+    }
+
+    public async Task InitializeAsync()
+    {
+        await _first.CreateTenantAsync(Tenant);
+        _secret = await ClientCacheTests.CreateClientAsync(_first, Tenant, ClientId);
+        await ClientCacheTests.WarmAsync(_second, Tenant, ClientId, _secret, scope: "email");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _second.Dispose();
+        _first.Dispose();
+        await TestRedis.FlushAsync(_prefix);
+    }
+
+    [Fact]
+    public async Task ASecretRotatedOnOneReplica_IsRefusedOnTheOther()
+    {
+        var evicted = ReceivedAt(_second, ClientCache.Channel);
+        var rotated = await _first.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{Tenant}/clients/{ClientId}/secret", new { overlapHours = 0 }, HttpStatusCode.OK);
+        Assert.Equal($"{Tenant}/{ClientId}", await evicted.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.False(ClientCacheTests.IsCached(_second, Tenant, ClientId));
+        Assert.Equal("invalid_client", await ClientCacheTests.ErrorAsync(await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, _secret)));
+        Assert.Equal(HttpStatusCode.OK, (await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, rotated["clientSecret"]!.GetValue<string>())).StatusCode);
+    }
+
+    [Fact]
+    public async Task AClientDeletedOnOneReplica_IsRefusedOnTheOther()
+    {
+        var evicted = ReceivedAt(_second, ClientCache.Channel);
+        Assert.Equal(HttpStatusCode.NoContent, (await _first.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/{Tenant}/clients/{ClientId}")).StatusCode);
+        await evicted.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal("invalid_client", await ClientCacheTests.ErrorAsync(await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, _secret)));
+    }
+
+    [Fact]
+    public async Task APermissionRemovedOnOneReplica_IsEnforcedOnTheOther()
+    {
+        var evicted = ReceivedAt(_second, ClientCache.Channel);
+        await _first.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}/clients/{ClientId}", new { scopes = new[] { "profile" } }, HttpStatusCode.OK);
+        await evicted.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Contains("scope", await ClientCacheTests.ErrorAsync(await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, _secret, scope: "email"), "invalid_request"));
+    }
+
+    [Fact]
+    public async Task ATenantDeletedAndMadeAgainOnOneReplica_LeavesNoCachedClientOnTheOther()
+    {
+        var forgotten = ReceivedAt(_second, IdentityService.Tenancy.TenantDirectory.Channel);
+        Assert.Equal(HttpStatusCode.NoContent, (await _first.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/{Tenant}")).StatusCode);
+        await forgotten.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(ClientCacheTests.IsCached(_second, Tenant, ClientId));
+
+        await _first.CreateTenantAsync(Tenant);
+        var newSecret = await ClientCacheTests.CreateClientAsync(_first, Tenant, ClientId);
+
+        Assert.Equal("invalid_client", await ClientCacheTests.ErrorAsync(await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, _secret)));
+        Assert.Equal(HttpStatusCode.OK, (await ClientCacheTests.TokenAsync(_second, Tenant, ClientId, newSecret)).StatusCode);
+    }
+
+    /// <summary>A message on a channel at a replica, subscribed after the replica's caches, so they have handled it first.</summary>
+    private static Task<string> ReceivedAt(IdentityServiceFactory replica, string channel)
+    {
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        replica.Services.GetRequiredService<IInvalidationBus>().Subscribe(channel, m => received.TrySetResult(m));
+        return received.Task;
+    }
+}
