@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -108,10 +109,24 @@ internal sealed class SqliteBusyTimeout : DbConnectionInterceptor
         return Task.CompletedTask;
     }
 
+    // The settings belong to the native connection, which Microsoft.Data.Sqlite's pool hands out again and
+    // again: they are applied once per native connection, not on every open.
+    private static readonly ConditionalWeakTable<object, object> Applied = new();
+
     private static void Apply(DbConnection connection)
     {
+        var handle = (connection as Microsoft.Data.Sqlite.SqliteConnection)?.Handle;
+        if (handle is not null && Applied.TryGetValue(handle, out _))
+        {
+            return;
+        }
+
         using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -256;";
         command.ExecuteNonQuery();
+        if (handle is not null)
+        {
+            Applied.AddOrUpdate(handle, handle);
+        }
     }
 }
