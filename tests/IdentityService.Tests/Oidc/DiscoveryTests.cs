@@ -54,6 +54,43 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Cors_FollowsAClientsAllowedOrigins_AsSoonAsTheyChange()
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "spa",
+            redirectUris = new[] { "https://spa.example/cb" },
+            grantTypes = new[] { "authorization_code", "refresh_token" },
+            scopes = new[] { "openid", "offline_access" },
+            allowedOrigins = new[] { "https://spa.example" },
+        });
+        using var client = _factory.CreateApi();
+        Assert.True((await PreflightAsync(client, "https://spa.example")).Headers.Contains("Access-Control-Allow-Origin"));
+
+        // The origin moves to another host: the old one is refused at once, the new one admitted at once.
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/clients/spa", new { allowedOrigins = new[] { "https://app.example" } }, HttpStatusCode.OK);
+        var old = await PreflightAsync(client, "https://spa.example");
+        var moved = await PreflightAsync(client, "https://app.example");
+
+        Assert.False(old.Headers.Contains("Access-Control-Allow-Origin"));
+        Assert.Equal("https://app.example", moved.Headers.GetValues("Access-Control-Allow-Origin").Single());
+
+        // A new client's origin is admitted at once too, and a deleted client's origin refused at once.
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "admin-spa",
+            redirectUris = new[] { "https://admin.example/cb" },
+            grantTypes = new[] { "authorization_code" },
+            scopes = new[] { "openid" },
+            allowedOrigins = new[] { "https://admin.example" },
+        });
+        Assert.True((await PreflightAsync(client, "https://admin.example")).Headers.Contains("Access-Control-Allow-Origin"));
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme/clients/spa")).StatusCode);
+        Assert.False((await PreflightAsync(client, "https://app.example")).Headers.Contains("Access-Control-Allow-Origin"));
+    }
+
+    [Fact]
     public async Task OpenApiDocument_DescribesTheManagementApi()
     {
         using var client = _factory.CreateApi();
