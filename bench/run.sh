@@ -3,15 +3,16 @@
 # --postgres for PostgreSQL), the peer (node oidc-provider) and the floor (bare minimal API) on
 # loopback ports; measures the password hasher alone; drives every scenario from bench/LoadGen.
 # Writes bench/results/results-<db>.{json,md} and prints the table.
-#   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4]
+#   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4] [--steps N]
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
 # thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
-# perf CPU profile into bench/results/perf.data).
+# perf CPU profile into bench/results/perf.data). --steps N runs N sequential sign-ins on each target after the
+# warm-up and prints the server CPU of each of a sign-in's requests, instead of the scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
+steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
@@ -20,6 +21,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift ;;
     --workers) workers=$2; shift ;;
     --only) only=$2; shift ;;
+    --steps) steps=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -93,7 +95,7 @@ dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
-  --prewarm-seconds "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" \
+  --prewarm-seconds "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" --steps "$steps" \
   > >(tee "$results/loadgen.log") &
 loadgen=$!
 # A profile starts once the first measured window on the service opens (PROFILE_DELAY seconds later).

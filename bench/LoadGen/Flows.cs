@@ -119,7 +119,7 @@ internal static partial class Flows
     /// A complete sign-in without a browser: authorize, the sign-in page, the password posted, back to
     /// authorize, the code, the token exchange. Returns the token response; 6 requests.
     /// </summary>
-    public static async Task<JsonElement> SignInAsync(Target target, string tenant, string clientId, string email)
+    public static async Task<JsonElement> SignInAsync(Target target, string tenant, string clientId, string email, Action<string>? step = null)
     {
         var jar = new Jar();
         var verifier = Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -143,6 +143,7 @@ internal static partial class Flows
 
         var authorize = target.AuthorizePath(tenant) + "?" + string.Join("&", query.Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value)));
         var location = await RedirectAsync(target, jar, HttpMethod.Get, authorize, null);
+        step?.Invoke("1 authorization request");
         using (var page = await SendAsync(target, jar, HttpMethod.Get, location, null))
         {
             var html = await page.Content.ReadAsStringAsync();
@@ -151,15 +152,18 @@ internal static partial class Flows
                 throw new HttpRequestException($"{(int)page.StatusCode} from the sign-in page {location}");
             }
 
+            step?.Invoke("2 sign-in page");
             List<KeyValuePair<string, string>> form = target.IsOurs
                 ? [new("Email", email), new("Password", Password),
                    new("ReturnUrl", WebUtility.HtmlDecode(Hidden(html, "ReturnUrl"))),
                    new("__RequestVerificationToken", Hidden(html, "__RequestVerificationToken"))]
                 : [new("email", email), new("password", Password)];
             location = await RedirectAsync(target, jar, HttpMethod.Post, location, new FormUrlEncodedContent(form));
+            step?.Invoke("3 password POST");
         }
 
         location = await RedirectAsync(target, jar, HttpMethod.Get, location, null);
+        step?.Invoke("4 authorization request, signed in (code)");
         if (!location.StartsWith(Target.RedirectUri, StringComparison.Ordinal))
         {
             throw new HttpRequestException($"Expected the redirect URI with a code, got {location}");
@@ -171,9 +175,11 @@ internal static partial class Flows
             throw new HttpRequestException($"No code in {location}");
         }
 
-        return await PostFormAsync(target.Http, target.TokenPath(tenant), [
+        var tokens = await PostFormAsync(target.Http, target.TokenPath(tenant), [
             new("grant_type", "authorization_code"), new("code", Uri.UnescapeDataString(code.Groups[1].Value)),
             new("redirect_uri", Target.RedirectUri), new("client_id", clientId), new("code_verifier", verifier)]);
+        step?.Invoke("5 code exchange");
+        return tokens;
     }
 
     private static async Task<HttpResponseMessage> SendAsync(Target target, Jar jar, HttpMethod method, string path, HttpContent? content)

@@ -19,6 +19,35 @@ internal static class Proc
         return (long.Parse(fields[11]) + long.Parse(fields[12])) / (double)ClockTicks;
     }
 
+    /// <summary>
+    /// Each live thread's CPU time in nanoseconds, from its schedstat: precise enough to charge single requests
+    /// (utime and stime count whole clock ticks). Compare two readings with <see cref="CpuNanosecondsBetween"/>.
+    /// </summary>
+    public static Dictionary<string, long> ThreadCpuNanoseconds(int pid)
+    {
+        var threads = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                threads[Path.GetFileName(task)] = long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0]);
+            }
+            catch (IOException)
+            {
+                // The thread ended between the listing and the read.
+            }
+        }
+
+        return threads;
+    }
+
+    /// <summary>
+    /// The CPU time spent between two readings by the threads alive at the second (a thread that ended in
+    /// between takes its time with it: the thread pool retiring idle threads would otherwise show as negative time).
+    /// </summary>
+    public static long CpuNanosecondsBetween(Dictionary<string, long> before, Dictionary<string, long> after) =>
+        after.Sum(thread => thread.Value - before.GetValueOrDefault(thread.Key));
+
     /// <summary>A line of /proc/pid/status in MiB (VmHWM, VmRSS).</summary>
     public static double StatusMiB(int pid, string key)
     {

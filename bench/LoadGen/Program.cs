@@ -109,6 +109,46 @@ await Parallel.ForEachAsync(Enumerable.Range(0, workers), new ParallelOptions { 
     }
 });
 
+// --steps N: after the warm-up, N sign-ins one at a time on each target, with the server's CPU charged to each
+// of the sign-in's requests (to see where a sign-in's CPU goes beside the hash); then nothing else runs.
+if (IntOpt("steps", 0) is var stepRuns and > 0)
+{
+    foreach (var target in new[] { ours, peer })
+    {
+        if (target is null)
+        {
+            continue;
+        }
+
+        Console.WriteLine($"  (measuring steps on {target.Name})");
+        var charged = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var elapsed = new SortedDictionary<string, TimeSpan>(StringComparer.Ordinal);
+        for (var i = 0; i < stepRuns; i++)
+        {
+            var mark = Proc.ThreadCpuNanoseconds(target.Pid);
+            var clock = Stopwatch.StartNew();
+            await Flows.SignInAsync(target, "bench", "web", $"user{i % users}@bench.test", name =>
+            {
+                var now = Proc.ThreadCpuNanoseconds(target.Pid);
+                charged[name] = charged.GetValueOrDefault(name) + Proc.CpuNanosecondsBetween(mark, now);
+                elapsed[name] = elapsed.GetValueOrDefault(name) + clock.Elapsed;
+                clock.Restart();
+                mark = Proc.ThreadCpuNanoseconds(target.Pid);
+            });
+        }
+
+        Console.WriteLine($"  {target.Name}: server CPU per step, mean of {stepRuns} sequential sign-ins");
+        foreach (var (name, nanoseconds) in charged)
+        {
+            Console.WriteLine($"    {name,-45} {nanoseconds / 1e6 / stepRuns,8:F2} ms CPU {elapsed[name].TotalMilliseconds / stepRuns,8:F2} ms wall");
+        }
+
+        Console.WriteLine($"    {"total",-45} {charged.Values.Sum() / 1e6 / stepRuns,8:F2} ms");
+    }
+
+    return;
+}
+
 Console.WriteLine($"== scenarios ({label}; {workers} workers, sign-ins {signInWorkers}; warm-up {warmup.TotalSeconds} s, measured {duration.TotalSeconds} s each)");
 foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", "cc", "/es256/token"), ("RS256", "bench-rs", "cc-rs", "/rs256/token") })
 {
