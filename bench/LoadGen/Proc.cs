@@ -48,6 +48,45 @@ internal static class Proc
     public static long CpuNanosecondsBetween(Dictionary<string, long> before, Dictionary<string, long> after) =>
         after.Sum(thread => thread.Value - before.GetValueOrDefault(thread.Key));
 
+    /// <summary>
+    /// The command name of a database server whose processes' CPU is measured with the service's (postgres for a
+    /// PostgreSQL run: the server and its backends on this machine); null when the database is in the service.
+    /// </summary>
+    public static string? DatabaseProcess { get; set; }
+
+    /// <summary>utime + stime of every live process named <see cref="DatabaseProcess"/>, in seconds.</summary>
+    public static double DatabaseCpuSeconds()
+    {
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var open = stat.IndexOf('(');
+                var close = stat.LastIndexOf(')');
+                if (stat[(open + 1)..close] != DatabaseProcess)
+                {
+                    continue;
+                }
+
+                var fields = stat[(close + 2)..].Split(' ');
+                ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
+            }
+            catch (IOException)
+            {
+                // The process ended between the listing and the read.
+            }
+        }
+
+        return ticks / (double)ClockTicks;
+    }
+
     /// <summary>A line of /proc/pid/status in MiB (VmHWM, VmRSS).</summary>
     public static double StatusMiB(int pid, string key)
     {

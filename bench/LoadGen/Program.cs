@@ -18,6 +18,7 @@ string Opt(string key, string fallback) => options.TryGetValue(key, out var v) ?
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 
 Proc.ClockTicks = IntOpt("clk-tck", 100);
+Proc.DatabaseProcess = Opt("database-process", "") is { Length: > 0 } databaseProcess ? databaseProcess : null;
 var duration = TimeSpan.FromSeconds(double.Parse(Opt("duration", "10"), CultureInfo.InvariantCulture));
 var warmup = TimeSpan.FromSeconds(double.Parse(Opt("warmup", "2"), CultureInfo.InvariantCulture));
 var workers = IntOpt("workers", 16);

@@ -38,6 +38,18 @@ internal static class Report
             Find("5 discovery", "ours") is { } d5 && Find("4 discovery", "ours") is { } d1 ? d5.P99Ms / d1.P99Ms : null, "<= 1.5", v => v <= 1.5);
         Check($"{tenants} tenants vs 1: client_credentials p99 within 1.5x", "p99 ratio",
             Find("5 client_credentials", "ours") is { } c5 && Find("1 client_credentials ES256", "ours") is { } c1 ? c5.P99Ms / c1.P99Ms : null, "<= 1.5", v => v <= 1.5);
+        // A PostgreSQL run: the same ratios with the database server's CPU added to ours (the peer keeps its grants
+        // in memory, in its own process).
+        double? WithDatabase(string prefix) =>
+            Find(prefix, "ours") is { OpsPerCpuSecondWithDatabase: { } x } && Find(prefix, "peer") is { OpsPerCpuSecond: > 0 } y ? x / y.OpsPerCpuSecond : null;
+        if (results.Any(r => r.DatabaseCpuSeconds is not null))
+        {
+            Check("client_credentials ES256, ours + database CPU (information)", "ours/peer req per CPU-s", WithDatabase("1 client_credentials ES256"), "-", _ => true);
+            Check("refresh_token, ours + database CPU (information)", "ours/peer req per CPU-s", WithDatabase("2 refresh_token"), "-", _ => true);
+            Check("sign-ins, ours + database CPU, vs the raw hash rate (information)", "sign-ins per CPU-s / hash verifications per CPU-s",
+                Find("3 sign-in", "ours") is { OpsPerCpuSecondWithDatabase: { } sd } && hasherRate is { } hr ? sd / hr : null, "-", _ => true);
+        }
+
         var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
         Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
         var peakMany = results.Where(r => r.Target == "ours").Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
@@ -46,11 +58,12 @@ internal static class Report
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"## Benchmark ({label}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
         md.AppendLine();
-        md.AppendLine("| Scenario | Target | Workers | Throughput /s | p50 ms | p99 ms | Server CPU s | per CPU-s | Peak RSS MiB | Errors |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| Scenario | Target | Workers | Throughput /s | p50 ms | p99 ms | Server CPU s | per CPU-s | Database CPU s | per CPU-s with database | Peak RSS MiB | Errors |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Scenario} | {r.Target} | {r.Workers} | {r.OpsPerSecond:F1} {r.Unit} | {r.P50Ms:F2} | {r.P99Ms:F2} | {r.CpuSeconds:F2} | {r.OpsPerCpuSecond:F1} | {r.PeakRssMiB:F1} | {r.Errors} |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Scenario} | {r.Target} | {r.Workers} | {r.OpsPerSecond:F1} {r.Unit} | {r.P50Ms:F2} | {r.P99Ms:F2} | {r.CpuSeconds:F2} | {r.OpsPerCpuSecond:F1} | " +
+                $"{(r.DatabaseCpuSeconds is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) : "-")} | {(r.OpsPerCpuSecondWithDatabase is { } w ? w.ToString("F1", CultureInfo.InvariantCulture) : "-")} | {r.PeakRssMiB:F1} | {r.Errors} |");
         }
 
         md.AppendLine();

@@ -5,7 +5,8 @@ namespace LoadGen;
 /// <summary>One measured run: a scenario against one target.</summary>
 internal sealed record Result(
     string Scenario, string Target, string Unit, int Workers, double Seconds, long Ops, long Requests, long Errors,
-    double OpsPerSecond, double P50Ms, double P99Ms, double CpuSeconds, double OpsPerCpuSecond, double PeakRssMiB, string? FirstError);
+    double OpsPerSecond, double P50Ms, double P99Ms, double CpuSeconds, double OpsPerCpuSecond, double PeakRssMiB, string? FirstError,
+    double? DatabaseCpuSeconds = null, double? OpsPerCpuSecondWithDatabase = null);
 
 /// <summary>N workers, each looping over an operation, for a warm-up and then a fixed measured window.</summary>
 internal static class Runner
@@ -62,6 +63,8 @@ internal static class Runner
         await Task.Delay(warmup);
         Proc.ResetPeak(pid);
         var cpu0 = Proc.CpuSeconds(pid);
+        var withDatabase = target == "ours" && Proc.DatabaseProcess is not null;
+        var db0 = withDatabase ? Proc.DatabaseCpuSeconds() : 0;
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         Console.WriteLine($"  (measuring {scenario} on {target})");
@@ -69,6 +72,7 @@ internal static class Runner
         Volatile.Write(ref measuring, false);
         var seconds = clock.Elapsed.TotalSeconds;
         var cpu = Proc.CpuSeconds(pid) - cpu0;
+        double? dbCpu = withDatabase ? Math.Round(Proc.DatabaseCpuSeconds() - db0, 2) : null;
         var peak = Proc.StatusMiB(pid, "VmHWM");
         Volatile.Write(ref stop, true);
         await Task.WhenAll(tasks);
@@ -79,9 +83,11 @@ internal static class Runner
         var result = new Result(scenario, target, unit, workers, Math.Round(seconds, 2), ops, requests.Sum(), errors.Sum(),
             Math.Round(ops / seconds, 1), Math.Round(Percentile(all, 0.50), 2), Math.Round(Percentile(all, 0.99), 2),
             Math.Round(cpu, 2), cpu > 0 ? Math.Round(ops / cpu, 1) : double.NaN, Math.Round(peak, 1),
-            errors.Sum() > 0 ? firstError : null);
+            errors.Sum() > 0 ? firstError : null,
+            dbCpu, dbCpu is { } d && cpu + d > 0 ? Math.Round(ops / (cpu + d), 1) : null);
         Console.WriteLine($"  {scenario,-34} {target,-12} {result.OpsPerSecond,9:F1} {unit}/s  p50 {result.P50Ms,8:F2} ms  p99 {result.P99Ms,8:F2} ms  " +
-            $"cpu {result.CpuSeconds,6:F2} s  {result.OpsPerCpuSecond,9:F1} {unit}/CPU-s  peak {result.PeakRssMiB,6:F1} MiB  errors {result.Errors}" +
+            $"cpu {result.CpuSeconds,6:F2} s  {result.OpsPerCpuSecond,9:F1} {unit}/CPU-s  " +
+            (dbCpu is null ? "" : $"(+ database {dbCpu,5:F2} s: {result.OpsPerCpuSecondWithDatabase,8:F1} {unit}/CPU-s)  ") + $"peak {result.PeakRssMiB,6:F1} MiB  errors {result.Errors}" +
             (result.FirstError is null ? "" : $"  ({result.FirstError})"));
         return result;
     }
