@@ -10,14 +10,14 @@ public sealed record IpBlock(string Ip, DateTimeOffset Until, string Reason);
 /// </summary>
 public interface IProtectionStore
 {
-    /// <summary>Adds one to a counter of the current fixed window; returns the new count.</summary>
-    Task<long> IncrementAsync(string key, TimeSpan window, CancellationToken cancellationToken = default);
+    /// <summary>Adds one to a tenant's counter of the current fixed window; returns the new count.</summary>
+    Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default);
 
-    /// <summary>Adds a member to a set of the current fixed window; returns how many distinct members it holds.</summary>
-    Task<long> AddDistinctAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default);
+    /// <summary>Adds a member to a tenant's set of the current fixed window; returns how many distinct members it holds.</summary>
+    Task<long> AddDistinctAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default);
 
     /// <summary>How many members other than <paramref name="member"/> the set of the current window holds (read only).</summary>
-    Task<long> CountOthersAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default);
+    Task<long> CountOthersAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default);
 
     Task BlockAsync(string tenantId, string ip, DateTimeOffset until, string reason, CancellationToken cancellationToken = default);
 
@@ -28,6 +28,12 @@ public interface IProtectionStore
 
     /// <summary>Lifts a block; false when there was none.</summary>
     Task<bool> UnblockAsync(string tenantId, string ip, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Destroys everything kept for a tenant: counters, sets, blocks and (in Redis, where they share the tenant's
+    /// key space) lockout counters. Part of erasing the tenant: addresses and account ids do not outlive it.
+    /// </summary>
+    Task ForgetTenantAsync(string tenantId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Whether a password may be checked now, for a lockout counter.</summary>

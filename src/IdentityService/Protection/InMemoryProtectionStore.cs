@@ -5,22 +5,22 @@ namespace IdentityService.Protection;
 /// <summary>The protection store of a single instance.</summary>
 internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionStore
 {
-    private readonly ConcurrentDictionary<string, (long Bucket, long Count)> _counters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (long Bucket, HashSet<string> Members)> _sets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Tenant, string Key), (long Bucket, long Count)> _counters = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Key), (long Bucket, HashSet<string> Members)> _sets = new();
     private readonly ConcurrentDictionary<(string Tenant, string Ip), IpBlock> _blocks = new();
 
-    public Task<long> IncrementAsync(string key, TimeSpan window, CancellationToken cancellationToken = default)
+    public Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default)
     {
         var bucket = Bucket(window);
-        var entry = _counters.AddOrUpdate(key, _ => (bucket, 1), (_, current) => current.Bucket == bucket ? (bucket, current.Count + 1) : (bucket, 1));
+        var entry = _counters.AddOrUpdate((tenantId, key), _ => (bucket, 1), (_, current) => current.Bucket == bucket ? (bucket, current.Count + 1) : (bucket, 1));
         Sweep();
         return Task.FromResult(entry.Count);
     }
 
-    public Task<long> AddDistinctAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
+    public Task<long> AddDistinctAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
         var bucket = Bucket(window);
-        var entry = _sets.AddOrUpdate(key, _ => (bucket, new HashSet<string>(StringComparer.Ordinal)), (_, current) => current.Bucket == bucket ? current : (bucket, new HashSet<string>(StringComparer.Ordinal)));
+        var entry = _sets.AddOrUpdate((tenantId, key), _ => (bucket, new HashSet<string>(StringComparer.Ordinal)), (_, current) => current.Bucket == bucket ? current : (bucket, new HashSet<string>(StringComparer.Ordinal)));
         lock (entry.Members)
         {
             entry.Members.Add(member);
@@ -28,9 +28,9 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         }
     }
 
-    public Task<long> CountOthersAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
+    public Task<long> CountOthersAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        if (!_sets.TryGetValue(key, out var entry) || entry.Bucket != Bucket(window))
+        if (!_sets.TryGetValue((tenantId, key), out var entry) || entry.Bucket != Bucket(window))
         {
             return Task.FromResult(0L);
         }
@@ -59,6 +59,26 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
 
     public Task<bool> UnblockAsync(string tenantId, string ip, CancellationToken cancellationToken = default) =>
         Task.FromResult(_blocks.TryRemove((tenantId, ip), out var block) && block.Until > time.GetUtcNow());
+
+    public Task ForgetTenantAsync(string tenantId, CancellationToken cancellationToken = default)
+    {
+        foreach (var key in _counters.Keys.Where(k => k.Tenant == tenantId))
+        {
+            _counters.TryRemove(key, out _);
+        }
+
+        foreach (var key in _sets.Keys.Where(k => k.Tenant == tenantId))
+        {
+            _sets.TryRemove(key, out _);
+        }
+
+        foreach (var key in _blocks.Keys.Where(k => k.Tenant == tenantId))
+        {
+            _blocks.TryRemove(key, out _);
+        }
+
+        return Task.CompletedTask;
+    }
 
     private long Bucket(TimeSpan window) => time.GetUtcNow().ToUnixTimeMilliseconds() / (long)window.TotalMilliseconds;
 

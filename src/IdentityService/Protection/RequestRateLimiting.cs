@@ -42,14 +42,14 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
         var limits = (await policies.GetAsync(tenant, context.RequestAborted)).RateLimits;
         try
         {
-            if (await store.IncrementAsync($"rl:tenant:{tenant.Id}", Second, context.RequestAborted) > limits.RequestsPerTenantPerSecond)
+            if (await store.IncrementAsync(tenant.Id, "rl:tenant", Second, context.RequestAborted) > limits.RequestsPerTenantPerSecond)
             {
                 return true;
             }
 
             return HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals("/connect/token", StringComparison.Ordinal)
                 && await ClientIdAsync(context) is { } clientId
-                && await store.IncrementAsync($"rl:token:{tenant.Id}:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond;
+                && await store.IncrementAsync(tenant.Id, $"rl:token:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -4,8 +4,11 @@ using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Tenancy;
 
-/// <summary>Destroys a tenant and every row it owns: tokens, consents, clients, users, keys. Its issuer then answers 404.</summary>
-public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory directory, TenantOidcStateCache states)
+/// <summary>
+/// Destroys a tenant and every row it owns: tokens, consents, clients, users, keys; then what the protections keep
+/// for it outside the database (Redis counters, IP blocks, lockouts). Its issuer then answers 404.
+/// </summary>
+public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory directory, TenantOidcStateCache states, Protection.IProtectionStore protection)
 {
     public async Task EraseAsync(string tenantId, CancellationToken cancellationToken)
     {
@@ -41,5 +44,6 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
 
         await directory.EvictAsync(tenantId);
         states.Evict(tenantId);
+        await protection.ForgetTenantAsync(tenantId, cancellationToken);
     }
 }

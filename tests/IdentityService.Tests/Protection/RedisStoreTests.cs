@@ -34,31 +34,31 @@ public sealed class RedisStoreTests : IAsyncLifetime
     public async Task Counter_CountsWithinItsWindow_AndStartsAgainInTheNextOne()
     {
         var window = TimeSpan.FromMinutes(1);
-        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
-        Assert.Equal(2, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
-        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.2", window));
-        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", TimeSpan.FromMinutes(30)));
+        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(2, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.2", window));
+        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", TimeSpan.FromMinutes(30)));
 
         _time.Advance(TimeSpan.FromSeconds(59));
-        Assert.Equal(3, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+        Assert.Equal(3, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(1, await _store.IncrementAsync("rl:acme:203.0.113.1", window));
+        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
     }
 
     [Fact]
     public async Task DistinctSet_CountsEachMemberOnce_CountsOthersWithoutTheAsker_AndEmptiesWithItsWindow()
     {
         var window = TimeSpan.FromMinutes(30);
-        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
-        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
-        Assert.Equal(2, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "BOB@ACME.TEST", window));
-        Assert.Equal(1, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "ADA@ACME.TEST", window));
-        Assert.Equal(2, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "EVE@ACME.TEST", window));
-        Assert.Equal(0, await _store.CountOthersAsync("ipfailed:acme:203.0.113.9", "EVE@ACME.TEST", window));
+        Assert.Equal(1, await _store.AddDistinctAsync("acme", "ipfailed:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(1, await _store.AddDistinctAsync("acme", "ipfailed:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(2, await _store.AddDistinctAsync("acme", "ipfailed:203.0.113.1", "BOB@ACME.TEST", window));
+        Assert.Equal(1, await _store.CountOthersAsync("acme", "ipfailed:203.0.113.1", "ADA@ACME.TEST", window));
+        Assert.Equal(2, await _store.CountOthersAsync("acme", "ipfailed:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.Equal(0, await _store.CountOthersAsync("acme", "ipfailed:203.0.113.9", "EVE@ACME.TEST", window));
 
         _time.Advance(window);
-        Assert.Equal(0, await _store.CountOthersAsync("ipfailed:acme:203.0.113.1", "EVE@ACME.TEST", window));
-        Assert.Equal(1, await _store.AddDistinctAsync("ipfailed:acme:203.0.113.1", "BOB@ACME.TEST", window));
+        Assert.Equal(0, await _store.CountOthersAsync("acme", "ipfailed:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.Equal(1, await _store.AddDistinctAsync("acme", "ipfailed:203.0.113.1", "BOB@ACME.TEST", window));
     }
 
     [Fact]
@@ -121,6 +121,89 @@ public sealed class RedisStoreTests : IAsyncLifetime
         Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme", "u1", 3));
         await _lockouts.CompleteAttemptAsync("acme", "u1", false, 3, lockout);
         Assert.Null(await _lockouts.LockedUntilAsync("acme", "u1"));
+    }
+
+    [Fact]
+    public async Task ForgetTenant_DestroysEveryKeyOfTheTenant_AndNothingOfAnother()
+    {
+        var window = TimeSpan.FromMinutes(30);
+        var until = _time.GetUtcNow().AddMinutes(30);
+        foreach (var tenant in new[] { "acme", "acme-eu" })
+        {
+            await SeedAsync(_store, tenant, window, until);
+            await _lockouts.BeginAttemptAsync(tenant, "u1", 3);
+            await _lockouts.CompleteAttemptAsync(tenant, "u1", false, 3, TimeSpan.FromMinutes(10));
+        }
+
+        Assert.NotEmpty(await KeysAsync("acme"));
+
+        await _store.ForgetTenantAsync("acme");
+
+        // Nothing of acme is left in Redis: no address, no account id.
+        Assert.Empty(await KeysAsync("acme"));
+        await AssertForgottenAsync(_store, "acme", window);
+
+        // A tenant whose id starts with the erased one's keeps all of its state.
+        await AssertKeptAsync(_store, "acme-eu", window);
+        Assert.Equal(AttemptSlot.Granted, await _lockouts.BeginAttemptAsync("acme-eu", "u1", 3));
+        await _lockouts.CompleteAttemptAsync("acme-eu", "u1", false, 3, TimeSpan.FromMinutes(10));
+        await _lockouts.BeginAttemptAsync("acme-eu", "u1", 3);
+        await _lockouts.CompleteAttemptAsync("acme-eu", "u1", false, 3, TimeSpan.FromMinutes(10));
+        Assert.NotNull(await _lockouts.LockedUntilAsync("acme-eu", "u1"));
+    }
+
+    [Fact]
+    public async Task InMemoryStore_ForgetsATenant_AndNothingOfAnother()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var window = TimeSpan.FromMinutes(30);
+        foreach (var tenant in new[] { "acme", "globex" })
+        {
+            await SeedAsync(store, tenant, window, _time.GetUtcNow().AddMinutes(30));
+        }
+
+        await store.ForgetTenantAsync("acme");
+
+        await AssertForgottenAsync(store, "acme", window);
+        await AssertKeptAsync(store, "globex", window);
+    }
+
+    /// <summary>The tenant's counter starts again, its set is empty, its block gone.</summary>
+    private static async Task AssertForgottenAsync(IProtectionStore store, string tenant, TimeSpan window)
+    {
+        Assert.Equal(1, await store.IncrementAsync(tenant, "rl:signin:203.0.113.1", window));
+        Assert.Equal(0, await store.CountOthersAsync(tenant, "ipfailed:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.Null(await store.GetBlockAsync(tenant, "203.0.113.1"));
+    }
+
+    /// <summary>What <see cref="SeedAsync"/> made for the tenant is all still there.</summary>
+    private static async Task AssertKeptAsync(IProtectionStore store, string tenant, TimeSpan window)
+    {
+        Assert.Equal(2, await store.IncrementAsync(tenant, "rl:signin:203.0.113.1", window));
+        Assert.Equal(1, await store.CountOthersAsync(tenant, "ipfailed:203.0.113.1", "EVE@ACME.TEST", window));
+        Assert.NotNull(await store.GetBlockAsync(tenant, "203.0.113.1"));
+    }
+
+    /// <summary>One counter, one set and one block of a tenant, each naming the same address.</summary>
+    private static async Task SeedAsync(IProtectionStore store, string tenant, TimeSpan window, DateTimeOffset blockedUntil)
+    {
+        await store.IncrementAsync(tenant, "rl:signin:203.0.113.1", window);
+        await store.AddDistinctAsync(tenant, "ipfailed:203.0.113.1", "ADA@ACME.TEST", window);
+        await store.BlockAsync(tenant, "203.0.113.1", blockedUntil, "admin");
+    }
+
+    private async Task<List<string>> KeysAsync(string tenant)
+    {
+        var keys = new List<string>();
+        foreach (var endpoint in _redis.GetEndPoints())
+        {
+            await foreach (var key in _redis.GetServer(endpoint).KeysAsync(pattern: $"{_prefix}t:{tenant}:*"))
+            {
+                keys.Add(key.ToString());
+            }
+        }
+
+        return keys;
     }
 
     [Fact]

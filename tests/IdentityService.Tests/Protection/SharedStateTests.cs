@@ -125,6 +125,40 @@ public sealed class SharedStateTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await browser.GetAsync("/t/acme/login")).StatusCode);
     }
 
+    [Fact]
+    public async Task ErasingATenant_LeavesNoneOfItsAddressesOrAccountsInRedis()
+    {
+        using var page = new ParallelSignInPage(_first, "acme", "198.51.100.41");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.False(await page.SignInAsync("ada@acme.test", "wrong"));
+            Assert.False(await page.SignInAsync($"nobody{i}@acme.test", "wrong"));
+        }
+
+        var before = await TenantKeysAsync("acme");
+        Assert.Contains(before, k => k.Contains("198.51.100.41", StringComparison.Ordinal));
+        Assert.Contains(before, k => k.Contains(_userId, StringComparison.Ordinal));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _first.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme")).StatusCode);
+
+        Assert.Empty(await TenantKeysAsync("acme"));
+    }
+
+    private async Task<List<string>> TenantKeysAsync(string tenant)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRedis.Configuration);
+        var keys = new List<string>();
+        foreach (var endpoint in redis.GetEndPoints())
+        {
+            await foreach (var key in redis.GetServer(endpoint).KeysAsync(pattern: $"{_prefix}t:{tenant}:*"))
+            {
+                keys.Add(key.ToString());
+            }
+        }
+
+        return keys;
+    }
+
     /// <summary>
     /// A message on a channel at a replica. Subscribed after the replica's own caches, so it completes once they
     /// have handled it (a channel's handlers run in the order they subscribed).

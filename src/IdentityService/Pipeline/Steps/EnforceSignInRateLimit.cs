@@ -16,7 +16,7 @@ internal sealed class EnforceSignInRateLimit(IProtectionStore store) : ISignInSt
 
     public async ValueTask<StepDecision> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
-        var count = await store.IncrementAsync($"rl:signin:{context.Tenant.Id}:{context.Ip}", TimeSpan.FromMinutes(1), cancellationToken);
+        var count = await store.IncrementAsync(context.Tenant.Id, $"rl:signin:{context.Ip}", TimeSpan.FromMinutes(1), cancellationToken);
         return count > context.Policy.RateLimits.SignInPerIpPerMinute
             ? StepDecision.Deny("rate_limited", $"{count} attempts this minute from this IP")
             : StepDecision.Continue();

@@ -64,6 +64,6 @@ internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store,
     {
         // The distinct emails that failed from this IP in the window, other than this account's own.
         var window = TimeSpan.FromMinutes(context.Policy.IpBlocking.WindowMinutes);
-        return await store.CountOthersAsync(VerifyPassword.FailedEmailsKey(context), context.Email.ToUpperInvariant(), window, cancellationToken) > 0;
+        return await store.CountOthersAsync(context.Tenant.Id, VerifyPassword.FailedEmailsKey(context), context.Email.ToUpperInvariant(), window, cancellationToken) > 0;
     }
 }

@@ -69,8 +69,8 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
             ? $"{context.User!.Id}:{(context.FamiliarDevice == true ? "familiar" : "unfamiliar")}"
             : context.User!.Id.ToString();
 
-    /// <summary>The set of distinct emails that failed from the attempt's IP.</summary>
-    internal static string FailedEmailsKey(SignInContext context) => $"ipfailed:{context.Tenant.Id}:{context.Ip}";
+    /// <summary>The tenant's set of distinct emails that failed from the attempt's IP.</summary>
+    internal static string FailedEmailsKey(SignInContext context) => $"ipfailed:{context.Ip}";
 
     private async Task CountFailureAsync(SignInContext context, bool unknownUser, CancellationToken cancellationToken)
     {
@@ -78,7 +78,7 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
         var window = TimeSpan.FromMinutes(policy.WindowMinutes);
         var ip = context.Ip.ToString();
         var tenant = context.Tenant.Id;
-        var distinct = await store.AddDistinctAsync(FailedEmailsKey(context), context.Email.ToUpperInvariant(), window, cancellationToken);
+        var distinct = await store.AddDistinctAsync(tenant, FailedEmailsKey(context), context.Email.ToUpperInvariant(), window, cancellationToken);
         if (context.IpAllowListed)
         {
             return;
@@ -86,7 +86,7 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
 
         string? reason = null;
         if (unknownUser && policy.UnknownUserFailures > 0
-            && await store.IncrementAsync($"ipunknown:{tenant}:{ip}", window, cancellationToken) >= policy.UnknownUserFailures)
+            && await store.IncrementAsync(tenant, $"ipunknown:{ip}", window, cancellationToken) >= policy.UnknownUserFailures)
         {
             reason = "unknown_user_failures";
         }

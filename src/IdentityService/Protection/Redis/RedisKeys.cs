@@ -10,11 +10,33 @@ internal sealed class RedisKeys(string prefix)
 {
     public string Prefix { get; } = prefix;
 
-    /// <summary>A fixed-window counter: the window's length and number are in the name, so a window ends by the service's clock.</summary>
-    public RedisKey Counter(string key, TimeSpan window, long bucket) => $"{Prefix}c:{(long)window.TotalMilliseconds}:{bucket}:{key}";
+    /// <summary>A tenant's fixed-window counter: the window's length and number are in the name, so a window ends by the service's clock.</summary>
+    public RedisKey Counter(string tenantId, string key, TimeSpan window, long bucket) => $"{Prefix}t:{tenantId}:c:{(long)window.TotalMilliseconds}:{bucket}:{key}";
 
-    /// <summary>A fixed-window set of distinct members.</summary>
-    public RedisKey Set(string key, TimeSpan window, long bucket) => $"{Prefix}s:{(long)window.TotalMilliseconds}:{bucket}:{key}";
+    /// <summary>A tenant's fixed-window set of distinct members.</summary>
+    public RedisKey Set(string tenantId, string key, TimeSpan window, long bucket) => $"{Prefix}t:{tenantId}:s:{(long)window.TotalMilliseconds}:{bucket}:{key}";
+
+    /// <summary>
+    /// A SCAN pattern for every key of a tenant: all of them start with <c>{Prefix}t:{tenantId}:</c>. Glob characters
+    /// of the prefix (configurable) are escaped; tenant ids are lowercase letters, digits and hyphens.
+    /// </summary>
+    public RedisValue TenantPattern(string tenantId) => GlobEscape($"{Prefix}t:{tenantId}:") + "*";
+
+    private static string GlobEscape(string value)
+    {
+        var escaped = new System.Text.StringBuilder(value.Length);
+        foreach (var c in value)
+        {
+            if (c is '*' or '?' or '[' or ']' or '\\')
+            {
+                escaped.Append('\\');
+            }
+
+            escaped.Append(c);
+        }
+
+        return escaped.ToString();
+    }
 
     /// <summary>The tenant's blocked addresses, each scored by when its block ends (Unix milliseconds).</summary>
     public RedisKey Blocks(string tenantId) => $"{Prefix}t:{tenantId}:blocks";

@@ -58,21 +58,21 @@ internal sealed class RedisProtectionStore(IConnectionMultiplexer redis, RedisKe
 
     private IDatabase Db => redis.GetDatabase();
 
-    public async Task<long> IncrementAsync(string key, TimeSpan window, CancellationToken cancellationToken = default)
+    public async Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        var result = await Db.ScriptEvaluateAsync(IncrementScript, [keys.Counter(key, window, Bucket(window))], [CleanupTtl(window)]);
+        var result = await Db.ScriptEvaluateAsync(IncrementScript, [keys.Counter(tenantId, key, window, Bucket(window))], [CleanupTtl(window)]);
         return (long)result;
     }
 
-    public async Task<long> AddDistinctAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
+    public async Task<long> AddDistinctAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        var result = await Db.ScriptEvaluateAsync(AddDistinctScript, [keys.Set(key, window, Bucket(window))], [member, CleanupTtl(window)]);
+        var result = await Db.ScriptEvaluateAsync(AddDistinctScript, [keys.Set(tenantId, key, window, Bucket(window))], [member, CleanupTtl(window)]);
         return (long)result;
     }
 
-    public async Task<long> CountOthersAsync(string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
+    public async Task<long> CountOthersAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        var result = await Db.ScriptEvaluateAsync(CountOthersScript, [keys.Set(key, window, Bucket(window))], [member]);
+        var result = await Db.ScriptEvaluateAsync(CountOthersScript, [keys.Set(tenantId, key, window, Bucket(window))], [member]);
         return (long)result;
     }
 
@@ -117,6 +117,40 @@ internal sealed class RedisProtectionStore(IConnectionMultiplexer redis, RedisKe
         var result = await Db.ScriptEvaluateAsync(UnblockScript, [keys.Blocks(tenantId), keys.BlockReasons(tenantId)],
             [ip, time.GetUtcNow().ToUnixTimeMilliseconds()]);
         return (long)result == 1;
+    }
+
+    /// <summary>
+    /// Every key of the tenant (counters, sets, blocks, and the lockout counters of <see cref="RedisLockoutStore"/>,
+    /// which share the tenant's key space) is found by SCAN on each primary and unlinked, a page at a time.
+    /// </summary>
+    public async Task ForgetTenantAsync(string tenantId, CancellationToken cancellationToken = default)
+    {
+        var pattern = keys.TenantPattern(tenantId);
+        var db = Db;
+        foreach (var endpoint in redis.GetEndPoints())
+        {
+            var server = redis.GetServer(endpoint);
+            if (!server.IsConnected || server.IsReplica)
+            {
+                continue;
+            }
+
+            var page = new List<RedisKey>(500);
+            await foreach (var key in server.KeysAsync(db.Database, pattern, pageSize: 500).WithCancellation(cancellationToken))
+            {
+                page.Add(key);
+                if (page.Count == 500)
+                {
+                    await db.KeyDeleteAsync([.. page], CommandFlags.DemandMaster);
+                    page.Clear();
+                }
+            }
+
+            if (page.Count > 0)
+            {
+                await db.KeyDeleteAsync([.. page], CommandFlags.DemandMaster);
+            }
+        }
     }
 
     private long Bucket(TimeSpan window) => time.GetUtcNow().ToUnixTimeMilliseconds() / (long)window.TotalMilliseconds;
