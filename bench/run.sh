@@ -4,6 +4,7 @@
 # loopback ports; measures the password hasher alone; drives every scenario from bench/LoadGen.
 # Writes bench/results/results-<db>.{json,md} and prints the table.
 #   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4] [--steps N]
+#                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 40 s, 15 s with --quick)
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
 # thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
 # perf CPU profile into bench/results/perf.data). --steps N runs N sequential sign-ins on each target after the
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2; shift ;;
     --only) only=$2; shift ;;
     --steps) steps=$2; shift ;;
+    --prewarm) prewarm=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -69,7 +71,7 @@ if [ $postgres -eq 1 ]; then
   pg_db=identityservice_bench_$$
   # Loopback: no TLS between the service and the database (Npgsql would negotiate it with Debian's default
   # self-signed certificate, and encrypt every query for nothing). The database server's CPU is measured too.
-  db_env=(Database__Provider=PostgreSql "ConnectionStrings__Identity=Host=127.0.0.1;Port=5432;Username=identityservice_bench;Password=$pg_password;Database=$pg_db;SSL Mode=Disable")
+  db_env=(Database__Provider=PostgreSql "ConnectionStrings__Identity=Host=127.0.0.1;Port=5432;Username=identityservice_bench;Password=$pg_password;Database=$pg_db;SSL Mode=Disable${BENCH_PG_OPTIONS:+;$BENCH_PG_OPTIONS}")
   database_process=postgres
 fi
 
