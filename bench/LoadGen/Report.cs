@@ -52,8 +52,11 @@ internal static class Report
 
         var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
         Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
-        var peakMany = results.Where(r => r.Target == "ours").Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
-        Check($"memory under load <= 300 MB RSS (with {tenants} tenants)", "ours' highest peak RSS, MB (10^6 bytes)", peakMany * 1.048576, "<= 300", v => v <= 300);
+        // Only when the many-tenant scenario ran: otherwise this row would repeat the one above under another name.
+        double? peakMany = results.Any(r => r.Target == "ours" && r.Scenario.StartsWith('5'))
+            ? results.Where(r => r.Target == "ours").Max(r => r.PeakRssMiB) * 1.048576
+            : null;
+        Check($"memory under load <= 300 MB RSS (with {tenants} tenants)", "ours' highest peak RSS, MB (10^6 bytes)", peakMany, "<= 300", v => v <= 300);
 
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"## Benchmark ({label}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores)");
