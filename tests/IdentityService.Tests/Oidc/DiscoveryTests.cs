@@ -36,14 +36,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
     public async Task TokenEndpoint_AnswersCorsOnlyForAnOriginAClientAllows()
     {
         await _factory.CreateTenantAsync("acme");
-        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
-        {
-            clientId = "spa",
-            redirectUris = new[] { "https://spa.example/cb" },
-            grantTypes = new[] { "authorization_code", "refresh_token" },
-            scopes = new[] { "openid", "offline_access" },
-            allowedOrigins = new[] { "https://spa.example" },
-        });
+        await CreateBrowserAppAsync("spa", "https://spa.example");
         using var client = _factory.CreateApi();
 
         var allowed = await PreflightAsync(client, "https://spa.example");
@@ -57,14 +50,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
     public async Task Cors_FollowsAClientsAllowedOrigins_AsSoonAsTheyChange()
     {
         await _factory.CreateTenantAsync("acme");
-        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
-        {
-            clientId = "spa",
-            redirectUris = new[] { "https://spa.example/cb" },
-            grantTypes = new[] { "authorization_code", "refresh_token" },
-            scopes = new[] { "openid", "offline_access" },
-            allowedOrigins = new[] { "https://spa.example" },
-        });
+        await CreateBrowserAppAsync("spa", "https://spa.example");
         using var client = _factory.CreateApi();
         Assert.True((await PreflightAsync(client, "https://spa.example")).Headers.Contains("Access-Control-Allow-Origin"));
 
@@ -77,14 +63,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("https://app.example", moved.Headers.GetValues("Access-Control-Allow-Origin").Single());
 
         // A new client's origin is admitted at once too, and a deleted client's origin refused at once.
-        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
-        {
-            clientId = "admin-spa",
-            redirectUris = new[] { "https://admin.example/cb" },
-            grantTypes = new[] { "authorization_code" },
-            scopes = new[] { "openid" },
-            allowedOrigins = new[] { "https://admin.example" },
-        });
+        await CreateBrowserAppAsync("admin-spa", "https://admin.example");
         Assert.True((await PreflightAsync(client, "https://admin.example")).Headers.Contains("Access-Control-Allow-Origin"));
         Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme/clients/spa")).StatusCode);
         Assert.False((await PreflightAsync(client, "https://app.example")).Headers.Contains("Access-Control-Allow-Origin"));
@@ -106,6 +85,17 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.OK, reference.StatusCode);
         Assert.Contains("text/html", reference.Content.Headers.ContentType?.ToString());
     }
+
+    /// <summary>A public browser app of tenant acme whose one allowed origin is <paramref name="origin"/>.</summary>
+    private Task CreateBrowserAppAsync(string clientId, string origin) =>
+        _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId,
+            redirectUris = new[] { origin + "/cb" },
+            grantTypes = new[] { "authorization_code", "refresh_token" },
+            scopes = new[] { "openid", "offline_access" },
+            allowedOrigins = new[] { origin },
+        });
 
     private static async Task<HttpResponseMessage> PreflightAsync(HttpClient client, string origin)
     {
