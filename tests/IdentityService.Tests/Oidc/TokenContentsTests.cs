@@ -93,7 +93,7 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
-    public async Task AccessTokenForAResource_IsAcceptedByAStockJwtBearerApi_AndRefusedByAnotherAudience()
+    public async Task AccessTokenForAResource_IsAcceptedByAStockJwtBearerApi_AndRefusedByAnotherAudienceOrOnceExpired()
     {
         var backend = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
         {
@@ -118,6 +118,9 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
 
         Assert.Equal(HttpStatusCode.OK, await CallApiAsync(accessToken, audience: "https://api.acme.test"));
         Assert.Equal(HttpStatusCode.Unauthorized, await CallApiAsync(accessToken, audience: "https://other.acme.test"));
+
+        _factory.Time.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(HttpStatusCode.Unauthorized, await CallApiAsync(accessToken, audience: "https://api.acme.test"));
     }
 
     [Fact]
@@ -154,6 +157,15 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
             options.Audience = audience;
             options.RequireHttpsMetadata = false;
             options.BackchannelHttpHandler = serviceHandler;
+
+            // The service issued the token on the test's clock; the API reads the same clock, not the wall clock,
+            // so that the check holds whatever the date the suite runs on. Skew as JwtBearer's default.
+            var skew = options.TokenValidationParameters.ClockSkew;
+            options.TokenValidationParameters.LifetimeValidator = (notBefore, expires, _, _) =>
+            {
+                var now = _factory.Time.GetUtcNow().UtcDateTime;
+                return (notBefore is null || notBefore.Value - skew <= now) && expires is { } until && now < until + skew;
+            };
         });
         builder.Services.AddAuthorization();
         await using var api = builder.Build();
