@@ -48,8 +48,13 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     /// <summary>The hosting environment; tests of production behaviour set another.</summary>
     public string Environment { get; init; } = "Development";
 
-    /// <summary>The service's clock. Each reading moves it on by a millisecond, so that events keep their order.</summary>
-    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero)) { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
+    /// <summary>
+    /// The service's clock. Each reading moves it on by a millisecond, so that events keep their order.
+    /// It starts at 09:00 UTC on the day the suite runs: the hour is fixed, so windows line up the same way in
+    /// every run, and the date is today's, so what reads the wall clock (a cookie jar dropping expired cookies,
+    /// a resource server checking a token) agrees with the service on any day.
+    /// </summary>
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(DateTime.UtcNow.Date.AddHours(9), TimeSpan.Zero)) { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
 
     public string AdminClientId { get; } = "platform-admin";
 
