@@ -30,7 +30,7 @@ public sealed class ClientCache : IDisposable
     /// <summary>The longest a cached client is kept: the bound on staleness when an invalidation cannot reach an instance.</summary>
     internal static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
 
-    internal const int SizeLimit = 10_000;
+    internal const int SizeLimit = 50_000;
 
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = SizeLimit });
     private readonly IInvalidationBus _bus;

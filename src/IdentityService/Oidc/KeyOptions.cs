@@ -15,7 +15,7 @@ public sealed class KeyOptions
     [Range(0, 720)]
     public int PublishLeadHours { get; set; } = 48;
 
-    /// <summary>How many tenants' OpenID Connect state (options and keys) stay in memory. Default: 2,000.</summary>
+    /// <summary>How many tenants' OpenID Connect state (options, keys, documents) stay in memory, a few KiB each. Default: 20,000.</summary>
     [Range(1, 1_000_000)]
-    public int TenantCacheSize { get; set; } = 2_000;
+    public int TenantCacheSize { get; set; } = 20_000;
 }

@@ -71,7 +71,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
 
         var validUntil = now.AddHours(1);
         var retained = new List<(TenantKey Key, bool Active)>();
-        foreach (var group in keys.GroupBy(k => k.Algorithm))
+        // In a fixed order, whatever order the database returned the rows in: every replica publishes the same JWKS.
+        var inOrder = keys.OrderBy(k => k.Algorithm, StringComparer.Ordinal).ThenBy(k => k.ActivatesAt).ThenBy(k => k.Id);
+        foreach (var group in inOrder.GroupBy(k => k.Algorithm))
         {
             var ordered = group.OrderBy(k => k.ActivatesAt).ToList();
             var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
@@ -118,9 +120,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
             switch (key.Algorithm)
             {
                 case Rs256:
-                    var rsaKey = RSA.Create();
-                    rsaKey.ImportPkcs8PrivateKey(material, out _);
-                    var rsaCredentials = new SigningCredentials(new RsaSecurityKey(rsaKey) { KeyId = keyId }, Rs256);
+                    // Kept as parameters: the JWKS needs only the modulus, and IdentityModel makes the RSA object
+                    // (an import that costs about a millisecond of CPU, and native memory) when the key first signs.
+                    var rsaCredentials = new SigningCredentials(new RsaSecurityKey(RsaPrivateKey.FromPkcs8(material)) { KeyId = keyId }, Rs256);
                     signing.Add(rsaCredentials);
                     if (active)
                     {

@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using IdentityService.Tenancy;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Server;
 
 namespace IdentityService.Oidc;
@@ -16,6 +18,7 @@ public sealed class TenantOidcStateCache : IDisposable
     private readonly TenantKeyRing _keyRing;
     private readonly TimeProvider _time;
     private readonly MemoryCache _cache;
+    private OpenIddictServerOptions? _template;
     // Builds of one tenant are serialized; tenants share a fixed set of gates, so memory does not grow with them.
     private readonly SemaphoreSlim[] _gates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
@@ -76,43 +79,48 @@ public sealed class TenantOidcStateCache : IDisposable
 
     private OpenIddictServerOptions Build(Tenant tenant, TenantKeySet keys)
     {
-        // OpenIddict's own configuration is registered for the default name only: build that one,
-        // with TenantServerOptionsConfigurer adding this tenant's keys and settings before OpenIddict's
-        // post-configuration derives its validation keys from them.
-        TenantServerOptionsConfigurer.Building = (tenant, keys);
+        var template = _template ??= BuildTemplate();
+        return TenantServerOptions.For(template, tenant, keys);
+    }
+
+    private OpenIddictServerOptions BuildTemplate()
+    {
+        // OpenIddict's own configuration is registered for the default name only: build that one once, with
+        // placeholder keys (TenantServerOptionsConfigurer), and give each tenant a copy with its own keys.
+        TenantServerOptionsConfigurer.BuildingTemplate = true;
         try
         {
             return _factory.Create(Options.DefaultName);
         }
         finally
         {
-            TenantServerOptionsConfigurer.Building = null;
+            TenantServerOptionsConfigurer.BuildingTemplate = false;
         }
     }
 
     public void Dispose() => _cache.Dispose();
 }
 
-/// <summary>Adds the tenant being built's keys and lifetimes to OpenIddict's server options.</summary>
+/// <summary>
+/// Gives OpenIddict's options template the keys it insists on while it is built and validated. They never
+/// sign or decrypt anything: each tenant's copy replaces them with the tenant's own (<see cref="TenantServerOptions"/>).
+/// </summary>
 internal sealed class TenantServerOptionsConfigurer(TimeProvider time) : IConfigureOptions<OpenIddictServerOptions>
 {
     [ThreadStatic]
-    internal static (Tenant Tenant, TenantKeySet Keys)? Building;
+    internal static bool BuildingTemplate;
 
     public void Configure(OpenIddictServerOptions options)
     {
-        var (tenant, keys) = Building ?? throw new InvalidOperationException(
-            "OpenIddict's server options are built per tenant by TenantOidcStateCache only.");
+        if (!BuildingTemplate)
+        {
+            throw new InvalidOperationException("OpenIddict's server options are built per tenant by TenantOidcStateCache only.");
+        }
 
         options.TimeProvider = time;
-        options.SigningCredentials.AddRange(keys.Signing);
-        options.EncryptionCredentials.Add(keys.Encryption);
-        options.EncryptionCredentials.AddRange(keys.Decryption.Where(k => k != keys.Encryption));
-        options.AccessTokenLifetime = TimeSpan.FromSeconds(tenant.AccessTokenLifetimeSeconds);
-        options.IdentityTokenLifetime = TimeSpan.FromSeconds(tenant.IdentityTokenLifetimeSeconds);
-        options.RefreshTokenLifetime = TimeSpan.FromSeconds(tenant.RefreshTokenLifetimeSeconds);
-        options.AuthorizationCodeLifetime = TimeSpan.FromSeconds(tenant.AuthorizationCodeLifetimeSeconds);
-        options.RefreshTokenReuseLeeway = TimeSpan.FromSeconds(tenant.RefreshTokenReuseLeewaySeconds);
+        options.SigningCredentials.Add(new SigningCredentials(new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)) { KeyId = "template" }, TenantKeyRing.Es256));
+        options.EncryptionCredentials.Add(new EncryptingCredentials(
+            new SymmetricSecurityKey(RandomNumberGenerator.GetBytes(32)) { KeyId = "template" }, TenantKeyRing.A256Kw, SecurityAlgorithms.Aes256CbcHmacSha512));
     }
 }
 

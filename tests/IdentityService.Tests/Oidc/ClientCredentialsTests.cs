@@ -167,6 +167,46 @@ public sealed class ClientCredentialsTests(ITestOutputHelper output) : IAsyncLif
         Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_secret, basic: true)).StatusCode);
     }
 
+    [Fact]
+    public async Task EachTenant_SignsWithItsOwnKeyAndAlgorithm_AndItsOwnTokenLifetime()
+    {
+        await _factory.CreateTenantAsync("globex");
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/globex",
+            new { settings = new { accessTokenLifetimeSeconds = 600, accessTokenAlgorithm = "RS256" } }, HttpStatusCode.OK);
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/globex/clients", new
+        {
+            clientId = ClientId,
+            clientSecret = "a-long-enough-client-secret",
+            grantTypes = new[] { "client_credentials" },
+        });
+        using var client = _factory.CreateApi();
+
+        var acme = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(await AccessTokenAsync(_secret));
+        var response = await client.PostAsync("/t/globex/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = ClientId,
+            ["client_secret"] = "a-long-enough-client-secret",
+        }));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        var globex = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!);
+
+        Assert.Equal(("ES256", 3600.0), (acme.Alg, (acme.ValidTo - acme.IssuedAt).TotalSeconds));
+        Assert.Equal(("RS256", 600.0), (globex.Alg, (globex.ValidTo - globex.IssuedAt).TotalSeconds));
+        var acmeKeys = await KeyIdsAsync(client, Tenant);
+        var globexKeys = await KeyIdsAsync(client, "globex");
+        Assert.Contains(acme.Kid, acmeKeys);
+        Assert.Contains(globex.Kid, globexKeys);
+        Assert.Empty(acmeKeys.Intersect(globexKeys));
+    }
+
+    private static async Task<HashSet<string>> KeyIdsAsync(HttpClient client, string tenant)
+    {
+        var jwks = JsonDocument.Parse(await client.GetStringAsync($"/t/{tenant}/.well-known/jwks")).RootElement;
+        return jwks.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!).ToHashSet();
+    }
+
     private async Task<HttpResponseMessage> TokenAsync(string secret, bool basic)
     {
         using var client = _factory.CreateApi();

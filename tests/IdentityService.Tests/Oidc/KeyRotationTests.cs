@@ -52,6 +52,25 @@ public sealed class KeyRotationTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(later.Intersect(original));
     }
 
+    [Fact]
+    public async Task Replicas_PublishTheSameJwks_InTheSameOrder_WhileASuccessorIsPublished()
+    {
+        await _factory.CreateTenantAsync("acme");
+        using var browser = _factory.CreateBrowser();
+        await KeyIdsAsync(browser);
+        _factory.Time.Advance(TimeSpan.FromDays(90) + TimeSpan.FromMinutes(1));
+        var first = await browser.GetStringAsync("/t/acme/.well-known/jwks");
+
+        using var replica = new IdentityServiceFactory(_factory) { Output = output };
+        using var other = replica.CreateBrowser();
+        var second = await other.GetStringAsync("/t/acme/.well-known/jwks");
+
+        Assert.Equal(first, second);
+        var keys = JsonDocument.Parse(first).RootElement.GetProperty("keys").EnumerateArray()
+            .Select(k => k.GetProperty("alg").GetString()).ToList();
+        Assert.Equal(["ES256", "ES256", "RS256", "RS256"], keys);
+    }
+
     private static async Task<HashSet<string>> KeyIdsAsync(HttpClient client)
     {
         var jwks = JsonDocument.Parse(await client.GetStringAsync("/t/acme/.well-known/jwks")).RootElement;
