@@ -34,8 +34,28 @@ public sealed partial class DatabaseInitializer(
     IHostEnvironment environment,
     ILogger<DatabaseInitializer> logger) : IHostedService
 {
+    /// <summary>The PostgreSQL advisory lock taken while an instance initializes the database (an arbitrary constant).</summary>
+    private const long InitializationLock = 7_361_902_114_502_633;
+
     /// <summary>Runs before the server accepts requests: hosted services start before the web server.</summary>
-    public Task StartAsync(CancellationToken cancellationToken) => InitializeAsync(migrate: database.Value.MigrateAtStart, cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Replicas started together on a new database race to create the system tenant and the bootstrap client
+        // (on PostgreSQL an advisory lock serializes them; SQLite and SQL Server migrations take EF Core's lock).
+        // The one that loses finds the rows made on its next pass.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await InitializeAsync(migrate: database.Value.MigrateAtStart, cancellationToken);
+                return;
+            }
+            catch (DbUpdateException e) when (attempt < 3)
+            {
+                LogStartRace(logger, attempt, e.InnerException?.Message ?? e.Message);
+            }
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -43,6 +63,30 @@ public sealed partial class DatabaseInitializer(
     {
         using var scope = scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var postgres = db.Database.IsNpgsql();
+        if (postgres)
+        {
+            // One instance at a time initializes a PostgreSQL database: the others wait here, then find it done.
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({InitializationLock})", cancellationToken);
+        }
+
+        try
+        {
+            await InitializeLockedAsync(db, scope.ServiceProvider, migrate, cancellationToken);
+        }
+        finally
+        {
+            if (postgres)
+            {
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({InitializationLock})", CancellationToken.None);
+                await db.Database.CloseConnectionAsync();
+            }
+        }
+    }
+
+    private async Task InitializeLockedAsync(IdentityDb db, IServiceProvider services, bool migrate, CancellationToken cancellationToken)
+    {
         if (migrate)
         {
             await db.Database.MigrateAsync(cancellationToken);
@@ -63,9 +107,9 @@ public sealed partial class DatabaseInitializer(
             await db.SaveChangesAsync(cancellationToken);
         }
 
-        scope.ServiceProvider.GetRequiredService<TenantContext>().Set(system);
+        services.GetRequiredService<TenantContext>().Set(system);
         states.SetFallback(await states.GetAsync(system, cancellationToken));
-        await EnsureAdminClientAsync(scope.ServiceProvider, cancellationToken);
+        await EnsureAdminClientAsync(services, cancellationToken);
     }
 
     private async Task EnsureAdminClientAsync(IServiceProvider services, CancellationToken cancellationToken)
@@ -114,6 +158,10 @@ public sealed partial class DatabaseInitializer(
             await manager.UpdateAsync(existing, secret, cancellationToken);
         }
     }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
+        Message = "Another instance initialized the database at the same time (attempt {Attempt}: {Reason}); initializing again.")]
+    private static partial void LogStartRace(ILogger logger, int attempt, string reason);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning,
         Message = "Development bootstrap: created the platform administrator client '{ClientId}' with the secret '{Secret}'. It is shown once; only its hash is stored.")]

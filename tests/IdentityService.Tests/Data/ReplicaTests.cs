@@ -43,6 +43,21 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("code=", OidcFlow.Location(await sameBrowserAtSecond.GetAsync(silent.AuthorizeUrl())).Query);
     }
 
+    [Fact]
+    public async Task ReplicasStartedTogether_OnANewDatabase_BothStartAndServe()
+    {
+        _second = new IdentityServiceFactory(_first) { Output = output };
+        var replicas = new[] { _first, _second };
+
+        // Both race to migrate and to create the system tenant, its keys and the bootstrap client.
+        await Task.WhenAll(replicas.Select(r => Task.Run(() => r.Server)));
+
+        foreach (var replica in replicas)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await replica.ManageAsync(HttpMethod.Get, "/api/v1/tenants")).StatusCode);
+        }
+    }
+
     private static async Task<string[]> KeyIdsAsync(HttpClient client)
     {
         var jwks = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/t/acme/.well-known/jwks")).RootElement;
