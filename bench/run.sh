@@ -5,6 +5,8 @@
 # Writes bench/results/results-<db>.{json,md} and prints the table.
 #   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4] [--steps N]
 #                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 40 s, 15 s with --quick)
+#                [--data DIR]   (SQLite: keep the service's database in DIR and reuse it in the next run, so that
+#                                10,000 tenants are created once, not on every run; creation figures then mean nothing)
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
 # thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
 # perf CPU profile into bench/results/perf.data). --steps N runs N sequential sign-ins on each target after the
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
+keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --steps) steps=$2; shift ;;
     --prewarm) prewarm=$2; shift ;;
+    --data) keep_data=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -52,13 +55,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 ours_port=$(free_port); peer_port=$(free_port); floor_port=$(free_port)
 secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 pids=()
-data=$(mktemp -d "$results/data-XXXXXX")
+if [ -n "$keep_data" ]; then mkdir -p "$keep_data"; data=$(cd "$keep_data" && pwd); else data=$(mktemp -d "$results/data-XXXXXX"); fi
 pg_db=""
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$data"
+  [ -n "$keep_data" ] || rm -rf "$data"
   if [ -n "$pg_db" ]; then as_root su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS $pg_db'" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT

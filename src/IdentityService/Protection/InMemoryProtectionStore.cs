@@ -2,25 +2,41 @@ using System.Collections.Concurrent;
 
 namespace IdentityService.Protection;
 
-/// <summary>The protection store of a single instance.</summary>
+/// <summary>
+/// The protection store of a single instance. Memory is bounded by what is live: at most once a second, a
+/// request sweeps out the counters and sets whose window has closed and the blocks that have expired.
+/// Nothing live is ever dropped, so no flood of new keys (client ids, addresses) can reset another key's
+/// count, such as an address's failed sign-ins.
+/// </summary>
 internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionStore
 {
-    private readonly ConcurrentDictionary<(string Tenant, string Key), (long Bucket, long Count)> _counters = new();
-    private readonly ConcurrentDictionary<(string Tenant, string Key), (long Bucket, HashSet<string> Members)> _sets = new();
+    private const long SweepEveryMilliseconds = 1000;
+
+    private readonly ConcurrentDictionary<(string Tenant, string Key), Counter> _counters = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Key), Set> _sets = new();
     private readonly ConcurrentDictionary<(string Tenant, string Ip), IpBlock> _blocks = new();
+    private long _nextSweep;
+
+    /// <summary>How many counters, sets and blocks are held (for tests).</summary>
+    internal int Entries => _counters.Count + _sets.Count + _blocks.Count;
 
     public Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        var bucket = Bucket(window);
-        var entry = _counters.AddOrUpdate((tenantId, key), _ => (bucket, 1), (_, current) => current.Bucket == bucket ? (bucket, current.Count + 1) : (bucket, 1));
-        Sweep();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (bucket, closes) = Bucket(now, window);
+        var entry = _counters.AddOrUpdate((tenantId, key), _ => new Counter(bucket, 1, closes),
+            (_, current) => current.Bucket == bucket ? current with { Count = current.Count + 1 } : new Counter(bucket, 1, closes));
+        Sweep(now);
         return Task.FromResult(entry.Count);
     }
 
     public Task<long> AddDistinctAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        var bucket = Bucket(window);
-        var entry = _sets.AddOrUpdate((tenantId, key), _ => (bucket, new HashSet<string>(StringComparer.Ordinal)), (_, current) => current.Bucket == bucket ? current : (bucket, new HashSet<string>(StringComparer.Ordinal)));
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (bucket, closes) = Bucket(now, window);
+        var entry = _sets.AddOrUpdate((tenantId, key), _ => new Set(bucket, new HashSet<string>(StringComparer.Ordinal), closes),
+            (_, current) => current.Bucket == bucket ? current : new Set(bucket, new HashSet<string>(StringComparer.Ordinal), closes));
+        Sweep(now);
         lock (entry.Members)
         {
             entry.Members.Add(member);
@@ -30,7 +46,7 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
 
     public Task<long> CountOthersAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
     {
-        if (!_sets.TryGetValue((tenantId, key), out var entry) || entry.Bucket != Bucket(window))
+        if (!_sets.TryGetValue((tenantId, key), out var entry) || entry.Bucket != Bucket(time.GetUtcNow().ToUnixTimeMilliseconds(), window).Bucket)
         {
             return Task.FromResult(0L);
         }
@@ -80,24 +96,48 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         return Task.CompletedTask;
     }
 
-    private long Bucket(TimeSpan window) => time.GetUtcNow().ToUnixTimeMilliseconds() / (long)window.TotalMilliseconds;
-
-    private void Sweep()
+    private static (long Bucket, long Closes) Bucket(long now, TimeSpan window)
     {
-        // Bounded memory: expired blocks go when the map grows.
-        if (_blocks.Count > 10_000)
+        var length = (long)window.TotalMilliseconds;
+        var bucket = now / length;
+        return (bucket, (bucket + 1) * length);
+    }
+
+    private void Sweep(long now)
+    {
+        var due = Volatile.Read(ref _nextSweep);
+        if (now < due || Interlocked.CompareExchange(ref _nextSweep, now + SweepEveryMilliseconds, due) != due)
         {
-            var now = time.GetUtcNow();
-            foreach (var expired in _blocks.Where(b => b.Value.Until <= now).Select(b => b.Key).ToList())
+            return;
+        }
+
+        // An entry is removed only as it was read: one updated meanwhile (a new window) stays.
+        foreach (var entry in _counters)
+        {
+            if (entry.Value.Closes <= now)
             {
-                _blocks.TryRemove(expired, out _);
+                _counters.TryRemove(entry);
             }
         }
 
-        if (_counters.Count > 100_000)
+        foreach (var entry in _sets)
         {
-            _counters.Clear();
-            _sets.Clear();
+            if (entry.Value.Closes <= now)
+            {
+                _sets.TryRemove(entry);
+            }
+        }
+
+        foreach (var entry in _blocks)
+        {
+            if (entry.Value.Until.ToUnixTimeMilliseconds() <= now)
+            {
+                _blocks.TryRemove(entry);
+            }
         }
     }
+
+    private readonly record struct Counter(long Bucket, long Count, long Closes);
+
+    private sealed record Set(long Bucket, HashSet<string> Members, long Closes);
 }

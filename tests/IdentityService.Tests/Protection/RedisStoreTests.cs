@@ -168,6 +168,44 @@ public sealed class RedisStoreTests : IAsyncLifetime
         await AssertKeptAsync(store, "globex", window);
     }
 
+    [Fact]
+    public async Task InMemoryStore_AFloodOfNewKeys_ResetsNoLiveCount()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var window = TimeSpan.FromMinutes(30);
+        Assert.Equal(1, await store.IncrementAsync("acme", "ipfailed:203.0.113.1", window));
+
+        // Anyone can make keys: a rate-limit counter per client id posted to the token endpoint.
+        for (var i = 0; i < 120_000; i++)
+        {
+            await store.IncrementAsync("acme", $"rl:token:client{i}", TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(2, await store.IncrementAsync("acme", "ipfailed:203.0.113.1", window));
+    }
+
+    [Fact]
+    public async Task InMemoryStore_LetsGoOfClosedWindowsAndExpiredBlocks_AndKeepsTheRest()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        await store.IncrementAsync("acme", "ipfailed:203.0.113.1", TimeSpan.FromMinutes(30));
+        await store.AddDistinctAsync("acme", "ipnames:203.0.113.1", "ADA@ACME.TEST", TimeSpan.FromMinutes(30));
+        await store.BlockAsync("acme", "203.0.113.9", _time.GetUtcNow().AddMinutes(1), "test");
+        for (var i = 0; i < 10_000; i++)
+        {
+            await store.IncrementAsync("acme", $"rl:token:client{i}", TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(10_003, store.Entries);
+
+        _time.Advance(TimeSpan.FromMinutes(2));
+        await store.IncrementAsync("acme", "rl:tenant", TimeSpan.FromSeconds(1));
+
+        Assert.Equal(3, store.Entries);
+        Assert.Equal(2, await store.IncrementAsync("acme", "ipfailed:203.0.113.1", TimeSpan.FromMinutes(30)));
+        Assert.Equal(1, await store.CountOthersAsync("acme", "ipnames:203.0.113.1", "EVE@ACME.TEST", TimeSpan.FromMinutes(30)));
+    }
+
     /// <summary>The tenant's counter starts again, its set is empty, its block gone.</summary>
     private static async Task AssertForgottenAsync(IProtectionStore store, string tenant, TimeSpan window)
     {
