@@ -75,7 +75,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
         var inOrder = keys.OrderBy(k => k.Algorithm, StringComparer.Ordinal).ThenBy(k => k.ActivatesAt).ThenBy(k => k.Id);
         foreach (var group in inOrder.GroupBy(k => k.Algorithm))
         {
-            var ordered = group.OrderBy(k => k.ActivatesAt).ToList();
+            var ordered = group.ToList();
             var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
             if (activeIndex < 0)
             {

@@ -58,9 +58,5 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private static async Task<string[]> KeyIdsAsync(HttpClient client)
-    {
-        var jwks = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/t/acme/.well-known/jwks")).RootElement;
-        return jwks.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!).Order().ToArray();
-    }
+    private static async Task<string[]> KeyIdsAsync(HttpClient client) => [.. (await Jwks.KeyIdsAsync(client, "acme")).Order()];
 }

@@ -194,17 +194,11 @@ public sealed class ClientCredentialsTests(ITestOutputHelper output) : IAsyncLif
 
         Assert.Equal(("ES256", 3600.0), (acme.Alg, (acme.ValidTo - acme.IssuedAt).TotalSeconds));
         Assert.Equal(("RS256", 600.0), (globex.Alg, (globex.ValidTo - globex.IssuedAt).TotalSeconds));
-        var acmeKeys = await KeyIdsAsync(client, Tenant);
-        var globexKeys = await KeyIdsAsync(client, "globex");
+        var acmeKeys = await Jwks.KeyIdsAsync(client, Tenant);
+        var globexKeys = await Jwks.KeyIdsAsync(client, "globex");
         Assert.Contains(acme.Kid, acmeKeys);
         Assert.Contains(globex.Kid, globexKeys);
         Assert.Empty(acmeKeys.Intersect(globexKeys));
-    }
-
-    private static async Task<HashSet<string>> KeyIdsAsync(HttpClient client, string tenant)
-    {
-        var jwks = JsonDocument.Parse(await client.GetStringAsync($"/t/{tenant}/.well-known/jwks")).RootElement;
-        return jwks.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!).ToHashSet();
     }
 
     private async Task<HttpResponseMessage> TokenAsync(string secret, bool basic)

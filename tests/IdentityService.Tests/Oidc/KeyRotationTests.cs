@@ -71,11 +71,7 @@ public sealed class KeyRotationTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["ES256", "ES256", "RS256", "RS256"], keys);
     }
 
-    private static async Task<HashSet<string>> KeyIdsAsync(HttpClient client)
-    {
-        var jwks = JsonDocument.Parse(await client.GetStringAsync("/t/acme/.well-known/jwks")).RootElement;
-        return jwks.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!).ToHashSet();
-    }
+    private static Task<HashSet<string>> KeyIdsAsync(HttpClient client) => Jwks.KeyIdsAsync(client, "acme");
 
     private static string KeyId(string jwt) => new JsonWebToken(jwt).Kid;
 }
