@@ -36,6 +36,9 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
 public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthorization<Guid, TenantApplication, TenantToken>, ITenantOwned
 {
     public string TenantId { get; set; } = "";
+
+    /// <summary>The client's id: the foreign key OpenIddict maps as <c>ApplicationId</c>, here readable without loading the client.</summary>
+    public Guid? ApplicationId { get; set; }
 }
 
 public sealed class TenantScope : OpenIddictEntityFrameworkCoreScope<Guid>, ITenantOwned
@@ -46,6 +49,12 @@ public sealed class TenantScope : OpenIddictEntityFrameworkCoreScope<Guid>, ITen
 public sealed class TenantToken : OpenIddictEntityFrameworkCoreToken<Guid, TenantApplication, TenantAuthorization>, ITenantOwned
 {
     public string TenantId { get; set; } = "";
+
+    /// <summary>The client's id: the foreign key OpenIddict maps as <c>ApplicationId</c>, here readable without loading the client.</summary>
+    public Guid? ApplicationId { get; set; }
+
+    /// <summary>The authorization's id: the foreign key OpenIddict maps as <c>AuthorizationId</c>.</summary>
+    public Guid? AuthorizationId { get; set; }
 }
 
 /// <summary>A tenant's signing or encryption key, its private material protected by Data Protection.</summary>

@@ -30,6 +30,8 @@ public static class OidcSetup
                     .ReplaceDefaultEntities<TenantApplication, TenantAuthorization, TenantScope, TenantToken, Guid>();
                 options.ReplaceApplicationManager<TenantApplication, TenantApplicationManager>();
                 options.ReplaceTokenManager<TenantToken, TenantTokenManager>();
+                options.ReplaceTokenStore<TenantToken, TenantTokenStore>();
+                options.ReplaceAuthorizationStore<TenantAuthorization, TenantAuthorizationStore>();
             })
             .AddServer(options =>
             {
