@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using IdentityService.Oidc;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Core;
@@ -66,6 +68,12 @@ public sealed partial class DatabaseInitializer(
         var postgres = db.Database.IsNpgsql();
         if (postgres)
         {
+            if (migrate)
+            {
+                // The lock below is taken on a connection to the database itself, which must exist first.
+                await CreatePostgresDatabaseAsync(db, cancellationToken);
+            }
+
             // One instance at a time initializes a PostgreSQL database: the others wait here, then find it done.
             await db.Database.OpenConnectionAsync(cancellationToken);
             await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({InitializationLock})", cancellationToken);
@@ -82,6 +90,24 @@ public sealed partial class DatabaseInitializer(
                 await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({InitializationLock})", CancellationToken.None);
                 await db.Database.CloseConnectionAsync();
             }
+        }
+    }
+
+    private static async Task CreatePostgresDatabaseAsync(IdentityDb db, CancellationToken cancellationToken)
+    {
+        var creator = db.GetService<IRelationalDatabaseCreator>();
+        if (await creator.ExistsAsync(cancellationToken))
+        {
+            return;
+        }
+
+        try
+        {
+            await creator.CreateAsync(cancellationToken);
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState is Npgsql.PostgresErrorCodes.DuplicateDatabase or Npgsql.PostgresErrorCodes.UniqueViolation)
+        {
+            // Another instance created it a moment earlier.
         }
     }
 

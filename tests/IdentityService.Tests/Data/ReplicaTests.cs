@@ -58,5 +58,15 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task OnADatabaseThatDoesNotExistYet_TheServiceCreatesItAndStarts()
+    {
+        // On PostgreSQL the database itself is missing (SQLite: the file), as on a first deployment; the first
+        // instance creates it before taking the initialization lock, which needs a connection to it.
+        using var fresh = new IdentityServiceFactory(null, createDatabase: false) { Output = output };
+
+        Assert.Equal(HttpStatusCode.OK, (await fresh.ManageAsync(HttpMethod.Get, "/api/v1/tenants")).StatusCode);
+    }
+
     private static async Task<string[]> KeyIdsAsync(HttpClient client) => [.. (await Jwks.KeyIdsAsync(client, "acme")).Order()];
 }

@@ -29,9 +29,9 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
     {
     }
 
-    public IdentityServiceFactory(string? provider)
+    public IdentityServiceFactory(string? provider, bool createDatabase = true)
     {
-        _database = TestDatabase.Create(provider);
+        _database = TestDatabase.Create(provider, createDatabase);
         _ownsDatabase = true;
     }
 

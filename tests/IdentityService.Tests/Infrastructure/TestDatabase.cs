@@ -28,15 +28,18 @@ public sealed class TestDatabase : IDisposable
     /// <summary>The PostgreSQL server's connection string when the suite runs against one.</summary>
     public static string? PostgresServer => Environment.GetEnvironmentVariable("TEST_POSTGRES") is { Length: > 0 } value ? value : null;
 
-    public static TestDatabase Create(string? provider = null)
+    /// <param name="provider">The database provider; by default PostgreSQL when <c>TEST_POSTGRES</c> is set, else SQLite.</param>
+    /// <param name="createDatabase">False to leave the PostgreSQL database for the service to create (it is dropped all the same).</param>
+    public static TestDatabase Create(string? provider = null, bool createDatabase = true)
     {
         provider ??= PostgresServer is null ? "Sqlite" : "PostgreSql";
         if (provider == "PostgreSql")
         {
             var admin = PostgresServer ?? throw new InvalidOperationException("TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server and sets it.");
             var name = "is_test_" + Guid.NewGuid().ToString("N")[..12];
-            using (var connection = new NpgsqlConnection(admin))
+            if (createDatabase)
             {
+                using var connection = new NpgsqlConnection(admin);
                 connection.Open();
                 using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
                 command.ExecuteNonQuery();
