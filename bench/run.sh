@@ -104,7 +104,7 @@ dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
-  --prewarm-seconds "$prewarm" --hasher "$results/hasher.json" --label "$label" --out "$results" --only "$only" --steps "$steps" \
+  --prewarm-seconds "$prewarm" --hasher "$results/hasher.json" --hasher-dll "$root/bench/Hasher/bin/Release/net10.0/Hasher.dll" --label "$label" --out "$results" --only "$only" --steps "$steps" \
   --database-process "$database_process" \
   > >(tee "$results/loadgen.log") &
 loadgen=$!

@@ -17,6 +17,12 @@ internal static class Report
             hasherRate = hasher.Value.GetProperty("verificationsPerCpuSecond").GetDouble();
         }
 
+        // Taken around the sign-ins when they ran: the sign-in ratio uses it, the figure measured alone is reported.
+        var hashAround = extra.TryGetValue("hashRateAroundSignIns", out var around) && around is not null
+            ? JsonSerializer.SerializeToElement(around).GetProperty("mean").GetDouble()
+            : (double?)null;
+        var signInHashRate = hashAround ?? hasherRate;
+
         Result? Find(string prefix, string target) => results.FirstOrDefault(r => r.Scenario.StartsWith(prefix, StringComparison.Ordinal) && r.Target == target);
         double? PerCpu(string prefix, string a, string b) =>
             Find(prefix, a) is { } x && Find(prefix, b) is { } y && y.OpsPerCpuSecond > 0 ? x.OpsPerCpuSecond / y.OpsPerCpuSecond : null;
@@ -32,8 +38,10 @@ internal static class Report
         Check("refresh_token >= 1x peer", "ours/peer req per CPU-s", PerCpu("2 refresh_token", "ours", "peer"), ">= 1", v => v >= 1);
         Check("discovery and JWKS >= 1x peer", "ours/peer req per CPU-s", PerCpu("4 discovery", "ours", "peer"), ">= 1", v => v >= 1);
         Check("sign-ins vs peer (information)", "ours/peer sign-ins per CPU-s", PerCpu("3 sign-in", "ours", "peer"), "-", _ => true);
-        Check("sign-ins >= 80% of the raw hash rate", "ours sign-ins per CPU-s / hash verifications per CPU-s",
-            Find("3 sign-in", "ours") is { } s && hasherRate is { } h ? s.OpsPerCpuSecond / h : null, ">= 0.8", v => v >= 0.8);
+        Check("sign-ins >= 80% of the raw hash rate", hashAround is null
+                ? "ours sign-ins per CPU-s / hash verifications per CPU-s"
+                : "ours sign-ins per CPU-s / hash verifications per CPU-s (hash taken around the sign-ins)",
+            Find("3 sign-in", "ours") is { } s && signInHashRate is { } h ? s.OpsPerCpuSecond / h : null, ">= 0.8", v => v >= 0.8);
         Check($"{tenants} tenants vs 1: discovery+JWKS p99 within 1.5x", "p99 ratio",
             Find("5 discovery", "ours") is { } d5 && Find("4 discovery", "ours") is { } d1 ? d5.P99Ms / d1.P99Ms : null, "<= 1.5", v => v <= 1.5);
         Check($"{tenants} tenants vs 1: client_credentials p99 within 1.5x", "p99 ratio",
@@ -47,7 +55,7 @@ internal static class Report
             Check("client_credentials ES256, ours + database CPU (information)", "ours/peer req per CPU-s", WithDatabase("1 client_credentials ES256"), "-", _ => true);
             Check("refresh_token, ours + database CPU (information)", "ours/peer req per CPU-s", WithDatabase("2 refresh_token"), "-", _ => true);
             Check("sign-ins, ours + database CPU, vs the raw hash rate (information)", "sign-ins per CPU-s / hash verifications per CPU-s",
-                Find("3 sign-in", "ours") is { OpsPerCpuSecondWithDatabase: { } sd } && hasherRate is { } hr ? sd / hr : null, "-", _ => true);
+                Find("3 sign-in", "ours") is { OpsPerCpuSecondWithDatabase: { } sd } && signInHashRate is { } hr ? sd / hr : null, "-", _ => true);
         }
 
         var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
