@@ -4,7 +4,8 @@
 # loopback ports; measures the password hasher alone; drives every scenario from bench/LoadGen.
 # Writes bench/results/results-<db>.{json,md} and prints the table.
 #   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4] [--steps N]
-#                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 40 s, 15 s with --quick)
+#                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 60 s, 15 s with --quick;
+#                                .NET's tiered JIT was seen recompiling for about 50 s under this load)
 #                [--data DIR]   (SQLite: keep the service's database in DIR and reuse it in the next run, so that
 #                                10,000 tenants are created once, not on every run; creation figures then mean nothing)
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=40
+keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
