@@ -86,6 +86,12 @@ internal static class Report
             md.AppendLine();
         }
 
+        if (around is not null)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"Hash rate taken just before and after the sign-ins (verifications per CPU-s; the sign-in ratio uses their mean): {JsonSerializer.Serialize(around)}");
+            md.AppendLine();
+        }
+
         if (extra.TryGetValue("tenants", out var t) && t is not null)
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"Tenants: {JsonSerializer.Serialize(t)}");
