@@ -52,7 +52,7 @@ internal sealed class TenantTokenStore(
 
     public override ValueTask SetApplicationIdAsync(TenantToken token, string? identifier, CancellationToken cancellationToken)
     {
-        var key = string.IsNullOrEmpty(identifier) ? (Guid?)null : Guid.Parse(identifier);
+        var key = StoreIds.Parse(identifier);
         if (token.Application is not null && token.Application.Id != key)
         {
             // A loaded client that changes: OpenIddict's way, which keeps the navigation and the key in step.
@@ -65,7 +65,7 @@ internal sealed class TenantTokenStore(
 
     public override ValueTask SetAuthorizationIdAsync(TenantToken token, string? identifier, CancellationToken cancellationToken)
     {
-        var key = string.IsNullOrEmpty(identifier) ? (Guid?)null : Guid.Parse(identifier);
+        var key = StoreIds.Parse(identifier);
         if (token.Authorization is not null && token.Authorization.Id != key)
         {
             return base.SetAuthorizationIdAsync(token, identifier, cancellationToken);
@@ -98,10 +98,9 @@ internal sealed class TenantTokenStore(
         }
     }
 
-    public override Guid ConvertIdentifierFromString(string? identifier) =>
-        string.IsNullOrEmpty(identifier) ? default : Guid.Parse(identifier);
+    public override Guid ConvertIdentifierFromString(string? identifier) => StoreIds.Parse(identifier) ?? default;
 
-    public override string? ConvertIdentifierToString(Guid identifier) => identifier == default ? null : identifier.ToString();
+    public override string? ConvertIdentifierToString(Guid identifier) => StoreIds.Format(identifier);
 
     private static TenantToken? Tracked(DbContext db, Func<TenantToken, bool> match)
     {
@@ -151,7 +150,7 @@ internal sealed class TenantAuthorizationStore(
 
     public override ValueTask SetApplicationIdAsync(TenantAuthorization authorization, string? identifier, CancellationToken cancellationToken)
     {
-        var key = string.IsNullOrEmpty(identifier) ? (Guid?)null : Guid.Parse(identifier);
+        var key = StoreIds.Parse(identifier);
         if (authorization.Application is not null && authorization.Application.Id != key)
         {
             return base.SetApplicationIdAsync(authorization, identifier, cancellationToken);
@@ -161,8 +160,15 @@ internal sealed class TenantAuthorizationStore(
         return ValueTask.CompletedTask;
     }
 
-    public override Guid ConvertIdentifierFromString(string? identifier) =>
-        string.IsNullOrEmpty(identifier) ? default : Guid.Parse(identifier);
+    public override Guid ConvertIdentifierFromString(string? identifier) => StoreIds.Parse(identifier) ?? default;
 
-    public override string? ConvertIdentifierToString(Guid identifier) => identifier == default ? null : identifier.ToString();
+    public override string? ConvertIdentifierToString(Guid identifier) => StoreIds.Format(identifier);
+}
+
+/// <summary>Ids as OpenIddict's stores pass them: strings, empty for none (parsed directly, not through a TypeConverter).</summary>
+internal static class StoreIds
+{
+    public static Guid? Parse(string? identifier) => string.IsNullOrEmpty(identifier) ? null : Guid.Parse(identifier);
+
+    public static string? Format(Guid identifier) => identifier == default ? null : identifier.ToString();
 }
