@@ -39,6 +39,15 @@ public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthoriza
 
     /// <summary>The client's id: the foreign key OpenIddict maps as <c>ApplicationId</c>, here readable without loading the client.</summary>
     public Guid? ApplicationId { get; set; }
+
+    /// <summary>
+    /// Which of the sign-in's codes and refresh tokens is the live one (see <see cref="TokenFamilies"/>): 0 while
+    /// the code is not exchanged yet, then one more at each exchange or refresh.
+    /// </summary>
+    public int TokenGeneration { get; set; }
+
+    /// <summary>When <see cref="TokenGeneration"/> last moved on: the start of the tenant's refresh-token reuse leeway.</summary>
+    public DateTimeOffset? RotatedAt { get; set; }
 }
 
 public sealed class TenantScope : OpenIddictEntityFrameworkCoreScope<Guid>, ITenantOwned

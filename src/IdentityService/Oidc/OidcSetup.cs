@@ -69,6 +69,7 @@ public static class OidcSetup
                 options.AddEventHandler(SelectTenantCredentials.Descriptor);
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
                 options.AddRowlessAccessTokens();
+                options.AddTokenFamilies();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

@@ -153,6 +153,9 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<string>("Properties")
                         .HasColumnType("text");
 
+                    b.Property<DateTimeOffset?>("RotatedAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<string>("Scopes")
                         .HasColumnType("text");
 
@@ -168,6 +171,9 @@ namespace IdentityService.Data.Migrations.PostgreSql
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("character varying(63)");
+
+                    b.Property<int>("TokenGeneration")
+                        .HasColumnType("integer");
 
                     b.Property<string>("Type")
                         .HasMaxLength(50)

@@ -153,6 +153,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<string>("Properties")
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<DateTimeOffset?>("RotatedAt")
+                        .HasColumnType("datetimeoffset");
+
                     b.Property<string>("Scopes")
                         .HasColumnType("nvarchar(max)");
 
@@ -168,6 +171,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("nvarchar(63)");
+
+                    b.Property<int>("TokenGeneration")
+                        .HasColumnType("int");
 
                     b.Property<string>("Type")
                         .HasMaxLength(50)

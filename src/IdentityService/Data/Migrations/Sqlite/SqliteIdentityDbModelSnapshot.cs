@@ -147,6 +147,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("Properties")
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("RotatedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Scopes")
                         .HasColumnType("TEXT");
 
@@ -162,6 +165,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("TokenGeneration")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("Type")
                         .HasMaxLength(50)

@@ -1,0 +1,40 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace IdentityService.Data.Migrations.SqlServer
+{
+    /// <inheritdoc />
+    public partial class TokenFamilies : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<DateTimeOffset>(
+                name: "RotatedAt",
+                table: "OpenIddictAuthorizations",
+                type: "datetimeoffset",
+                nullable: true);
+
+            migrationBuilder.AddColumn<int>(
+                name: "TokenGeneration",
+                table: "OpenIddictAuthorizations",
+                type: "int",
+                nullable: false,
+                defaultValue: 0);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "RotatedAt",
+                table: "OpenIddictAuthorizations");
+
+            migrationBuilder.DropColumn(
+                name: "TokenGeneration",
+                table: "OpenIddictAuthorizations");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using IdentityService.Data;
+using IdentityService.Oidc;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using OpenIddict.Server;
+
+namespace IdentityService.Tests.Oidc;
+
+/// <summary>
+/// Refresh tokens have no row: a sign-in's authorization counts which of them is live, and a reuse of an older
+/// one revokes the sign-in, with the same results a person or client saw with token rows.
+/// </summary>
+public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Password = "correct horse battery staple";
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+
+    public async Task InitializeAsync()
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.CreateWebClientAsync("acme");
+        await _factory.CreateUserAsync("acme", "ada@acme.test", Password);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task Refreshes_WriteNoTokenRow_AndMoveTheirSignInsAuthorizationOnByOneEach()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var code = await flow.GetCodeAsync("ada@acme.test", Password);
+        var refresh = await RefreshTokenOfAsync(await flow.RedeemAsync(code));
+        Assert.Equal(new[] { 0 }, await GenerationsAsync());
+
+        refresh = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        refresh = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+
+        Assert.Equal(new[] { 2 }, await GenerationsAsync());
+        // The code alone has a row (it stays a short reference in the redirect, and its row makes it single-use).
+        Assert.Equal(1, await TokenRowsAsync());
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(refresh)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ParallelRefreshes_WithOneToken_AtMostOneSucceeds_AndTheRestRevokeTheSignIn()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+        var refresh = tokens.GetProperty("refresh_token").GetString()!;
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => flow.RefreshAsync(refresh)));
+
+        Assert.True(answers.Count(a => a.StatusCode == HttpStatusCode.OK) <= 1);
+        Assert.All(answers.Where(a => a.StatusCode != HttpStatusCode.OK), a => Assert.Equal(HttpStatusCode.BadRequest, a.StatusCode));
+        // The token was used more than once: none of what the sign-in issued works any more.
+        foreach (var winner in answers.Where(a => a.StatusCode == HttpStatusCode.OK))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(await RefreshTokenOfAsync(winner))).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, tokens.GetProperty("access_token").GetString()!));
+    }
+
+    [Fact]
+    public async Task WithAReuseLeeway_TheTokenJustRotatedAwayWorksWithinIt_AndRevokesTheSignInAfterIt()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { refreshTokenReuseLeewaySeconds = 30 } }, HttpStatusCode.OK);
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var first = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        var second = await RefreshTokenOfAsync(await flow.RefreshAsync(first));
+
+        // A client whose answer was lost retries with the same token, within the leeway: it works, and the
+        // newest token still does too.
+        _factory.Time.Advance(TimeSpan.FromSeconds(20));
+        var retried = await RefreshTokenOfAsync(await flow.RefreshAsync(first));
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(second)).StatusCode);
+
+        // Past the leeway of that last rotation, an older token is a reuse: the whole sign-in goes.
+        _factory.Time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(retried)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(second)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AReplayedCode_IsRefused_EvenWithinARefreshLeeway()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { refreshTokenReuseLeewaySeconds = 60 } }, HttpStatusCode.OK);
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var code = await flow.GetCodeAsync("ada@acme.test", Password);
+        var refresh = await RefreshTokenOfAsync(await flow.RedeemAsync(code));
+
+        var replay = await flow.RedeemAsync(code);
+
+        Assert.Equal(HttpStatusCode.BadRequest, replay.StatusCode);
+        Assert.Contains("invalid_grant", await replay.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(refresh)).StatusCode);
+    }
+
+    [Fact]
+    public async Task RevokingARefreshToken_EndsItsSignIn_AndItsAccessTokens()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, access));
+
+        var revoked = await browser.PostAsync("/t/acme/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = tokens.GetProperty("refresh_token").GetString()!,
+            ["token_type_hint"] = "refresh_token",
+            ["client_id"] = "web",
+        }));
+
+        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
+    }
+
+    [Fact]
+    public async Task ATamperedRefreshToken_IsRefused_AndOneSignInsRotationLeavesAnotherAlone()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var one = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        var other = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+
+        // Tampering with the encrypted token breaks it; and one sign-in's rotation leaves the other alone.
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(one[..^4] + "AAAA")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(one)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(other)).StatusCode);
+    }
+
+    [Fact]
+    public async Task RefreshTokens_IssuedWithRowsBeforeTheUpgrade_StillWorkOnce_AndTheirReuseRevokesTheSignIn()
+    {
+        // The service as it was: refresh tokens with rows.
+        using var before = new IdentityServiceFactory(_factory)
+        {
+            Output = output,
+            ConfigureServices = services => services.PostConfigure<OpenIddictServerOptions>(o => o.Handlers.Remove(TokenFamilies.IssueWithoutRow.Descriptor)),
+        };
+        using var oldBrowser = before.CreateBrowser();
+        var oldFlow = new OidcFlow(oldBrowser, "acme", "web");
+        var oldRefresh = (await oldFlow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        var oldCode = await oldFlow.GetCodeAsync("ada@acme.test", Password);
+        Assert.Equal(3, await TokenRowsAsync());
+
+        // After the upgrade: the old refresh token and the code are honoured once, and what they give is row-less.
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var fromCode = await RefreshTokenOfAsync(await flow.RedeemAsync(oldCode, oldFlow.Verifier));
+        var rotated = await RefreshTokenOfAsync(await flow.RefreshAsync(oldRefresh));
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(fromCode)).StatusCode);
+
+        // The old refresh token again: a reuse, which revokes its sign-in and what it gave.
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(oldRefresh)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(rotated)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RedeemAsync(oldCode, oldFlow.Verifier)).StatusCode);
+    }
+
+    private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return JsonDocument.Parse(body).RootElement.GetProperty("refresh_token").GetString()!;
+    }
+
+    private static async Task<HttpStatusCode> UserInfoStatusAsync(HttpClient browser, string accessToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        using var response = await browser.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private async Task<int[]> GenerationsAsync()
+    {
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        return [.. await db.Authorizations.Select(a => a.TokenGeneration).ToListAsync()];
+    }
+
+    private async Task<int> TokenRowsAsync()
+    {
+        using var scope = await _factory.TenantScopeAsync("acme");
+        return await scope.ServiceProvider.GetRequiredService<IdentityDb>().Tokens.CountAsync();
+    }
+}
