@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenIddict.Core;
 using OpenIddict.Server;
@@ -82,6 +83,9 @@ public static class OidcSetup
                     aspNetCore.DisableTransportSecurityRequirement();
                 }
             });
+
+        // OpenIddict's dispatcher, over per-event handler lists made once (ServerDispatcher).
+        services.Replace(ServiceDescriptor.Scoped<IOpenIddictServerDispatcher, ServerDispatcher>());
 
         // Each tenant's options are built once, with its keys, and handed to OpenIddict per request.
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, TenantServerOptionsConfigurer>();
