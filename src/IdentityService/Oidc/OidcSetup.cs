@@ -20,6 +20,7 @@ public static class OidcSetup
         services.AddScoped(provider => (TenantApplicationManager)provider.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>());
         services.AddScoped<UserClaims>();
         services.AddScoped<RevokedTokens>();
+        services.AddScoped<CodeIssuanceWrites>();
         services.AddCors();
         services.AddSingleton<Microsoft.AspNetCore.Cors.Infrastructure.ICorsPolicyProvider, ClientCorsPolicyProvider>();
 
@@ -71,6 +72,7 @@ public static class OidcSetup
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
+                options.AddCodeIssuanceWrites();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

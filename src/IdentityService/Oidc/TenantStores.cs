@@ -20,7 +20,8 @@ namespace IdentityService.Oidc;
 internal sealed class TenantTokenStore(
     IMemoryCache cache,
     IOpenIddictEntityFrameworkCoreContext context,
-    IOptionsMonitor<OpenIddictEntityFrameworkCoreOptions> options)
+    IOptionsMonitor<OpenIddictEntityFrameworkCoreOptions> options,
+    CodeIssuanceWrites writes)
     : OpenIddictEntityFrameworkCoreTokenStore<TenantToken, TenantApplication, TenantAuthorization, Guid>(cache, context, options)
 {
     private static readonly Func<DbContext, Guid, CancellationToken, Task<TenantToken?>> ById = EF.CompileAsyncQuery(
@@ -35,6 +36,18 @@ internal sealed class TenantTokenStore(
         var db = await Context.GetDbContextAsync(cancellationToken);
         var key = Guid.Parse(identifier);
         return Tracked(db, t => t.Id == key) ?? await ById(db, key, cancellationToken);
+    }
+
+    /// <summary>While a code is being issued, the new row is only added: it is saved with its payload (<see cref="CodeIssuanceWrites"/>).</summary>
+    public override async ValueTask CreateAsync(TenantToken token, CancellationToken cancellationToken)
+    {
+        if (!writes.Deferred)
+        {
+            await base.CreateAsync(token, cancellationToken);
+            return;
+        }
+
+        (await Context.GetDbContextAsync(cancellationToken)).Add(token);
     }
 
     public override async ValueTask<TenantToken?> FindByReferenceIdAsync(string identifier, CancellationToken cancellationToken)
@@ -123,7 +136,8 @@ internal sealed class TenantTokenStore(
 internal sealed class TenantAuthorizationStore(
     IMemoryCache cache,
     IOpenIddictEntityFrameworkCoreContext context,
-    IOptionsMonitor<OpenIddictEntityFrameworkCoreOptions> options)
+    IOptionsMonitor<OpenIddictEntityFrameworkCoreOptions> options,
+    CodeIssuanceWrites writes)
     : OpenIddictEntityFrameworkCoreAuthorizationStore<TenantAuthorization, TenantApplication, TenantToken, Guid>(cache, context, options)
 {
     private static readonly Func<DbContext, Guid, CancellationToken, Task<TenantAuthorization?>> ById = EF.CompileAsyncQuery(
@@ -143,6 +157,18 @@ internal sealed class TenantAuthorizationStore(
         }
 
         return await ById(db, key, cancellationToken);
+    }
+
+    /// <summary>While a code is being issued, the new authorization is only added: it is saved with the code (<see cref="CodeIssuanceWrites"/>).</summary>
+    public override async ValueTask CreateAsync(TenantAuthorization authorization, CancellationToken cancellationToken)
+    {
+        if (!writes.Deferred)
+        {
+            await base.CreateAsync(authorization, cancellationToken);
+            return;
+        }
+
+        (await Context.GetDbContextAsync(cancellationToken)).Add(authorization);
     }
 
     public override ValueTask<string?> GetApplicationIdAsync(TenantAuthorization authorization, CancellationToken cancellationToken) =>
