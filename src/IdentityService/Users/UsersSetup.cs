@@ -21,7 +21,8 @@ public static class UsersSetup
                 options.Password.RequireDigit = false;
             })
             .AddRoles<AppRole>()
-            .AddEntityFrameworkStores<IdentityDb>();
+            .AddEntityFrameworkStores<IdentityDb>()
+            .AddUserStore<TenantUserStore>();
         services.AddScoped<PasswordSignIn>();
         return services;
     }
