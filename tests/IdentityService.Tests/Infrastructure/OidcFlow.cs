@@ -125,6 +125,15 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
         return await browser.PostAsync(path ?? $"/t/{tenant}/connect/token", new FormUrlEncodedContent(form));
     }
 
+    /// <summary>What the tenant's userinfo endpoint answers to an access token: 200 while it is live.</summary>
+    public async Task<HttpStatusCode> UserInfoStatusAsync(string accessToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/t/{tenant}/connect/userinfo");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        using var response = await browser.SendAsync(request);
+        return response.StatusCode;
+    }
+
     public static Uri Location(HttpResponseMessage response)
     {
         Assert.True(response.StatusCode is HttpStatusCode.Redirect or HttpStatusCode.Found or HttpStatusCode.SeeOther,

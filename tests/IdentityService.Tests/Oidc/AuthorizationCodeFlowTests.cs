@@ -125,13 +125,13 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         // Only the code has a row: access and ID tokens are written nowhere, and refresh tokens are counted by
         // their sign-in's authorization (TokenFamilyTests).
         Assert.Equal(["urn:openiddict:params:oauth:token-type:authorization_code"], await TokenRowTypesAsync());
-        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, access));
-        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, rotatedAccess));
+        Assert.Equal(HttpStatusCode.OK, await flow.UserInfoStatusAsync(access));
+        Assert.Equal(HttpStatusCode.OK, await flow.UserInfoStatusAsync(rotatedAccess));
 
         // Reusing the first refresh token revokes the family: its access tokens stop working at once.
         Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(first)).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
-        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, rotatedAccess));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(access));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(rotatedAccess));
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         }));
 
         Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(access));
         Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
     }
 
@@ -342,14 +342,6 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Null(response.Headers.Location);
-    }
-
-    private static async Task<HttpStatusCode> UserInfoStatusAsync(HttpClient browser, string accessToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
-        using var response = await browser.SendAsync(request);
-        return response.StatusCode;
     }
 
     private async Task<string[]> TokenRowTypesAsync()

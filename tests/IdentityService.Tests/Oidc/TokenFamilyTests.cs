@@ -66,7 +66,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
             Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(await RefreshTokenOfAsync(winner))).StatusCode);
         }
 
-        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, tokens.GetProperty("access_token").GetString()!));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(tokens.GetProperty("access_token").GetString()!));
     }
 
     [Fact]
@@ -113,7 +113,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         var flow = new OidcFlow(browser, "acme", "web");
         var tokens = await flow.SignInAsync("ada@acme.test", Password);
         var access = tokens.GetProperty("access_token").GetString()!;
-        Assert.Equal(HttpStatusCode.OK, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.OK, await flow.UserInfoStatusAsync(access));
 
         var revoked = await browser.PostAsync("/t/acme/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
         {
@@ -124,7 +124,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
 
         Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, await UserInfoStatusAsync(browser, access));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(access));
     }
 
     [Fact]
@@ -174,14 +174,6 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, body);
         return JsonDocument.Parse(body).RootElement.GetProperty("refresh_token").GetString()!;
-    }
-
-    private static async Task<HttpStatusCode> UserInfoStatusAsync(HttpClient browser, string accessToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
-        using var response = await browser.SendAsync(request);
-        return response.StatusCode;
     }
 
     private async Task<int[]> GenerationsAsync()
