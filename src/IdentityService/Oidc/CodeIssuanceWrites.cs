@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore;
 using OpenIddict.Server;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
@@ -63,7 +62,7 @@ internal sealed class CodeIssuanceWrites
             }
 
             writes.Deferred = false;
-            var db = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices.GetRequiredService<Data.IdentityDb>();
+            var db = context.Transaction.RequestServices().GetRequiredService<Data.IdentityDb>();
             if (db.ChangeTracker.HasChanges())
             {
                 await db.SaveChangesAsync(context.CancellationToken);
@@ -72,6 +71,5 @@ internal sealed class CodeIssuanceWrites
     }
 
     private static CodeIssuanceWrites Writes(BaseContext context) =>
-        context.Transaction.GetHttpRequest()?.HttpContext.RequestServices.GetRequiredService<CodeIssuanceWrites>()
-        ?? throw new InvalidOperationException("A sign-in outside any HTTP request.");
+        context.Transaction.RequestServices().GetRequiredService<CodeIssuanceWrites>();
 }

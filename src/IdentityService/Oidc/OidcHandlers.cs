@@ -60,3 +60,11 @@ internal sealed class SelectTenantCredentials : IOpenIddictServerHandler<Generat
         return ValueTask.CompletedTask;
     }
 }
+
+internal static class OidcTransactions
+{
+    /// <summary>The services of the HTTP request an OpenIddict event belongs to (the request's scope: its tenant, its database context).</summary>
+    public static IServiceProvider RequestServices(this OpenIddictServerTransaction transaction) =>
+        transaction.GetHttpRequest()?.HttpContext.RequestServices
+        ?? throw new InvalidOperationException("An OpenIddict event outside any HTTP request.");
+}

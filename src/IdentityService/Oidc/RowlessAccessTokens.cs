@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
@@ -70,7 +69,7 @@ internal static class RowlessAccessTokens
                 return;
             }
 
-            var revoked = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices.GetRequiredService<RevokedTokens>();
+            var revoked = context.Transaction.RequestServices().GetRequiredService<RevokedTokens>();
             var expires = principal!.GetExpirationDate() ?? DateTimeOffset.MaxValue;
             await revoked.RevokeAsync(principal.GetClaim(Claims.JwtId)!, expires, context.CancellationToken);
 
@@ -104,7 +103,7 @@ internal static class RowlessAccessTokens
                 context.AuthorizationId = authorizationId;
             }
 
-            var services = context.Transaction.GetHttpRequest()!.HttpContext.RequestServices;
+            var services = context.Transaction.RequestServices();
             if (await services.GetRequiredService<RevokedTokens>().IsRevokedAsync(context.Principal!.GetClaim(Claims.JwtId)!, context.CancellationToken)
                 || !await ClientExistsAsync(services, context.Principal!.GetClaim(Claims.ClientId), context.CancellationToken))
             {

@@ -1,11 +1,9 @@
 using System.Globalization;
 using System.Security.Claims;
 using IdentityService.Data;
-using Microsoft.AspNetCore;
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
-using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
@@ -51,10 +49,6 @@ internal static class TokenFamilies
 
     private static int? GenerationOf(ClaimsPrincipal principal) =>
         int.TryParse(principal.GetClaim(GenerationClaim), NumberStyles.None, CultureInfo.InvariantCulture, out var generation) ? generation : null;
-
-    private static IServiceProvider Services(OpenIddictServerTransaction transaction) =>
-        transaction.GetHttpRequest()?.HttpContext.RequestServices
-        ?? throw new InvalidOperationException("A token is handled outside any HTTP request.");
 
     /// <summary>Within the tenant's leeway, the refresh token just rotated away still works (a client retrying a lost answer).</summary>
     private static bool IsWithinLeeway(OpenIddictServerOptions options, TenantAuthorization family, int generation, DateTimeOffset now) =>
@@ -141,7 +135,7 @@ internal static class TokenFamilies
                 return;
             }
 
-            var services = Services(context.Transaction);
+            var services = context.Transaction.RequestServices();
             var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
 
             // Loaded (and tracked) by ValidateAuthorizationEntry just before: no second query.
@@ -208,7 +202,7 @@ internal static class TokenFamilies
                 return;
             }
 
-            var services = Services(context.Transaction);
+            var services = context.Transaction.RequestServices();
             var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
             if (await authorizations.FindByIdAsync(authorizationId, context.CancellationToken) is not TenantAuthorization family)
             {
@@ -278,7 +272,7 @@ internal static class TokenFamilies
                 return;
             }
 
-            await Services(context.Transaction).GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId, context.CancellationToken);
+            await context.Transaction.RequestServices().GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId, context.CancellationToken);
             context.HandleRequest();
         }
     }
