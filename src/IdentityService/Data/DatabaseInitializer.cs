@@ -44,7 +44,9 @@ public sealed partial class DatabaseInitializer(
     {
         // Replicas started together on a new database race to create the system tenant and the bootstrap client
         // (on PostgreSQL an advisory lock serializes them; SQLite and SQL Server migrations take EF Core's lock).
-        // The one that loses finds the rows made on its next pass.
+        // The one that loses finds the rows made on its next pass. It loses either at the unique index (a
+        // DbUpdateException) or, when the winner's client appears between its look-up and its insert, at
+        // OpenIddict's own check that a client id is unique (a ValidationException).
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -55,6 +57,10 @@ public sealed partial class DatabaseInitializer(
             catch (DbUpdateException e) when (attempt < 3)
             {
                 LogStartRace(logger, attempt, e.InnerException?.Message ?? e.Message);
+            }
+            catch (OpenIddict.Abstractions.OpenIddictExceptions.ValidationException e) when (attempt < 3)
+            {
+                LogStartRace(logger, attempt, e.Message);
             }
         }
     }
