@@ -81,17 +81,20 @@ fi
 
 echo "== starting the service ($label) on 127.0.0.1:$ours_port, the peer on :$peer_port, the floor on :$floor_port"
 perf_map=(${BENCH_SERVER_ENV:-}); [ "${PROFILE:-0}" = perf ] && perf_map+=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
-(cd src/IdentityService && exec env "${perf_map[@]}" ASPNETCORE_ENVIRONMENT=Development "${db_env[@]}" \
+# Production, as deployed: behind a TLS-terminating proxy on loopback (the load generator sends the proxy's
+# X-Forwarded-Proto: https, and the service trusts 127.0.0.1 for it), with its public https origin.
+(cd src/IdentityService && exec env "${perf_map[@]}" ASPNETCORE_ENVIRONMENT=Production "${db_env[@]}" \
+  "Issuer__PublicOrigin=https://127.0.0.1:$ours_port" ForwardedHeaders__KnownProxies__0=127.0.0.1 \
   Bootstrap__AdminClientId=admin "Bootstrap__AdminClientSecret=$secret" Logging__LogLevel__Default=Warning \
   dotnet bin/Release/net10.0/IdentityService.dll --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
 pids+=($!); ours_pid=$!
-(cd bench/peer && PORT=$peer_port exec node server.js > "$results/peer.log" 2>&1) &
+(cd bench/peer && NODE_ENV=production PORT=$peer_port exec node server.js > "$results/peer.log" 2>&1) &
 pids+=($!); peer_pid=$!
 (exec dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" > "$results/floor.log" 2>&1) &
 pids+=($!); floor_pid=$!
 
 wait_for() {
-  for _ in $(seq 1 120); do curl -fs -o /dev/null "$1" && return 0; sleep 0.5; done
+  for _ in $(seq 1 120); do curl -fs -o /dev/null -H "X-Forwarded-Proto: https" "$1" && return 0; sleep 0.5; done
   echo "not ready: $1" >&2; tail -20 "$log" >&2; exit 1
 }
 wait_for "http://127.0.0.1:$ours_port/health/ready"
@@ -100,7 +103,7 @@ wait_for "http://127.0.0.1:$floor_port/health"
 
 rm -f "$results/loadgen.log"
 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
-  --ours "http://127.0.0.1:$ours_port" --ours-pid "$ours_pid" \
+  --ours "http://127.0.0.1:$ours_port" --ours-pid "$ours_pid" --ours-forwarded-proto https \
   --peer "http://127.0.0.1:$peer_port" --peer-pid "$peer_pid" \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \

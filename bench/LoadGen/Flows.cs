@@ -8,24 +8,37 @@ using System.Text.RegularExpressions;
 namespace LoadGen;
 
 /// <summary>What differs between the service and the peer: paths and the sign-in page.</summary>
-internal sealed class Target(string name, string baseUrl, int pid, bool isOurs)
+internal sealed class Target
 {
     public const string RedirectUri = "http://127.0.0.1:9/cb";
 
-    public string Name { get; } = name;
-
-    public int Pid { get; } = pid;
-
-    public bool IsOurs { get; } = isOurs;
-
-    public HttpClient Http { get; } = new(new SocketsHttpHandler
+    public Target(string name, string baseUrl, int pid, bool isOurs, string? forwardedProto = null)
     {
-        UseCookies = false,
-        AllowAutoRedirect = false,
-        MaxConnectionsPerServer = 1024,
-        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
-    })
-    { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(60) };
+        Name = name;
+        Pid = pid;
+        IsOurs = isOurs;
+        Http = new(new SocketsHttpHandler
+        {
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            MaxConnectionsPerServer = 1024,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
+        })
+        { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(60) };
+        if (forwardedProto is { Length: > 0 })
+        {
+            // As a TLS-terminating proxy in front of the service says (the service trusts it: ForwardedHeaders:KnownProxies).
+            Http.DefaultRequestHeaders.Add("X-Forwarded-Proto", forwardedProto);
+        }
+    }
+
+    public string Name { get; }
+
+    public int Pid { get; }
+
+    public bool IsOurs { get; }
+
+    public HttpClient Http { get; }
 
     public string Prefix(string tenant) => IsOurs ? $"/t/{tenant}" : "";
 
@@ -199,9 +212,14 @@ internal static partial class Flows
             throw new HttpRequestException($"Expected a redirect from {method} {Cut(path)}, got {(int)response.StatusCode}: {Cut(await response.Content.ReadAsStringAsync())}");
         }
 
-        var value = location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
-        var origin = target.Http.BaseAddress!.GetLeftPart(UriPartial.Authority);
-        return value.StartsWith(origin, StringComparison.Ordinal) ? value[origin.Length..] : value;
+        // An absolute redirect to the target itself (with its public https origin behind the proxy, or its loopback one) is followed by path.
+        if (!location.IsAbsoluteUri)
+        {
+            return location.OriginalString;
+        }
+
+        var value = location.ToString();
+        return location.Authority == target.Http.BaseAddress!.Authority ? location.PathAndQuery : value;
     }
 
     private static string Hidden(string html, string name)

@@ -28,7 +28,7 @@ var outDir = Opt("out", "bench/results");
 var label = Opt("label", "sqlite");
 Directory.CreateDirectory(outDir);
 
-var ours = new Target("ours", Opt("ours", "http://127.0.0.1:5080"), IntOpt("ours-pid", 0), isOurs: true);
+var ours = new Target("ours", Opt("ours", "http://127.0.0.1:5080"), IntOpt("ours-pid", 0), isOurs: true, forwardedProto: Opt("ours-forwarded-proto", ""));
 var peer = options.ContainsKey("peer") ? new Target("peer", Opt("peer", ""), IntOpt("peer-pid", 0), isOurs: false) : null;
 var floor = options.ContainsKey("floor") ? new Target("floor", Opt("floor", ""), IntOpt("floor-pid", 0), isOurs: false) : null;
 var results = new List<Result>();
