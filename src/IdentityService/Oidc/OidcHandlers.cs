@@ -28,8 +28,9 @@ internal sealed class SkipRequestsOutsideTenants : IOpenIddictServerHandler<Proc
 
 /// <summary>
 /// Picks the tenant's key per token type: ID tokens RS256 (which OpenID Connect requires every provider
-/// to support), access tokens the tenant's algorithm (ES256 by default, ten times cheaper to sign),
-/// codes and refresh tokens ES256, encrypted with the tenant's current encryption key.
+/// to support), access tokens the tenant's algorithm (ES256 by default, ten times cheaper to sign).
+/// Codes and refresh tokens, which only this service reads, are signed with the tenant's internal HMAC key
+/// (a fraction of ES256's cost to sign and to verify) and encrypted with its current encryption key.
 /// </summary>
 internal sealed class SelectTenantCredentials : IOpenIddictServerHandler<GenerateTokenContext>
 {
@@ -50,6 +51,11 @@ internal sealed class SelectTenantCredentials : IOpenIddictServerHandler<Generat
             OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.IdentityToken => keys.Rsa,
             OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.AccessToken =>
                 state.Tenant.AccessTokenAlgorithm == TenantKeyRing.Rs256 ? keys.Rsa : keys.Ecdsa,
+            OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.RefreshToken
+                or OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.Private.AuthorizationCode
+                or OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.Private.DeviceCode
+                or OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.Private.UserCode
+                or OpenIddict.Abstractions.OpenIddictConstants.TokenTypeIdentifiers.Private.RequestToken => keys.Internal,
             _ => keys.Ecdsa,
         };
         if (context.EncryptionCredentials is not null)

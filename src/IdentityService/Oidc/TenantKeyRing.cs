@@ -19,6 +19,10 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
     internal const string Rs256 = SecurityAlgorithms.RsaSha256;
     internal const string Es256 = SecurityAlgorithms.EcdsaSha256;
     internal const string A256Kw = SecurityAlgorithms.Aes256KW;
+    internal const string Hs256 = SecurityAlgorithms.HmacSha256;
+
+    /// <summary>The HKDF label of the internal signing key derived from an encryption key (a separate key for a separate use).</summary>
+    private static readonly byte[] InternalSigningLabel = "IdentityService internal token signing v1"u8.ToArray();
 
     /// <summary>How far replicas' clocks may disagree.</summary>
     private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
@@ -111,8 +115,10 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
 
         SigningCredentials? rsa = null, ecdsa = null;
         EncryptingCredentials? encryption = null;
+        SigningCredentials? internalSigning = null;
         var signing = new List<SigningCredentials>();
         var decryption = new List<EncryptingCredentials>();
+        var internalValidation = new List<SigningCredentials>();
         foreach (var (key, active) in retained)
         {
             var material = _protector.Unprotect(Convert.FromBase64String(key.ProtectedMaterial));
@@ -145,9 +151,13 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                     var encryptionCredentials = new EncryptingCredentials(
                         new SymmetricSecurityKey(material) { KeyId = keyId }, A256Kw, SecurityAlgorithms.Aes256CbcHmacSha512);
                     decryption.Add(encryptionCredentials);
+                    var derived = new SigningCredentials(new SymmetricSecurityKey(
+                        HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, salt: null, info: InternalSigningLabel)) { KeyId = keyId + "-hs" }, Hs256);
+                    internalValidation.Add(derived);
                     if (active)
                     {
                         encryption = encryptionCredentials;
+                        internalSigning = derived;
                     }
 
                     break;
@@ -159,7 +169,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
             Rsa = rsa ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active RS256 key."),
             Ecdsa = ecdsa ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active ES256 key."),
             Encryption = encryption ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
+            Internal = internalSigning ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
             Signing = signing,
+            InternalValidation = internalValidation,
             Decryption = decryption,
             ValidUntil = validUntil,
         };

@@ -14,6 +14,15 @@ public sealed class TenantKeySet
     /// <summary>Every signing key to publish and to validate with (active, pending and retiring ones).</summary>
     public required IReadOnlyList<SigningCredentials> Signing { get; init; }
 
+    /// <summary>
+    /// Signs the tokens only this service reads (codes and refresh tokens): HMAC-SHA256 with a key derived from the
+    /// active encryption key, so it rotates and retires with it. Never published, never used for what others verify.
+    /// </summary>
+    public required SigningCredentials Internal { get; init; }
+
+    /// <summary>Every internal signing key still able to verify a live code or refresh token (one per decryption key).</summary>
+    public required IReadOnlyList<SigningCredentials> InternalValidation { get; init; }
+
     /// <summary>Every encryption key still able to decrypt a live code or refresh token.</summary>
     public required IReadOnlyList<EncryptingCredentials> Decryption { get; init; }
 

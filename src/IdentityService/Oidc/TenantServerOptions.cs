@@ -39,7 +39,8 @@ internal static class TenantServerOptions
         SetSigning(options, signing);
 
         var validation = template.TokenValidationParameters.Clone();
-        validation.IssuerSigningKeys = signing.ConvertAll(c => c.Key);
+        // The internal keys verify codes and refresh tokens; they are not signing credentials, so never published.
+        validation.IssuerSigningKeys = [.. signing.ConvertAll(c => c.Key), .. keys.InternalValidation.Select(c => c.Key)];
         validation.TokenDecryptionKeys = encryption.ConvertAll(c => c.Key);
         SetValidation(options, validation);
 

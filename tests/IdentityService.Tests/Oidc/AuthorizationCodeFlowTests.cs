@@ -73,6 +73,29 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task AccessToken_ResignedWithHmacOverAPublishedKey_IsRefused()
+    {
+        // Codes and refresh tokens are signed with a secret HMAC key, so the service verifies HS256: a token
+        // signed with a published key's bytes as the HMAC secret (the classic algorithm confusion) must not pass.
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var accessToken = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("access_token").GetString()!;
+        using var jwks = JsonDocument.Parse(await browser.GetStringAsync("/t/acme/.well-known/jwks"));
+        var published = jwks.RootElement.GetProperty("keys").EnumerateArray().First(k => k.GetProperty("alg").GetString() == "ES256");
+        var kid = published.GetProperty("kid").GetString()!;
+        var secret = Base64UrlEncoder.DecodeBytes(published.GetProperty("x").GetString()!)
+            .Concat(Base64UrlEncoder.DecodeBytes(published.GetProperty("y").GetString()!)).ToArray();
+
+        var parts = accessToken.Split('.');
+        var header = Base64UrlEncoder.Encode($$"""{"alg":"HS256","kid":"{{kid}}","typ":"at+jwt"}""");
+        var signature = Base64UrlEncoder.Encode(System.Security.Cryptography.HMACSHA256.HashData(secret, System.Text.Encoding.ASCII.GetBytes(header + "." + parts[1])));
+        var forged = header + "." + parts[1] + "." + signature;
+
+        Assert.Equal(HttpStatusCode.OK, await flow.UserInfoStatusAsync(accessToken));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(forged));
+    }
+
+    [Fact]
     public async Task UserInfo_ReturnsTheProfileAllowedByTheScopes()
     {
         using var browser = _factory.CreateBrowser();
