@@ -1,5 +1,7 @@
+using IdentityService.Data;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Memory;
 
 namespace IdentityService.Oidc;
@@ -17,6 +19,11 @@ namespace IdentityService.Oidc;
 /// undone by a read of the row as it was before the change.
 /// </para>
 /// <para>
+/// Refresh ahead: a client in use is read again in the background once its entry is <see cref="RefreshAfter"/>
+/// old, while requests keep using the entry, so that a busy client's token requests never wait for the database;
+/// an entry <see cref="Ttl"/> old is never used (ages are read from the injected <see cref="TimeProvider"/>).
+/// </para>
+/// <para>
 /// A cached client is one instance shared by concurrent requests: it is read-only. It was loaded without tracking,
 /// is marked <see cref="TenantApplication.IsSharedSnapshot"/>, and the service's database context refuses to
 /// track it; <see cref="TenantApplicationManager"/> refuses to populate, update or delete it. Code that changes a
@@ -30,15 +37,24 @@ public sealed class ClientCache : IDisposable
     /// <summary>The longest a cached client is kept: the bound on staleness when an invalidation cannot reach an instance.</summary>
     internal static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
 
+    /// <summary>The age at which a client in use is read again in the background.</summary>
+    internal static readonly TimeSpan RefreshAfter = TimeSpan.FromSeconds(20);
+
     internal const int SizeLimit = 50_000;
 
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = SizeLimit });
     private readonly IInvalidationBus _bus;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ClientCache> _logger;
     private long _evictions;
 
-    public ClientCache(IInvalidationBus bus)
+    public ClientCache(IInvalidationBus bus, IServiceScopeFactory scopes, TimeProvider time, ILogger<ClientCache> logger)
     {
         _bus = bus;
+        _scopes = scopes;
+        _time = time;
+        _logger = logger;
         bus.Subscribe(Channel, message =>
         {
             // "{tenant}/{clientId}": a tenant id never contains '/', a client id may.
@@ -54,8 +70,74 @@ public sealed class ClientCache : IDisposable
     /// <summary>Counts evictions; a load records it first and is kept only if no eviction happened meanwhile.</summary>
     internal long Version => Volatile.Read(ref _evictions);
 
-    public bool TryGet(string tenantId, string clientId, out TenantApplication? client) =>
-        _cache.TryGetValue(new Key(tenantId, clientId), out client) && client is not null;
+    /// <summary>The cached client, if its entry is younger than <see cref="Ttl"/>.</summary>
+    public bool TryGet(string tenantId, string clientId, out TenantApplication? client) => TryGet(tenantId, clientId, out client, out _);
+
+    /// <summary>
+    /// The cached client of <paramref name="tenant"/>, if its entry is younger than <see cref="Ttl"/>; past
+    /// <see cref="RefreshAfter"/>, one caller starts reading it again in the background.
+    /// </summary>
+    public bool TryGet(Tenant tenant, string clientId, out TenantApplication? client)
+    {
+        if (!TryGet(tenant.Id, clientId, out client, out var entry))
+        {
+            return false;
+        }
+
+        if (_time.GetUtcNow() - entry!.LoadedAt >= RefreshAfter && entry.TryStartRefresh())
+        {
+            _ = RefreshAsync(tenant, clientId, entry);
+        }
+
+        return true;
+    }
+
+    private bool TryGet(string tenantId, string clientId, out TenantApplication? client, out RefreshAheadEntry<TenantApplication>? entry)
+    {
+        if (_cache.TryGetValue(new Key(tenantId, clientId), out entry) && entry is not null && _time.GetUtcNow() - entry.LoadedAt < Ttl)
+        {
+            client = entry.Value;
+            return true;
+        }
+
+        client = null;
+        return false;
+    }
+
+    /// <summary>Reads a client of the context's tenant (the query filter applies), without tracking: the instance outlives the context.</summary>
+    internal static async Task<TenantApplication?> LoadAsync(IdentityDb db, string clientId, CancellationToken cancellationToken)
+    {
+        // The ordinal comparison is OpenIddict's own, for databases whose collation ignores case.
+        var loaded = await db.Applications.AsNoTracking().FirstOrDefaultAsync(a => a.ClientId == clientId, cancellationToken);
+        return loaded is not null && string.Equals(loaded.ClientId, clientId, StringComparison.Ordinal) ? loaded : null;
+    }
+
+    private async Task RefreshAsync(Tenant tenant, string clientId, RefreshAheadEntry<TenantApplication> entry)
+    {
+        // Off the request: the request that noticed the age goes on with the entry it has.
+        await Task.Yield();
+        try
+        {
+            var version = Version;
+            using var scope = _scopes.CreateTenantScope(tenant);
+            var loaded = await LoadAsync(scope.ServiceProvider.GetRequiredService<IdentityDb>(), clientId, CancellationToken.None);
+            if (loaded is not null)
+            {
+                Add(tenant.Id, clientId, loaded, version);
+            }
+            else if (_cache.TryGetValue(new Key(tenant.Id, clientId), out RefreshAheadEntry<TenantApplication>? current) && current == entry)
+            {
+                // Deleted meanwhile (by hand, or on a replica that could not tell this one).
+                _cache.Remove(new Key(tenant.Id, clientId));
+            }
+        }
+        catch (Exception ex)
+        {
+            // The entry stays until its TTL; a later request tries again.
+            entry.RefreshFailed();
+            _logger.LogWarning(ex, "Reading client {ClientId} of tenant {TenantId} again failed.", clientId, tenant.Id);
+        }
+    }
 
     /// <summary>
     /// Keeps a client loaded (without tracking) when <see cref="Version"/> was <paramref name="version"/>, unless
@@ -75,7 +157,7 @@ public sealed class ClientCache : IDisposable
             return client;
         }
 
-        _cache.Set(key, client, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
 
         // An eviction between the check above and the Set: it may have run before the entry existed.
         if (Version != version)

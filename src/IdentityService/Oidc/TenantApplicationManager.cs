@@ -41,19 +41,14 @@ internal sealed class TenantApplicationManager(
             return await base.FindByClientIdAsync(identifier, cancellationToken);
         }
 
-        if (clients.TryGet(tenantId, identifier, out var cached))
+        if (clients.TryGet(tenant.Required, identifier, out var cached))
         {
             return cached;
         }
 
         var version = clients.Version;
-        // Not tracked: the instance outlives this request's context. The filter restricts the query to this tenant;
-        // the ordinal comparison is OpenIddict's own, for databases whose collation ignores case.
-        var loaded = await services.GetRequiredService<IdentityDb>().Applications.AsNoTracking()
-            .FirstOrDefaultAsync(a => a.ClientId == identifier, cancellationToken);
-        return loaded is null || !string.Equals(loaded.ClientId, identifier, StringComparison.Ordinal)
-            ? null
-            : clients.Add(tenantId, identifier, loaded, version);
+        var loaded = await ClientCache.LoadAsync(services.GetRequiredService<IdentityDb>(), identifier, cancellationToken);
+        return loaded is null ? null : clients.Add(tenantId, identifier, loaded, version);
     }
 
     /// <summary>The client as this request's context tracks it, read from the database: the one to change.</summary>

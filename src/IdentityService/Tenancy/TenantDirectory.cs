@@ -8,7 +8,9 @@ namespace IdentityService.Tenancy;
 /// <summary>
 /// Finds tenants by id for every tenant-scoped request. Tenants are cached for a short time and evicted at once
 /// on a change, here and (through the invalidation bus, so with Redis on every replica) on the others; without
-/// Redis, a change made on another replica is seen within <see cref="Ttl"/>.
+/// Redis, a change made on another replica is seen within <see cref="Ttl"/>. A tenant in use is read again in the
+/// background once its entry is <see cref="RefreshAfter"/> old, so its requests never wait for the database; an
+/// entry <see cref="Ttl"/> old is never used. A read that raced with an eviction is not kept.
 /// </summary>
 public sealed class TenantDirectory : IDisposable
 {
@@ -16,15 +18,23 @@ public sealed class TenantDirectory : IDisposable
 
     internal static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
 
+    /// <summary>The age at which a tenant in use is read again in the background.</summary>
+    internal static readonly TimeSpan RefreshAfter = TimeSpan.FromSeconds(20);
+
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
+    private readonly TimeProvider _time;
+    private readonly ILogger<TenantDirectory> _logger;
+    private long _evictions;
 
-    public TenantDirectory(IServiceScopeFactory scopes, IInvalidationBus bus)
+    public TenantDirectory(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time, ILogger<TenantDirectory> logger)
     {
         _scopes = scopes;
         _bus = bus;
-        bus.Subscribe(Channel, id => _cache.Remove(id));
+        _time = time;
+        _logger = logger;
+        bus.Subscribe(Channel, Forget);
     }
 
     public async ValueTask<Tenant?> FindAsync(string id, CancellationToken cancellationToken)
@@ -34,27 +44,73 @@ public sealed class TenantDirectory : IDisposable
             return null;
         }
 
-        if (_cache.TryGetValue(id, out Tenant? tenant))
+        if (_cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) && entry is not null)
         {
-            return tenant;
+            var age = _time.GetUtcNow() - entry.LoadedAt;
+            if (age < Ttl)
+            {
+                if (age >= RefreshAfter && entry.TryStartRefresh())
+                {
+                    _ = RefreshAsync(id, entry);
+                }
+
+                return entry.Value;
+            }
         }
 
+        return await LoadAsync(id, cancellationToken);
+    }
+
+    private async Task<Tenant?> LoadAsync(string id, CancellationToken cancellationToken)
+    {
+        var version = Volatile.Read(ref _evictions);
         using var scope = _scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.Id == id, cancellationToken);
-        if (tenant is not null)
+        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.Id == id, cancellationToken);
+        if (tenant is null)
         {
-            _cache.Set(id, tenant, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+            _cache.Remove(id);
+        }
+        else if (Volatile.Read(ref _evictions) == version)
+        {
+            _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+            if (Volatile.Read(ref _evictions) != version)
+            {
+                // An eviction between the check and the Set: it may have run before the entry existed.
+                _cache.Remove(id);
+            }
         }
 
         return tenant;
     }
 
+    private async Task RefreshAsync(string id, RefreshAheadEntry<Tenant> entry)
+    {
+        // Off the request: the request that noticed the age goes on with the entry it has.
+        await Task.Yield();
+        try
+        {
+            await LoadAsync(id, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The entry stays until its TTL; a later request tries again.
+            entry.RefreshFailed();
+            _logger.LogWarning(ex, "Reading tenant {TenantId} again failed.", id);
+        }
+    }
+
     /// <summary>Forgets a changed or deleted tenant, on every replica.</summary>
     public Task EvictAsync(string id)
     {
-        _cache.Remove(id);
+        Forget(id);
         return _bus.PublishAsync(Channel, id);
+    }
+
+    private void Forget(string id)
+    {
+        Interlocked.Increment(ref _evictions);
+        _cache.Remove(id);
     }
 
     public void Dispose() => _cache.Dispose();

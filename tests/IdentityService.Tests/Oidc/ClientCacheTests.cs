@@ -160,6 +160,62 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
         Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
     }
 
+    [Fact]
+    public async Task AClientInUse_IsReadAgainInTheBackground_SoAChangeByHandIsSeenBeforeTheTtl()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        await DeleteByHandAsync();
+
+        // Not told of the change: the cached client still serves, and 20 s on the next request starts a new read.
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        _factory.Time.Advance(ClientCache.RefreshAfter);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+
+        // The read finds the client gone, though the entry's 30 s have not passed.
+        await Eventually.TrueAsync(() => !IsCached(_factory, Tenant, ClientId));
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+    }
+
+    [Fact]
+    public async Task AClientCachedLongerThanTheTtl_IsNeverUsed()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        await DeleteByHandAsync();
+
+        _factory.Time.Advance(ClientCache.Ttl);
+
+        Assert.False(IsCached(_factory, Tenant, ClientId));
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+    }
+
+    [Fact]
+    public async Task ABackgroundRead_KeepsAClientInUseCached_WithItsCurrentRow()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        using (var scope = _factory.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
+                .Where(a => a.TenantId == Tenant && a.ClientId == ClientId)
+                .ExecuteUpdateAsync(u => u.SetProperty(a => a.DisplayName, "Renamed by hand"));
+        }
+
+        _factory.Time.Advance(ClientCache.RefreshAfter);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        await Eventually.TrueAsync(() => _factory.Services.GetRequiredService<ClientCache>().TryGet(Tenant, ClientId, out var client)
+            && client!.DisplayName == "Renamed by hand");
+
+        // Read again at 20 s, the entry now lives 30 s from then: past the first read's TTL it still serves.
+        _factory.Time.Advance(ClientCache.Ttl - ClientCache.RefreshAfter + TimeSpan.FromSeconds(1));
+        Assert.True(IsCached(_factory, Tenant, ClientId));
+    }
+
+    private async Task DeleteByHandAsync()
+    {
+        using var scope = _factory.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
+            .Where(a => a.TenantId == Tenant && a.ClientId == ClientId).ExecuteDeleteAsync();
+    }
+
     internal static async Task<string> CreateClientAsync(IdentityServiceFactory factory, string tenant, string clientId)
     {
         var client = await factory.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{tenant}/clients", new
