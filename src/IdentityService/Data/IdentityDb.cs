@@ -46,6 +46,12 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         _tenant = tenant;
     }
 
+    /// <summary>
+    /// Runs a bulk write (<c>ExecuteUpdate</c>, <c>ExecuteDelete</c>) as <c>SaveChanges</c> runs its writes: on
+    /// SQLite, in turn with this process's other writes (see <see cref="SqliteIdentityDb"/>).
+    /// </summary>
+    internal virtual Task<int> InTurnAsync(Func<CancellationToken, Task<int>> write, CancellationToken cancellationToken) => write(cancellationToken);
+
     public override void Dispose()
     {
         _tenant = null;

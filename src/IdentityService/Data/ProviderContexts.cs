@@ -38,18 +38,21 @@ public sealed class SqliteIdentityDb(DbContextOptions<SqliteIdentityDb> options)
         }
     }
 
-    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default) =>
+        InTurnAsync(token => base.SaveChangesAsync(acceptAllChangesOnSuccess, token), cancellationToken);
+
+    internal override async Task<int> InTurnAsync(Func<CancellationToken, Task<int>> write, CancellationToken cancellationToken)
     {
         if (Database.CurrentTransaction is not null)
         {
-            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+            return await write(cancellationToken);
         }
 
         var writer = Writer();
         await writer.WaitAsync(cancellationToken);
         try
         {
-            return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+            return await write(cancellationToken);
         }
         finally
         {

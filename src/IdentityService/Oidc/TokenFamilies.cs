@@ -24,8 +24,9 @@ namespace IdentityService.Oidc;
 /// move again.</item>
 /// </list>
 /// The tokens stay self-contained and unreadable to anyone else (signed, then encrypted with the tenant's key).
-/// A refresh is one authorization read and one authorization write, where a token row took a read, an update
-/// and an insert. Refresh tokens issued with a row before this change still go through OpenIddict's own check
+/// A refresh is one conditional UPDATE of its authorization (live, at the token's generation: moved on by one),
+/// where a token row took a read, an update and an insert; only when that UPDATE finds nothing is the
+/// authorization read, to tell a revoked sign-in, a retry within the leeway and a reuse apart. Refresh tokens issued with a row before this change still go through OpenIddict's own check
 /// of their row, and their successors join the family.
 /// </summary>
 internal static class TokenFamilies
@@ -34,6 +35,17 @@ internal static class TokenFamilies
     public const string GenerationClaim = "gen";
 
     private const string NextGenerationProperty = "IdentityService.TokenFamily.NextGeneration";
+
+    /// <summary>Set while a refresh grant's family is checked at sign-in, by the UPDATE that moves it on, not at validation.</summary>
+    private const string CheckedAtSignInProperty = "IdentityService.TokenFamily.CheckedAtSignIn";
+
+    /// <summary>
+    /// A refresh grant at the token endpoint: its family is checked and moved on in one statement when the grant is
+    /// signed in (<see cref="AdvanceGeneration"/>), after the client and the token are validated. Elsewhere
+    /// (revocation, introspection) a family token is checked against its authorization when it is validated.
+    /// </summary>
+    private static bool IsCheckedAtSignIn(ValidateTokenContext context) =>
+        context.EndpointType is OpenIddictServerEndpointType.Token && context.Request?.IsRefreshTokenGrantType() is true;
 
     public static OpenIddictServerBuilder AddTokenFamilies(this OpenIddictServerBuilder builder) => builder
         .AddEventHandler(IssueWithoutRow.Descriptor)
@@ -87,6 +99,7 @@ internal static class TokenFamilies
     /// <summary>
     /// A row would have given OpenIddict the family's id; the token carries it. With it set, OpenIddict's own
     /// check (ValidateAuthorizationEntry) refuses the token once the sign-in is revoked, and loads the family.
+    /// A refresh grant leaves it unset: its family is checked by the UPDATE that moves it on.
     /// </summary>
     internal sealed class ResolveFamily : IOpenIddictServerHandler<ValidateTokenContext>
     {
@@ -106,7 +119,14 @@ internal static class TokenFamilies
 
             if (context.Principal!.GetAuthorizationId() is { Length: > 0 } authorizationId)
             {
-                context.AuthorizationId = authorizationId;
+                if (IsCheckedAtSignIn(context))
+                {
+                    context.Transaction.SetProperty(CheckedAtSignInProperty, (object)true);
+                }
+                else
+                {
+                    context.AuthorizationId = authorizationId;
+                }
             }
             else
             {
@@ -130,7 +150,7 @@ internal static class TokenFamilies
 
         public async ValueTask HandleAsync(ValidateTokenContext context)
         {
-            if (!IsFamilyToken(context.Principal))
+            if (!IsFamilyToken(context.Principal) || IsCheckedAtSignIn(context))
             {
                 return;
             }
@@ -203,6 +223,12 @@ internal static class TokenFamilies
             }
 
             var services = context.Transaction.RequestServices();
+            if (context.Transaction.GetProperty<object>(CheckedAtSignInProperty) is true)
+            {
+                await AdvanceCheckedAsync(context, services, authorizationId, presented);
+                return;
+            }
+
             var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
             if (await authorizations.FindByIdAsync(authorizationId, context.CancellationToken) is not TenantAuthorization family)
             {
@@ -248,6 +274,63 @@ internal static class TokenFamilies
             }
 
             context.Transaction.SetProperty(NextGenerationProperty, (object)family.TokenGeneration);
+        }
+
+        /// <summary>
+        /// A refresh with a family token: one UPDATE moves the family on if it is live and at the token's
+        /// generation. If it is not, the family is read to tell why: revoked or gone (refused), the token just
+        /// rotated away within the leeway (the live generation again), or an older token (a reuse: the family is
+        /// revoked). Of two requests racing with one token, the database lets one UPDATE through.
+        /// </summary>
+        private static async Task AdvanceCheckedAsync(ProcessSignInContext context, IServiceProvider services, string authorizationId, ClaimsPrincipal presented)
+        {
+            if (GenerationOf(presented) is not { } generation || !Guid.TryParse(authorizationId, out var id))
+            {
+                context.Reject(Errors.InvalidGrant, "The refresh token is not valid.");
+                return;
+            }
+
+            var db = services.GetRequiredService<IdentityDb>();
+            var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+            var next = generation + 1;
+            var stamp = Guid.NewGuid().ToString();
+            var moved = await db.InTurnAsync(token => db.Authorizations
+                .Where(a => a.Id == id && a.Status == Statuses.Valid && a.TokenGeneration == generation)
+                .ExecuteUpdateAsync(u => u
+                    .SetProperty(a => a.TokenGeneration, next)
+                    .SetProperty(a => a.RotatedAt, now)
+                    .SetProperty(a => a.ConcurrencyToken, stamp), token), context.CancellationToken);
+            if (moved == 1)
+            {
+                context.Transaction.SetProperty(NextGenerationProperty, (object)next);
+                return;
+            }
+
+            var family = await services.GetRequiredService<IOpenIddictAuthorizationManager>().FindByIdAsync(authorizationId, context.CancellationToken) as TenantAuthorization;
+            if (family is null || family.Status != Statuses.Valid)
+            {
+                context.Reject(Errors.InvalidGrant, "The refresh token is no longer valid.");
+                return;
+            }
+
+            if (IsWithinLeeway(context.Options, family, generation, now))
+            {
+                context.Transaction.SetProperty(NextGenerationProperty, (object)family.TokenGeneration);
+                return;
+            }
+
+            if (generation < family.TokenGeneration)
+            {
+                // RFC 6749 section 10.4 and the OAuth security BCP: a rotated refresh token coming back means
+                // one of the two was stolen; the whole family goes.
+                await services.GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId, context.CancellationToken);
+                context.Logger.LogWarning("A refresh token of generation {Generation} was used again: family {AuthorizationId} (at {Current}) revoked.",
+                    generation, authorizationId, family.TokenGeneration);
+                context.Reject(Errors.InvalidGrant, "The refresh token has already been redeemed.");
+                return;
+            }
+
+            context.Reject(Errors.InvalidGrant, "The refresh token is not valid.");
         }
     }
 
