@@ -29,6 +29,16 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
 
     private readonly IDataProtector _protector = dataProtection.CreateProtector("IdentityService.TenantKeys.v1");
 
+    /// <summary>
+    /// Where the tenants' keys find their signature providers. IdentityModel caches a provider per key, algorithm and
+    /// use, in a cache of 1,000 by default: with more tenants in use than that, nearly every token made a new provider
+    /// (a key handle, a hash context and two dictionaries) and left the old one for its background disposal, which
+    /// fell behind (84,000 of them alive after 100,000 tokens over 10,000 tenants). This cache holds three
+    /// per tenant kept in memory (<see cref="KeyOptions.TenantCacheSize"/>), for signing and for verifying each.
+    /// </summary>
+    private readonly CryptoProviderFactory _cryptoProviders = new(new InMemoryCryptoProviderCache(
+        new CryptoProviderCacheOptions { SizeLimit = Math.Max(1_000, options.Value.TenantCacheSize * 3) }));
+
     public async Task<TenantKeySet> LoadAsync(Tenant tenant, CancellationToken cancellationToken)
     {
         using var scope = scopes.CreateTenantScope(tenant);
@@ -128,7 +138,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                 case Rs256:
                     // Kept as parameters: the JWKS needs only the modulus, and IdentityModel makes the RSA object
                     // (an import that costs about a millisecond of CPU, and native memory) when the key first signs.
-                    var rsaCredentials = new SigningCredentials(new RsaSecurityKey(RsaPrivateKey.FromPkcs8(material)) { KeyId = keyId }, Rs256);
+                    var rsaCredentials = new SigningCredentials(new RsaSecurityKey(RsaPrivateKey.FromPkcs8(material)) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, Rs256);
                     signing.Add(rsaCredentials);
                     if (active)
                     {
@@ -139,7 +149,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                 case Es256:
                     var ecKey = ECDsa.Create();
                     ecKey.ImportPkcs8PrivateKey(material, out _);
-                    var ecCredentials = new SigningCredentials(new ECDsaSecurityKey(ecKey) { KeyId = keyId }, Es256);
+                    var ecCredentials = new SigningCredentials(new ECDsaSecurityKey(ecKey) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, Es256);
                     signing.Add(ecCredentials);
                     if (active)
                     {
@@ -149,10 +159,10 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                     break;
                 case A256Kw:
                     var encryptionCredentials = new EncryptingCredentials(
-                        new SymmetricSecurityKey(material) { KeyId = keyId }, A256Kw, SecurityAlgorithms.Aes256CbcHmacSha512);
+                        new SymmetricSecurityKey(material) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, A256Kw, SecurityAlgorithms.Aes256CbcHmacSha512);
                     decryption.Add(encryptionCredentials);
                     var derived = new SigningCredentials(new SymmetricSecurityKey(
-                        HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, salt: null, info: InternalSigningLabel)) { KeyId = keyId + "-hs" }, Hs256);
+                        HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, salt: null, info: InternalSigningLabel)) { KeyId = keyId + "-hs", CryptoProviderFactory = _cryptoProviders }, Hs256);
                     internalValidation.Add(derived);
                     if (active)
                     {
