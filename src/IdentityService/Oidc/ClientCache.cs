@@ -20,8 +20,9 @@ namespace IdentityService.Oidc;
 /// </para>
 /// <para>
 /// Refresh ahead: a client in use is read again in the background once its entry is <see cref="RefreshAfter"/>
-/// old, while requests keep using the entry, so that a busy client's token requests never wait for the database;
-/// an entry <see cref="Ttl"/> old is never used (ages are read from the injected <see cref="TimeProvider"/>).
+/// old (many clients per query, <see cref="BatchRefresher{TKey,TValue}"/>), while requests keep using the entry, so
+/// that a busy client's token requests never wait for the database; an entry <see cref="Ttl"/> old is never used
+/// (ages are read from the injected <see cref="TimeProvider"/>).
 /// </para>
 /// <para>
 /// A cached client is one instance shared by concurrent requests: it is read-only. It was loaded without tracking,
@@ -46,7 +47,7 @@ public sealed class ClientCache : IDisposable
     private readonly IInvalidationBus _bus;
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
-    private readonly ILogger<ClientCache> _logger;
+    private readonly BatchRefresher<Key, TenantApplication> _refresher;
     private long _evictions;
 
     public ClientCache(IInvalidationBus bus, IServiceScopeFactory scopes, TimeProvider time, ILogger<ClientCache> logger)
@@ -54,7 +55,7 @@ public sealed class ClientCache : IDisposable
         _bus = bus;
         _scopes = scopes;
         _time = time;
-        _logger = logger;
+        _refresher = new(LoadAsync, Apply, () => Version, logger);
         bus.Subscribe(Channel, message =>
         {
             // "{tenant}/{clientId}": a tenant id never contains '/', a client id may.
@@ -86,7 +87,7 @@ public sealed class ClientCache : IDisposable
 
         if (_time.GetUtcNow() - entry!.LoadedAt >= RefreshAfter && entry.TryStartRefresh())
         {
-            _ = RefreshAsync(tenant, clientId, entry);
+            _refresher.Enqueue(new Key(tenant.Id, clientId), entry);
         }
 
         return true;
@@ -112,30 +113,45 @@ public sealed class ClientCache : IDisposable
         return loaded is not null && string.Equals(loaded.ClientId, clientId, StringComparison.Ordinal) ? loaded : null;
     }
 
-    private async Task RefreshAsync(Tenant tenant, string clientId, RefreshAheadEntry<TenantApplication> entry)
+    /// <summary>Reads clients again, many per query: their tenants' filters are set aside, and each row is matched to its (tenant, client id).</summary>
+    private async Task<IReadOnlyDictionary<Key, TenantApplication>> LoadAsync(IReadOnlyList<Key> keys, CancellationToken cancellationToken)
     {
-        // Off the request: the request that noticed the age goes on with the entry it has.
-        await Task.Yield();
-        try
+        var tenantIds = keys.Select(k => k.TenantId).Distinct().ToList();
+        var clientIds = keys.Select(k => k.ClientId).Distinct().ToList();
+        using var scope = _scopes.CreateScope();
+        var rows = await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters().AsNoTracking()
+            .Where(a => tenantIds.Contains(a.TenantId) && clientIds.Contains(a.ClientId!))
+            .ToListAsync(cancellationToken);
+        var wanted = keys.ToHashSet();
+        var found = new Dictionary<Key, TenantApplication>();
+        foreach (var row in rows)
         {
-            var version = Version;
-            using var scope = _scopes.CreateTenantScope(tenant);
-            var loaded = await LoadAsync(scope.ServiceProvider.GetRequiredService<IdentityDb>(), clientId, CancellationToken.None);
-            if (loaded is not null)
+            // Ordinal, as OpenIddict compares client ids (a database collation may ignore case).
+            var key = new Key(row.TenantId, row.ClientId!);
+            if (wanted.Contains(key))
             {
-                Add(tenant.Id, clientId, loaded, version);
-            }
-            else if (_cache.TryGetValue(new Key(tenant.Id, clientId), out RefreshAheadEntry<TenantApplication>? current) && current == entry)
-            {
-                // Deleted meanwhile (by hand, or on a replica that could not tell this one).
-                _cache.Remove(new Key(tenant.Id, clientId));
+                found[key] = row;
             }
         }
-        catch (Exception ex)
+
+        return found;
+    }
+
+    private void Apply(Key key, RefreshAheadEntry<TenantApplication> entry, TenantApplication? loaded, long version)
+    {
+        if (loaded is not null)
         {
-            // The entry stays until its TTL; a later request tries again.
-            entry.RefreshFailed();
-            _logger.LogWarning(ex, "Reading client {ClientId} of tenant {TenantId} again failed.", clientId, tenant.Id);
+            Add(key.TenantId, key.ClientId, loaded, version);
+            if (!_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? kept) || kept?.Value != loaded)
+            {
+                // Not kept (an eviction raced with the read): a later request may queue it again.
+                entry.RefreshFailed();
+            }
+        }
+        else if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? current) && current == entry)
+        {
+            // Deleted meanwhile (by hand, or on a replica that could not tell this one).
+            _cache.Remove(key);
         }
     }
 

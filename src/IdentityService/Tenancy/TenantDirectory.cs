@@ -9,8 +9,9 @@ namespace IdentityService.Tenancy;
 /// Finds tenants by id for every tenant-scoped request. Tenants are cached for a short time and evicted at once
 /// on a change, here and (through the invalidation bus, so with Redis on every replica) on the others; without
 /// Redis, a change made on another replica is seen within <see cref="Ttl"/>. A tenant in use is read again in the
-/// background once its entry is <see cref="RefreshAfter"/> old, so its requests never wait for the database; an
-/// entry <see cref="Ttl"/> old is never used. A read that raced with an eviction is not kept.
+/// background once its entry is <see cref="RefreshAfter"/> old (many tenants per query,
+/// <see cref="BatchRefresher{TKey,TValue}"/>), so its requests never wait for the database; an entry
+/// <see cref="Ttl"/> old is never used. A read that raced with an eviction is not kept.
 /// </summary>
 public sealed class TenantDirectory : IDisposable
 {
@@ -25,7 +26,7 @@ public sealed class TenantDirectory : IDisposable
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
     private readonly TimeProvider _time;
-    private readonly ILogger<TenantDirectory> _logger;
+    private readonly BatchRefresher<string, Tenant> _refresher;
     private long _evictions;
 
     public TenantDirectory(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time, ILogger<TenantDirectory> logger)
@@ -33,7 +34,7 @@ public sealed class TenantDirectory : IDisposable
         _scopes = scopes;
         _bus = bus;
         _time = time;
-        _logger = logger;
+        _refresher = new(LoadAsync, Apply, () => Volatile.Read(ref _evictions), logger);
         bus.Subscribe(Channel, Forget);
     }
 
@@ -51,7 +52,7 @@ public sealed class TenantDirectory : IDisposable
             {
                 if (age >= RefreshAfter && entry.TryStartRefresh())
                 {
-                    _ = RefreshAsync(id, entry);
+                    _refresher.Enqueue(id, entry);
                 }
 
                 return entry.Value;
@@ -71,33 +72,53 @@ public sealed class TenantDirectory : IDisposable
         {
             _cache.Remove(id);
         }
-        else if (Volatile.Read(ref _evictions) == version)
+        else
         {
-            _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
-            if (Volatile.Read(ref _evictions) != version)
-            {
-                // An eviction between the check and the Set: it may have run before the entry existed.
-                _cache.Remove(id);
-            }
+            Keep(id, tenant, version);
         }
 
         return tenant;
     }
 
-    private async Task RefreshAsync(string id, RefreshAheadEntry<Tenant> entry)
+    /// <summary>Reads tenants in use again, many per query.</summary>
+    private async Task<IReadOnlyDictionary<string, Tenant>> LoadAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {
-        // Off the request: the request that noticed the age goes on with the entry it has.
-        await Task.Yield();
-        try
+        using var scope = _scopes.CreateScope();
+        var rows = await scope.ServiceProvider.GetRequiredService<IdentityDb>().Tenants.AsNoTracking()
+            .Where(t => ids.Contains(t.Id)).ToListAsync(cancellationToken);
+        return rows.ToDictionary(t => t.Id, StringComparer.Ordinal);
+    }
+
+    private void Apply(string id, RefreshAheadEntry<Tenant> entry, Tenant? tenant, long version)
+    {
+        if (tenant is null)
         {
-            await LoadAsync(id, CancellationToken.None);
+            _cache.Remove(id);
         }
-        catch (Exception ex)
+        else if (!Keep(id, tenant, version))
         {
-            // The entry stays until its TTL; a later request tries again.
+            // Not kept (an eviction raced with the read): a later request may queue it again.
             entry.RefreshFailed();
-            _logger.LogWarning(ex, "Reading tenant {TenantId} again failed.", id);
         }
+    }
+
+    /// <summary>Keeps a tenant read when the eviction count was <paramref name="version"/>, unless an eviction happened since.</summary>
+    private bool Keep(string id, Tenant tenant, long version)
+    {
+        if (Volatile.Read(ref _evictions) != version)
+        {
+            return false;
+        }
+
+        _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+        if (Volatile.Read(ref _evictions) != version)
+        {
+            // An eviction between the check and the Set: it may have run before the entry existed.
+            _cache.Remove(id);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Forgets a changed or deleted tenant, on every replica.</summary>

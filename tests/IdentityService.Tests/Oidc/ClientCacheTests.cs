@@ -209,6 +209,33 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
         Assert.True(IsCached(_factory, Tenant, ClientId));
     }
 
+    [Fact]
+    public async Task ClientsReadAgainTogether_EachGetTheirOwnTenantsRow()
+    {
+        // The same client id in two tenants, both due at once: read in one batch, each keeps its own tenant's row.
+        await _factory.CreateTenantAsync("bravo");
+        var bravoSecret = await CreateClientAsync(_factory, "bravo", ClientId);
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        await WarmAsync(_factory, "bravo", ClientId, bravoSecret);
+        using (var scope = _factory.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
+                .Where(a => a.TenantId == "bravo" && a.ClientId == ClientId)
+                .ExecuteUpdateAsync(u => u.SetProperty(a => a.DisplayName, "Bravo's, renamed by hand"));
+        }
+
+        _factory.Time.Advance(ClientCache.RefreshAfter);
+        await Task.WhenAll(TokenAsync(_factory, Tenant, ClientId, _secret), TokenAsync(_factory, "bravo", ClientId, bravoSecret));
+
+        var cache = _factory.Services.GetRequiredService<ClientCache>();
+        await Eventually.TrueAsync(() => cache.TryGet("bravo", ClientId, out var bravo) && bravo!.DisplayName == "Bravo's, renamed by hand");
+        Assert.True(cache.TryGet(Tenant, ClientId, out var acme));
+        Assert.Equal(Tenant, acme!.TenantId);
+        Assert.NotEqual("Bravo's, renamed by hand", acme.DisplayName);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, bravoSecret)));
+    }
+
     private async Task DeleteByHandAsync()
     {
         using var scope = _factory.Services.CreateScope();
