@@ -86,6 +86,9 @@ public static class OidcSetup
                 }
             });
 
+        // OpenIddict's per-request entity caches, made only when a request uses one.
+        services.AddLazyEntityCaches();
+
         // OpenIddict's dispatcher, over per-event handler lists made once (ServerDispatcher).
         services.Replace(ServiceDescriptor.Scoped<IOpenIddictServerDispatcher, ServerDispatcher>());
 
