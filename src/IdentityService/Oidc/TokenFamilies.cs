@@ -68,6 +68,17 @@ internal static class TokenFamilies
         && options.RefreshTokenReuseLeeway is { } leeway && leeway > TimeSpan.Zero
         && family.RotatedAt is { } rotated && now < rotated + leeway;
 
+    /// <summary>
+    /// RFC 6749 section 10.4 and the OAuth security BCP: a rotated refresh token coming back means one of the two
+    /// was stolen; the whole family goes (the sign-in's authorization, and with it its access tokens).
+    /// </summary>
+    private static async Task RevokeOnReuseAsync(IServiceProvider services, ILogger logger, string authorizationId, int generation, int current, CancellationToken cancellationToken)
+    {
+        await services.GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId, cancellationToken);
+        logger.LogWarning("A refresh token of generation {Generation} was used again: family {AuthorizationId} (at {Current}) revoked.",
+            generation, authorizationId, current);
+    }
+
     /// <summary>A refresh token gets no row: it is self-contained, and carries its generation in the family.</summary>
     internal sealed class IssueWithoutRow : IOpenIddictServerHandler<GenerateTokenContext>
     {
@@ -174,11 +185,7 @@ internal static class TokenFamilies
 
             if (generation is { } older && older < family.TokenGeneration)
             {
-                // RFC 6749 section 10.4 and the OAuth security BCP: a rotated refresh token coming back means
-                // one of the two was stolen; the whole family goes.
-                await services.GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(context.AuthorizationId!, context.CancellationToken);
-                context.Logger.LogWarning("A refresh token of generation {Generation} was used again: family {AuthorizationId} (at {Current}) revoked.",
-                    older, context.AuthorizationId, family.TokenGeneration);
+                await RevokeOnReuseAsync(services, context.Logger, context.AuthorizationId!, older, family.TokenGeneration, context.CancellationToken);
             }
 
             context.Reject(Errors.InvalidToken, "The refresh token has already been redeemed.");
@@ -321,11 +328,7 @@ internal static class TokenFamilies
 
             if (generation < family.TokenGeneration)
             {
-                // RFC 6749 section 10.4 and the OAuth security BCP: a rotated refresh token coming back means
-                // one of the two was stolen; the whole family goes.
-                await services.GetRequiredService<IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId, context.CancellationToken);
-                context.Logger.LogWarning("A refresh token of generation {Generation} was used again: family {AuthorizationId} (at {Current}) revoked.",
-                    generation, authorizationId, family.TokenGeneration);
+                await RevokeOnReuseAsync(services, context.Logger, authorizationId, generation, family.TokenGeneration, context.CancellationToken);
                 context.Reject(Errors.InvalidGrant, "The refresh token has already been redeemed.");
                 return;
             }

@@ -192,12 +192,7 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
     public async Task ABackgroundRead_KeepsAClientInUseCached_WithItsCurrentRow()
     {
         await WarmAsync(_factory, Tenant, ClientId, _secret);
-        using (var scope = _factory.Services.CreateScope())
-        {
-            await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
-                .Where(a => a.TenantId == Tenant && a.ClientId == ClientId)
-                .ExecuteUpdateAsync(u => u.SetProperty(a => a.DisplayName, "Renamed by hand"));
-        }
+        await RenameByHandAsync(Tenant, "Renamed by hand");
 
         _factory.Time.Advance(ClientCache.RefreshAfter);
         Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
@@ -217,12 +212,7 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
         var bravoSecret = await CreateClientAsync(_factory, "bravo", ClientId);
         await WarmAsync(_factory, Tenant, ClientId, _secret);
         await WarmAsync(_factory, "bravo", ClientId, bravoSecret);
-        using (var scope = _factory.Services.CreateScope())
-        {
-            await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
-                .Where(a => a.TenantId == "bravo" && a.ClientId == ClientId)
-                .ExecuteUpdateAsync(u => u.SetProperty(a => a.DisplayName, "Bravo's, renamed by hand"));
-        }
+        await RenameByHandAsync("bravo", "Bravo's, renamed by hand");
 
         _factory.Time.Advance(ClientCache.RefreshAfter);
         await Task.WhenAll(TokenAsync(_factory, Tenant, ClientId, _secret), TokenAsync(_factory, "bravo", ClientId, bravoSecret));
@@ -236,12 +226,21 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
         Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, bravoSecret)));
     }
 
+    /// <summary>Written to the database without the API, so that no instance is told: only a read shows it.</summary>
+    private async Task RenameByHandAsync(string tenant, string name)
+    {
+        using var scope = _factory.Services.CreateScope();
+        await ClientRow(scope, tenant).ExecuteUpdateAsync(u => u.SetProperty(a => a.DisplayName, name));
+    }
+
     private async Task DeleteByHandAsync()
     {
         using var scope = _factory.Services.CreateScope();
-        await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters()
-            .Where(a => a.TenantId == Tenant && a.ClientId == ClientId).ExecuteDeleteAsync();
+        await ClientRow(scope, Tenant).ExecuteDeleteAsync();
     }
+
+    private static IQueryable<TenantApplication> ClientRow(IServiceScope scope, string tenant) =>
+        scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters().Where(a => a.TenantId == tenant && a.ClientId == ClientId);
 
     internal static async Task<string> CreateClientAsync(IdentityServiceFactory factory, string tenant, string clientId)
     {
