@@ -2,6 +2,7 @@ using IdentityService.Data;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.Caching.Memory;
 
 namespace IdentityService.Oidc;
@@ -22,7 +23,9 @@ namespace IdentityService.Oidc;
 /// Refresh ahead: a client in use is read again in the background once its entry is <see cref="RefreshAfter"/>
 /// old (many clients per query, <see cref="BatchRefresher{TKey,TValue}"/>), while requests keep using the entry, so
 /// that a busy client's token requests never wait for the database; an entry <see cref="Ttl"/> old is never used
-/// (ages are read from the injected <see cref="TimeProvider"/>).
+/// (ages are the entries' own, read from the injected <see cref="TimeProvider"/>; the memory cache only drops
+/// entries unused for that long). A client read again unchanged keeps its entry and instance, so that refreshing
+/// many clients allocates nothing long-lived.
 /// </para>
 /// <para>
 /// A cached client is one instance shared by concurrent requests: it is read-only. It was loaded without tracking,
@@ -48,6 +51,7 @@ public sealed class ClientCache : IDisposable
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
     private readonly BatchRefresher<Key, TenantApplication> _refresher;
+    private IModel? _model;
     private long _evictions;
 
     public ClientCache(IInvalidationBus bus, IServiceScopeFactory scopes, TimeProvider time, ILogger<ClientCache> logger)
@@ -105,6 +109,10 @@ public sealed class ClientCache : IDisposable
         return false;
     }
 
+    /// <summary>When the cached entry of a client was last read (or found unchanged) in the database; null if none.</summary>
+    internal DateTimeOffset? ReadAt(string tenantId, string clientId) =>
+        _cache.TryGetValue(new Key(tenantId, clientId), out RefreshAheadEntry<TenantApplication>? entry) ? entry?.LoadedAt : null;
+
     /// <summary>Reads a client of the context's tenant (the query filter applies), without tracking: the instance outlives the context.</summary>
     internal static async Task<TenantApplication?> LoadAsync(IdentityDb db, string clientId, CancellationToken cancellationToken)
     {
@@ -119,7 +127,9 @@ public sealed class ClientCache : IDisposable
         var tenantIds = keys.Select(k => k.TenantId).Distinct().ToList();
         var clientIds = keys.Select(k => k.ClientId).Distinct().ToList();
         using var scope = _scopes.CreateScope();
-        var rows = await scope.ServiceProvider.GetRequiredService<IdentityDb>().Applications.IgnoreQueryFilters().AsNoTracking()
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        _model ??= db.Model;
+        var rows = await db.Applications.IgnoreQueryFilters().AsNoTracking()
             .Where(a => tenantIds.Contains(a.TenantId) && clientIds.Contains(a.ClientId!))
             .ToListAsync(cancellationToken);
         var wanted = keys.ToHashSet();
@@ -139,7 +149,19 @@ public sealed class ClientCache : IDisposable
 
     private void Apply(Key key, RefreshAheadEntry<TenantApplication> entry, TenantApplication? loaded, long version)
     {
-        if (loaded is not null)
+        if (loaded is not null && _model is { } model && RowEquality.Same(model, entry.Value, loaded))
+        {
+            // Unchanged: the instance in use stays, as fresh as this read.
+            if (Version == version)
+            {
+                entry.Renew(_time.GetUtcNow());
+            }
+            else
+            {
+                entry.RefreshFailed();
+            }
+        }
+        else if (loaded is not null)
         {
             Add(key.TenantId, key.ClientId, loaded, version);
             if (!_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? kept) || kept?.Value != loaded)
@@ -173,7 +195,7 @@ public sealed class ClientCache : IDisposable
             return client;
         }
 
-        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Ttl });
 
         // An eviction between the check above and the Set: it may have run before the entry existed.
         if (Version != version)

@@ -1,6 +1,7 @@
 using IdentityService.Data;
 using IdentityService.Protection;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.Caching.Memory;
 
 namespace IdentityService.Tenancy;
@@ -11,7 +12,9 @@ namespace IdentityService.Tenancy;
 /// Redis, a change made on another replica is seen within <see cref="Ttl"/>. A tenant in use is read again in the
 /// background once its entry is <see cref="RefreshAfter"/> old (many tenants per query,
 /// <see cref="BatchRefresher{TKey,TValue}"/>), so its requests never wait for the database; an entry
-/// <see cref="Ttl"/> old is never used. A read that raced with an eviction is not kept.
+/// <see cref="Ttl"/> old is never used (the age is the entry's own, from the injected <see cref="TimeProvider"/>; the
+/// memory cache only drops entries unused for that long). A tenant read again unchanged keeps its entry and instance.
+/// A read that raced with an eviction is not kept.
 /// </summary>
 public sealed class TenantDirectory : IDisposable
 {
@@ -27,6 +30,7 @@ public sealed class TenantDirectory : IDisposable
     private readonly IInvalidationBus _bus;
     private readonly TimeProvider _time;
     private readonly BatchRefresher<string, Tenant> _refresher;
+    private IModel? _model;
     private long _evictions;
 
     public TenantDirectory(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time, ILogger<TenantDirectory> logger)
@@ -62,6 +66,9 @@ public sealed class TenantDirectory : IDisposable
         return await LoadAsync(id, cancellationToken);
     }
 
+    /// <summary>When the cached entry of a tenant was last read (or found unchanged) in the database; null if none.</summary>
+    internal DateTimeOffset? ReadAt(string id) => _cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) ? entry?.LoadedAt : null;
+
     private async Task<Tenant?> LoadAsync(string id, CancellationToken cancellationToken)
     {
         var version = Volatile.Read(ref _evictions);
@@ -84,8 +91,9 @@ public sealed class TenantDirectory : IDisposable
     private async Task<IReadOnlyDictionary<string, Tenant>> LoadAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {
         using var scope = _scopes.CreateScope();
-        var rows = await scope.ServiceProvider.GetRequiredService<IdentityDb>().Tenants.AsNoTracking()
-            .Where(t => ids.Contains(t.Id)).ToListAsync(cancellationToken);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        _model ??= db.Model;
+        var rows = await db.Tenants.AsNoTracking().Where(t => ids.Contains(t.Id)).ToListAsync(cancellationToken);
         return rows.ToDictionary(t => t.Id, StringComparer.Ordinal);
     }
 
@@ -94,6 +102,18 @@ public sealed class TenantDirectory : IDisposable
         if (tenant is null)
         {
             _cache.Remove(id);
+        }
+        else if (_model is { } model && RowEquality.Same(model, entry.Value, tenant))
+        {
+            // Unchanged: the instance in use (and the state built on it) stays, as fresh as this read.
+            if (Volatile.Read(ref _evictions) == version)
+            {
+                entry.Renew(_time.GetUtcNow());
+            }
+            else
+            {
+                entry.RefreshFailed();
+            }
         }
         else if (!Keep(id, tenant, version))
         {
@@ -110,7 +130,7 @@ public sealed class TenantDirectory : IDisposable
             return false;
         }
 
-        _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = Ttl });
+        _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Ttl });
         if (Volatile.Read(ref _evictions) != version)
         {
             // An eviction between the check and the Set: it may have run before the entry existed.

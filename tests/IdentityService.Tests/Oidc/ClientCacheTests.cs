@@ -205,6 +205,25 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
     }
 
     [Fact]
+    public async Task AnUnchangedClientReadAgain_KeepsItsInstance_AndLivesOnFromThatRead()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        var cache = _factory.Services.GetRequiredService<ClientCache>();
+        Assert.True(cache.TryGet(Tenant, ClientId, out var first));
+        var firstRead = cache.ReadAt(Tenant, ClientId);
+
+        _factory.Time.Advance(ClientCache.RefreshAfter);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        await Eventually.TrueAsync(() => cache.ReadAt(Tenant, ClientId) >= firstRead + ClientCache.RefreshAfter);
+
+        // Past the first read's TTL the entry still serves, and it is the same instance: nothing was rebuilt.
+        _factory.Time.Advance(ClientCache.Ttl - ClientCache.RefreshAfter + TimeSpan.FromSeconds(1));
+        Assert.True(cache.TryGet(Tenant, ClientId, out var now));
+        Assert.Same(first, now);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+    }
+
+    [Fact]
     public async Task ClientsReadAgainTogether_EachGetTheirOwnTenantsRow()
     {
         // The same client id in two tenants, both due at once: read in one batch, each keeps its own tenant's row.

@@ -52,6 +52,44 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(Discovery)).StatusCode);
     }
 
+    [Fact]
+    public async Task AnUnchangedTenantReadAgain_KeepsItsInstance_AndLivesOnFromThatRead()
+    {
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var first = await directory.FindAsync(Tenant, CancellationToken.None);
+        var firstRead = directory.ReadAt(Tenant);
+
+        _factory.Time.Advance(TenantDirectory.RefreshAfter);
+        Assert.Same(first, await directory.FindAsync(Tenant, CancellationToken.None));
+        await Eventually.TrueAsync(() => directory.ReadAt(Tenant) >= firstRead + TenantDirectory.RefreshAfter);
+
+        // Past the first read's TTL the entry still serves the same instance (the state built on it stays too).
+        _factory.Time.Advance(TenantDirectory.Ttl - TenantDirectory.RefreshAfter + TimeSpan.FromSeconds(1));
+        Assert.Same(first, await directory.FindAsync(Tenant, CancellationToken.None));
+        using var client = _factory.CreateApi();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ATenantReadAgain_WithAnApiResourceAddedByHand_IsReplaced()
+    {
+        // A change only in a list column (a primitive collection) is a change too.
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var first = await directory.FindAsync(Tenant, CancellationToken.None);
+        using (var scope = _factory.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            var row = await db.Tenants.SingleAsync(t => t.Id == Tenant);
+            row.ApiResources = [.. row.ApiResources, "https://api.example.com"];
+            await db.SaveChangesAsync();
+        }
+
+        _factory.Time.Advance(TenantDirectory.RefreshAfter);
+        await directory.FindAsync(Tenant, CancellationToken.None);
+        await Eventually.TrueAsync(async () => (await directory.FindAsync(Tenant, CancellationToken.None))!.ApiResources.Contains("https://api.example.com"));
+        Assert.NotSame(first, await directory.FindAsync(Tenant, CancellationToken.None));
+    }
+
     private async Task SuspendByHandAsync()
     {
         using var scope = _factory.Services.CreateScope();
