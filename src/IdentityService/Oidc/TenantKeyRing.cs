@@ -34,9 +34,10 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
     /// use, in a cache of 1,000 by default: with more tenants in use than that, nearly every token made a new provider
     /// (a key handle, a hash context and two dictionaries) and left the old one for its background disposal, which
     /// fell behind (84,000 of them alive after 100,000 tokens over 10,000 tenants). This cache holds three
-    /// per tenant kept in memory (<see cref="KeyOptions.TenantCacheSize"/>), for signing and for verifying each.
+    /// per tenant kept in memory (<see cref="KeyOptions.TenantCacheSize"/>), for signing and for verifying each;
+    /// the ES256 keys, which sign most tokens, own their provider and do not use it (<see cref="TenantCryptoProviders"/>).
     /// </summary>
-    private readonly CryptoProviderFactory _cryptoProviders = new(new InMemoryCryptoProviderCache(
+    private readonly TenantCryptoProviders _cryptoProviders = new(new InMemoryCryptoProviderCache(
         new CryptoProviderCacheOptions { SizeLimit = Math.Max(1_000, options.Value.TenantCacheSize * 3) }));
 
     public async Task<TenantKeySet> LoadAsync(Tenant tenant, CancellationToken cancellationToken)
@@ -149,7 +150,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                 case Es256:
                     var ecKey = ECDsa.Create();
                     ecKey.ImportPkcs8PrivateKey(material, out _);
-                    var ecCredentials = new SigningCredentials(new ECDsaSecurityKey(ecKey) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, Es256);
+                    var ecCredentials = new SigningCredentials(new TenantEcdsaKey(ecKey) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, Es256);
                     signing.Add(ecCredentials);
                     if (active)
                     {
