@@ -12,7 +12,8 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
 {
     private const long SweepEveryMilliseconds = 1000;
 
-    private readonly ConcurrentDictionary<(string Tenant, string Key), Counter> _counters = new();
+    // Keyed by window too, as the Redis store's keys are: one key counted over two windows has two counts.
+    private readonly ConcurrentDictionary<(string Tenant, string Key, long Window), Counter> _counters = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), Set> _sets = new();
     private readonly ConcurrentDictionary<(string Tenant, string Ip), IpBlock> _blocks = new();
     private long _nextSweep;
@@ -24,10 +25,36 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var (bucket, closes) = Bucket(now, window);
-        var entry = _counters.AddOrUpdate((tenantId, key), _ => new Counter(bucket, 1, closes),
-            (_, current) => current.Bucket == bucket ? current with { Count = current.Count + 1 } : new Counter(bucket, 1, closes));
+        long count;
+        while (true)
+        {
+            // One counter per key, reset in place when a new window opens: a request allocates nothing that outlives it
+            // (a counter replaced on every request kept ~20,000 short-lived objects a second going into the old
+            // generations with 10,000 busy clients, one window each).
+            var counter = _counters.GetOrAdd((tenantId, key, (long)window.TotalMilliseconds), static (_, w) => new Counter(w.Bucket, w.Closes), (Bucket: bucket, Closes: closes));
+            lock (counter)
+            {
+                if (counter.Removed)
+                {
+                    // Swept between the lookup and the lock: the next lookup finds or makes the live one.
+                    continue;
+                }
+
+                if (bucket > counter.Bucket)
+                {
+                    counter.Bucket = bucket;
+                    counter.Closes = closes;
+                    counter.Count = 0;
+                }
+
+                // A request that read the clock just before another opened the next window counts in that window.
+                count = ++counter.Count;
+                break;
+            }
+        }
+
         Sweep(now);
-        return Task.FromResult(entry.Count);
+        return Task.FromResult(count);
     }
 
     public Task<long> AddDistinctAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default)
@@ -80,7 +107,13 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
     {
         foreach (var key in _counters.Keys.Where(k => k.Tenant == tenantId))
         {
-            _counters.TryRemove(key, out _);
+            if (_counters.TryRemove(key, out var counter))
+            {
+                lock (counter)
+                {
+                    counter.Removed = true;
+                }
+            }
         }
 
         foreach (var key in _sets.Keys.Where(k => k.Tenant == tenantId))
@@ -114,9 +147,12 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         // An entry is removed only as it was read: one updated meanwhile (a new window) stays.
         foreach (var entry in _counters)
         {
-            if (entry.Value.Closes <= now)
+            lock (entry.Value)
             {
-                _counters.TryRemove(entry);
+                if (entry.Value.Closes <= now && _counters.TryRemove(entry))
+                {
+                    entry.Value.Removed = true;
+                }
             }
         }
 
@@ -137,7 +173,16 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         }
     }
 
-    private readonly record struct Counter(long Bucket, long Count, long Closes);
+    /// <summary>A key's count in its current window; read and written under its own lock.</summary>
+    private sealed class Counter(long bucket, long closes)
+    {
+        public long Bucket = bucket;
+        public long Closes = closes;
+        public long Count;
+
+        /// <summary>Swept out of the dictionary: no longer counts.</summary>
+        public bool Removed;
+    }
 
     private sealed record Set(long Bucket, HashSet<string> Members, long Closes);
 }

@@ -31,18 +31,39 @@ public sealed class RedisStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Counter_CountsWithinItsWindow_AndStartsAgainInTheNextOne()
+    public Task Counter_CountsWithinItsWindow_AndStartsAgainInTheNextOne() => CountsWithinItsWindowAsync(_store);
+
+    [Fact]
+    public Task InMemoryStore_Counter_CountsWithinItsWindow_AndStartsAgainInTheNextOne() => CountsWithinItsWindowAsync(new InMemoryProtectionStore(_time));
+
+    [Fact]
+    public async Task InMemoryStore_Counter_CountsEveryOneOfManyConcurrentIncrements_AcrossWindowsAndSweeps()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var window = TimeSpan.FromSeconds(1);
+        for (var round = 0; round < 5; round++)
+        {
+            // Many threads on one key, and on keys whose windows close meanwhile (each sweep removes those).
+            var counts = await Task.WhenAll(Enumerable.Range(0, 2_000).Select(i => Task.Run(() =>
+                store.IncrementAsync("acme", i % 2 == 0 ? "rl:tenant" : $"rl:token:client{i}", window))));
+
+            Assert.Equal(Enumerable.Range(1, 1_000).Select(n => (long)n), counts.Where((_, i) => i % 2 == 0).Order());
+            _time.Advance(window);
+        }
+    }
+
+    private async Task CountsWithinItsWindowAsync(IProtectionStore store)
     {
         var window = TimeSpan.FromMinutes(1);
-        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
-        Assert.Equal(2, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
-        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.2", window));
-        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", TimeSpan.FromMinutes(30)));
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(2, await store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:203.0.113.2", window));
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:203.0.113.1", TimeSpan.FromMinutes(30)));
 
         _time.Advance(TimeSpan.FromSeconds(59));
-        Assert.Equal(3, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(3, await store.IncrementAsync("acme", "rl:203.0.113.1", window));
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(1, await _store.IncrementAsync("acme", "rl:203.0.113.1", window));
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:203.0.113.1", window));
     }
 
     [Fact]
