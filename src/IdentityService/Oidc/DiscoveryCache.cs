@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
@@ -15,6 +16,8 @@ namespace IdentityService.Oidc;
 /// </summary>
 internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOptions> issuer, ICorsService cors)
 {
+    private readonly DocumentTemplates _templates = new();
+
     private const string Configuration = "/.well-known/openid-configuration";
     private const string Jwks = "/.well-known/jwks";
 
@@ -37,7 +40,7 @@ internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOption
         var pathBase = request.PathBase.Value ?? "";
         return state.Documents.Find(path, request.Scheme, host, pathBase) is { } document
             ? ServeAsync(context, document)
-            : RenderAndKeepAsync(context, state.Documents, new DiscoveryDocuments.Document(path, request.Scheme, host, pathBase, [], "", null));
+            : RenderAndKeepAsync(context, state.Documents, new DiscoveryDocuments.Document(path, request.Scheme, host, pathBase, [], [], "", null));
     }
 
     private async Task ServeAsync(HttpContext context, DiscoveryDocuments.Document document)
@@ -45,7 +48,7 @@ internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOption
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = document.ContentType;
-        response.ContentLength = document.Body.Length;
+        response.ContentLength = document.Length;
         if (document.CacheControl is not null)
         {
             response.Headers.CacheControl = document.CacheControl;
@@ -61,7 +64,18 @@ internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOption
             }
         }
 
-        await response.Body.WriteAsync(document.Body, context.RequestAborted);
+        var writer = response.BodyWriter;
+        for (var i = 0; i < document.Segments.Length; i++)
+        {
+            if (i > 0)
+            {
+                writer.Write(document.Issuer);
+            }
+
+            writer.Write(document.Segments[i]);
+        }
+
+        await writer.FlushAsync(context.RequestAborted);
     }
 
     private async Task RenderAndKeepAsync(HttpContext context, DiscoveryDocuments documents, DiscoveryDocuments.Document key)
@@ -83,7 +97,8 @@ internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOption
             && response.ContentType is { } contentType && !response.Headers.ContainsKey(HeaderNames.SetCookie))
         {
             string? cacheControl = response.Headers.CacheControl;
-            documents.Add(key with { Body = body, ContentType = contentType, CacheControl = cacheControl });
+            var (segments, issuerBytes) = _templates.Cut(body);
+            documents.Add(key with { Segments = segments, Issuer = issuerBytes, ContentType = _templates.Share(contentType), CacheControl = cacheControl is null ? null : _templates.Share(cacheControl) });
         }
     }
 

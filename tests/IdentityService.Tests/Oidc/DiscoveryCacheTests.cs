@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
 using IdentityService.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using OpenIddict.Server;
@@ -62,6 +64,36 @@ public sealed class DiscoveryCacheTests(ITestOutputHelper output)
         Assert.Superset(before, after);
         Assert.Equal(published, publishedAgain);
         Assert.Equal(published, await client.GetByteArrayAsync("/t/acme/.well-known/jwks?again=1"));
+    }
+
+    [Fact]
+    public async Task TenantsOfTheSameSettings_ShareOneCopyOfTheDocument_AndEachIsServedItsOwnIssuerByteForByte()
+    {
+        using var factory = new IdentityServiceFactory { Output = output };
+        var tenants = new[] { "acme", "globex", "initech-eu" };
+        using var client = factory.CreateApi();
+        var kept = new List<DiscoveryDocuments.Document>();
+        foreach (var tenant in tenants)
+        {
+            await factory.CreateTenantAsync(tenant);
+            var path = $"/t/{tenant}/.well-known/openid-configuration";
+            var rendered = await client.GetByteArrayAsync(path);
+            var fromMemory = await client.GetAsync(path);
+
+            Assert.Equal(rendered, await fromMemory.Content.ReadAsByteArrayAsync());
+            Assert.Equal(rendered.Length, fromMemory.Content.Headers.ContentLength);
+            Assert.Equal(rendered, await client.GetByteArrayAsync(path + "?again=1"));
+            Assert.EndsWith($"/t/{tenant}", JsonDocument.Parse(rendered).RootElement.GetProperty("issuer").GetString());
+
+            var found = await factory.Services.GetRequiredService<TenantDirectory>().FindAsync(tenant, CancellationToken.None);
+            var state = await factory.Services.GetRequiredService<TenantOidcStateCache>().GetAsync(found!, CancellationToken.None);
+            kept.Add(Assert.Single(state.Documents.Kept));
+        }
+
+        // The issuer is cut out wherever it is named (itself and each endpoint); what is left is one copy for all three.
+        Assert.True(kept[0].Segments.Length > 5, $"{kept[0].Segments.Length} segments");
+        Assert.All(kept, document => Assert.Same(kept[0].Segments, document.Segments));
+        Assert.Equal(3, kept.Select(d => System.Text.Encoding.UTF8.GetString(d.Issuer)).Distinct().Count());
     }
 
     [Fact]
