@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenIddict.Core;
 using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace IdentityService.Oidc;
@@ -70,6 +71,8 @@ public static class OidcSetup
                 options.AddEventHandler(SkipRequestsOutsideTenants.Descriptor);
                 options.AddEventHandler(SelectTenantCredentials.Descriptor);
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
+                options.RemoveEventHandler(OpenIddictServerAspNetCoreHandlers.ProcessJsonResponse<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
+                options.AddEventHandler(WriteTokenResponse.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
                 options.AddCodeIssuanceWrites();
