@@ -73,6 +73,8 @@ public static class OidcSetup
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerAspNetCoreHandlers.ProcessJsonResponse<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
                 options.AddEventHandler(WriteTokenResponse.Descriptor);
+                options.RemoveEventHandler(OpenIddictServerHandlers.InferEndpointType.Descriptor);
+                options.AddEventHandler(InferEndpointTypeByPath.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
                 options.AddCodeIssuanceWrites();
