@@ -59,7 +59,7 @@ internal sealed class ServerDispatcher(
             var active = filter.IsActiveAsync(context);
             if (!active.IsCompletedSuccessfully)
             {
-                return RestAsync(active, index);
+                return RestAsync(provider, filters, context, active, index);
             }
 
             if (!active.Result)
@@ -69,26 +69,28 @@ internal sealed class ServerDispatcher(
         }
 
         return new(true);
+    }
 
-        // A filter that did not answer at once: the rest of the filters are awaited in turn.
-        async ValueTask<bool> RestAsync(ValueTask<bool> pending, int from)
+    // A filter that did not answer at once: the rest of the filters are awaited in turn. Static, with its state passed
+    // in: a local function capturing the caller's variables made the caller allocate a closure on every call.
+    private static async ValueTask<bool> RestAsync<TContext>(IServiceProvider provider, System.Collections.Immutable.ImmutableArray<Type> filters, TContext context, ValueTask<bool> pending, int from)
+        where TContext : OpenIddictServerEvents.BaseContext
+    {
+        if (!await pending)
         {
-            if (!await pending)
+            return false;
+        }
+
+        for (var index = from + 1; index < filters.Length; index++)
+        {
+            var filter = (IOpenIddictServerHandlerFilter<TContext>)provider.GetService(filters[index])!;
+            if (!await filter.IsActiveAsync(context))
             {
                 return false;
             }
-
-            for (var index = from + 1; index < filters.Length; index++)
-            {
-                var filter = (IOpenIddictServerHandlerFilter<TContext>)provider.GetService(filters[index])!;
-                if (!await filter.IsActiveAsync(context))
-                {
-                    return false;
-                }
-            }
-
-            return true;
         }
+
+        return true;
     }
 
     /// <summary>The handlers of one context type, in OpenIddict's order (the list is sorted when the options are built).</summary>
