@@ -31,6 +31,13 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     /// </summary>
     [System.ComponentModel.DataAnnotations.Schema.NotMapped]
     internal bool IsSharedSnapshot { get; set; }
+
+    /// <summary>
+    /// The permissions of a shared snapshot, parsed once (<see cref="TenantApplicationManager"/>): OpenIddict parses the
+    /// JSON column on each of the three or four permission checks of a token request. Not a column.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Schema.NotMapped]
+    internal System.Collections.Immutable.ImmutableArray<string> ParsedPermissions { get; set; }
 }
 
 public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthorization<Guid, TenantApplication, TenantToken>, ITenantOwned

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using IdentityService.Data;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
@@ -105,6 +106,54 @@ internal sealed class TenantApplicationManager(
         return application.PreviousClientSecret is { } previous
             && application.PreviousSecretExpiresAt > time.GetUtcNow()
             && await MatchesAsync(application, secret, previous, cancellationToken);
+    }
+
+    /// <summary>A cached client's permissions are parsed once and kept on the (read-only) instance; others as OpenIddict does.</summary>
+    public override ValueTask<ImmutableArray<string>> GetPermissionsAsync(TenantApplication application, CancellationToken cancellationToken = default)
+    {
+        if (!application.IsSharedSnapshot)
+        {
+            return base.GetPermissionsAsync(application, cancellationToken);
+        }
+
+        return application.ParsedPermissions is { IsDefault: false } parsed ? new(parsed) : ParseAndKeepAsync();
+
+        async ValueTask<ImmutableArray<string>> ParseAndKeepAsync()
+        {
+            var json = application.Permissions ?? "";
+            if (!SharedPermissions.TryGetValue(json, out var permissions))
+            {
+                permissions = await base.GetPermissionsAsync(application, cancellationToken);
+                if (SharedPermissions.Count < MaxSharedPermissionSets)
+                {
+                    permissions = SharedPermissions.GetOrAdd(json, permissions);
+                }
+            }
+
+            application.ParsedPermissions = permissions;
+            return permissions;
+        }
+    }
+
+    /// <summary>Clients with the same permissions (the same JSON) share one parsed set: 10,000 alike clients keep one.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ImmutableArray<string>> SharedPermissions = new(StringComparer.Ordinal);
+
+    private const int MaxSharedPermissionSets = 1_000;
+
+    /// <summary>As OpenIddict's, over the permissions without boxing them into an enumerable.</summary>
+    public override async ValueTask<bool> HasPermissionAsync(TenantApplication application, string permission, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(application);
+        ArgumentException.ThrowIfNullOrEmpty(permission);
+        foreach (var granted in await GetPermissionsAsync(application, cancellationToken))
+        {
+            if (string.Equals(granted, permission, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>One slow hash per client, secret and stored hash every few minutes, not one per request.</summary>

@@ -16,7 +16,7 @@ namespace IdentityService.Oidc;
 /// </summary>
 internal static class TokenEndpoint
 {
-    public static async Task<IResult> HandleAsync(HttpContext context, UserManager<AppUser> users, UserClaims claims, IOpenIddictApplicationManager applications, Tenancy.TenantContext tenant)
+    public static async Task<IResult> HandleAsync(HttpContext context, IOpenIddictApplicationManager applications, Tenancy.TenantContext tenant)
     {
         var request = context.GetOpenIddictServerRequest();
         if (request is null)
@@ -52,6 +52,10 @@ internal static class TokenEndpoint
 
         if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
         {
+            // Resolved here, not as parameters: a client_credentials grant has no user, and making a UserManager (with
+            // its store, validators and metrics) for it showed in that grant's allocation profile.
+            var users = context.RequestServices.GetRequiredService<UserManager<AppUser>>();
+            var claims = context.RequestServices.GetRequiredService<UserClaims>();
             var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
             var granted = result.Principal;
             var user = granted?.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
