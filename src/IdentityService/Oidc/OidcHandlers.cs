@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore;
+using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Server.OpenIddictServerEvents;
@@ -205,4 +206,42 @@ internal sealed class InferEndpointTypeByPath : IOpenIddictServerHandler<Process
 
         return true;
     }
+}
+
+/// <summary>
+/// Leaves the user's profile claims (name, email, phone, roles...) out of authorization codes and refresh tokens.
+/// Only this service reads those, and its token endpoint builds the new tokens' claims from the user's current record
+/// at every exchange and refresh (<see cref="TokenEndpoint"/>); the subject, the authentication time and OpenIddict's
+/// own claims (scopes, resources, presenters, the authorization) stay. Smaller tokens to encrypt, sign, decrypt and
+/// parse on every refresh, and no personal data inside a long-lived token.
+/// </summary>
+internal sealed class SlimInternalTokens : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    private static readonly HashSet<string> ProfileClaims = new(StringComparer.OrdinalIgnoreCase)
+    {
+        OpenIddictConstants.Claims.Name, OpenIddictConstants.Claims.GivenName, OpenIddictConstants.Claims.FamilyName,
+        OpenIddictConstants.Claims.Locale, OpenIddictConstants.Claims.UpdatedAt, OpenIddictConstants.Claims.Email,
+        OpenIddictConstants.Claims.EmailVerified, OpenIddictConstants.Claims.PhoneNumber,
+        OpenIddictConstants.Claims.PhoneNumberVerified, OpenIddictConstants.Claims.Role,
+    };
+
+    /// <summary>After the last of the principals it slims is prepared, before any token is generated.</summary>
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .UseSingletonHandler<SlimInternalTokens>()
+            .SetOrder(OpenIddictServerHandlers.PrepareRefreshTokenPrincipal.Descriptor.Order + 1)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        context.AuthorizationCodePrincipal = Slim(context.AuthorizationCodePrincipal);
+        context.RefreshTokenPrincipal = Slim(context.RefreshTokenPrincipal);
+        return ValueTask.CompletedTask;
+    }
+
+    private static System.Security.Claims.ClaimsPrincipal? Slim(System.Security.Claims.ClaimsPrincipal? principal) =>
+        principal is null || !principal.Claims.Any(c => ProfileClaims.Contains(c.Type))
+            ? principal
+            : principal.Clone(claim => !ProfileClaims.Contains(claim.Type));
 }

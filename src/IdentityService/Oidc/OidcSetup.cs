@@ -75,6 +75,7 @@ public static class OidcSetup
                 options.AddEventHandler(WriteTokenResponse.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.InferEndpointType.Descriptor);
                 options.AddEventHandler(InferEndpointTypeByPath.Descriptor);
+                options.AddEventHandler(SlimInternalTokens.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
                 options.AddCodeIssuanceWrites();
