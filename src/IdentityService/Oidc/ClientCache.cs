@@ -59,7 +59,7 @@ public sealed class ClientCache : IDisposable
         _bus = bus;
         _scopes = scopes;
         _time = time;
-        _refresher = new(LoadAsync, Apply, () => Version, logger);
+        _refresher = new(LoadAsync, (cached, loaded) => _model is { } model && RowEquality.Same(model, cached, loaded), Apply, () => Version, time, logger);
         bus.Subscribe(Channel, message =>
         {
             // "{tenant}/{clientId}": a tenant id never contains '/', a client id may.
@@ -149,19 +149,7 @@ public sealed class ClientCache : IDisposable
 
     private void Apply(Key key, RefreshAheadEntry<TenantApplication> entry, TenantApplication? loaded, long version)
     {
-        if (loaded is not null && _model is { } model && RowEquality.Same(model, entry.Value, loaded))
-        {
-            // Unchanged: the instance in use stays, as fresh as this read.
-            if (Version == version)
-            {
-                entry.Renew(_time.GetUtcNow());
-            }
-            else
-            {
-                entry.RefreshFailed();
-            }
-        }
-        else if (loaded is not null)
+        if (loaded is not null)
         {
             Add(key.TenantId, key.ClientId, loaded, version);
             if (!_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? kept) || kept?.Value != loaded)

@@ -38,7 +38,8 @@ public sealed class TenantDirectory : IDisposable
         _scopes = scopes;
         _bus = bus;
         _time = time;
-        _refresher = new(LoadAsync, Apply, () => Volatile.Read(ref _evictions), logger);
+        _refresher = new(LoadAsync, (cached, loaded) => _model is { } model && RowEquality.Same(model, cached, loaded), Apply,
+            () => Volatile.Read(ref _evictions), time, logger);
         bus.Subscribe(Channel, Forget);
     }
 
@@ -102,18 +103,6 @@ public sealed class TenantDirectory : IDisposable
         if (tenant is null)
         {
             _cache.Remove(id);
-        }
-        else if (_model is { } model && RowEquality.Same(model, entry.Value, tenant))
-        {
-            // Unchanged: the instance in use (and the state built on it) stays, as fresh as this read.
-            if (Volatile.Read(ref _evictions) == version)
-            {
-                entry.Renew(_time.GetUtcNow());
-            }
-            else
-            {
-                entry.RefreshFailed();
-            }
         }
         else if (!Keep(id, tenant, version))
         {
