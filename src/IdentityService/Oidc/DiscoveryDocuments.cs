@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -83,17 +82,15 @@ public sealed class DiscoveryDocuments
 /// <summary>
 /// The bodies of discovery documents cut at their issuer, shared by every tenant whose document is the same but for
 /// it: with 10,000 tenants of the same settings, one copy of a 2 KB document instead of 10,000 (and a few bytes of
-/// issuer each). Bounded: past <see cref="MaxShared"/> different shapes, a document keeps its own segments.
+/// issuer each). Bounded (<see cref="SharedValues{TValue}"/>): past a thousand shapes, a document keeps its own segments.
 /// </summary>
 internal sealed class DocumentTemplates
 {
-    internal const int MaxShared = 1_000;
-
-    private readonly ConcurrentDictionary<string, byte[][]> _shared = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _headers = new(StringComparer.Ordinal);
+    private readonly SharedValues<byte[][]> _segments = new();
+    private readonly SharedValues<string> _headers = new();
 
     /// <summary>One instance of each header value (content type, cache control) for all documents.</summary>
-    public string Share(string value) => _headers.TryGetValue(value, out var shared) ? shared : _headers.Count < MaxShared ? _headers.GetOrAdd(value, value) : value;
+    public string Share(string value) => _headers.Share(value, value);
 
     /// <summary>The body cut at each occurrence of its <c>issuer</c> value, and that value's bytes.</summary>
     public (byte[][] Segments, byte[] Issuer) Cut(byte[] body)
@@ -115,13 +112,7 @@ internal sealed class DocumentTemplates
 
         segments.Add(rest.ToArray());
         var cut = segments.ToArray();
-        var key = KeyOf(cut);
-        if (_shared.TryGetValue(key, out var shared))
-        {
-            return (shared, issuer);
-        }
-
-        return (_shared.Count < MaxShared ? _shared.GetOrAdd(key, cut) : cut, issuer);
+        return (_segments.Share(KeyOf(cut), cut), issuer);
     }
 
     /// <summary>The UTF-8 bytes of the document's <c>issuer</c> as they appear in it; null for a body without one.</summary>

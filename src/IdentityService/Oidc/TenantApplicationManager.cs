@@ -121,13 +121,9 @@ internal sealed class TenantApplicationManager(
         async ValueTask<ImmutableArray<string>> ParseAndKeepAsync()
         {
             var json = application.Permissions ?? "";
-            if (!SharedPermissions.TryGetValue(json, out var permissions))
+            if (!SharedPermissions.TryGet(json, out var permissions))
             {
-                permissions = await base.GetPermissionsAsync(application, cancellationToken);
-                if (SharedPermissions.Count < MaxSharedPermissionSets)
-                {
-                    permissions = SharedPermissions.GetOrAdd(json, permissions);
-                }
+                permissions = SharedPermissions.Share(json, await base.GetPermissionsAsync(application, cancellationToken));
             }
 
             application.ParsedPermissions = permissions;
@@ -136,9 +132,7 @@ internal sealed class TenantApplicationManager(
     }
 
     /// <summary>Clients with the same permissions (the same JSON) share one parsed set: 10,000 alike clients keep one.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ImmutableArray<string>> SharedPermissions = new(StringComparer.Ordinal);
-
-    private const int MaxSharedPermissionSets = 1_000;
+    private static readonly SharedValues<ImmutableArray<string>> SharedPermissions = new();
 
     /// <summary>As OpenIddict's, over the permissions without boxing them into an enumerable.</summary>
     public override async ValueTask<bool> HasPermissionAsync(TenantApplication application, string permission, CancellationToken cancellationToken = default)
