@@ -17,6 +17,7 @@ public static class OidcSetup
         services.AddSingleton<TenantOidcStateCache>();
         services.AddSingleton<VerifiedSecretCache>();
         services.AddSingleton<ClientCache>();
+        services.AddSingleton<FamilyAdvances>();
         // The same scoped instance that OpenIddict resolves, under its own type for the code that changes clients.
         services.AddScoped(provider => (TenantApplicationManager)provider.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>());
         services.AddScoped<UserClaims>();

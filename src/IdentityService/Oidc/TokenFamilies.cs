@@ -301,12 +301,7 @@ internal static class TokenFamilies
             var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
             var next = generation + 1;
             var stamp = Guid.NewGuid().ToString();
-            var moved = await db.InTurnAsync(token => db.Authorizations
-                .Where(a => a.Id == id && a.Status == Statuses.Valid && a.TokenGeneration == generation)
-                .ExecuteUpdateAsync(u => u
-                    .SetProperty(a => a.TokenGeneration, next)
-                    .SetProperty(a => a.RotatedAt, now)
-                    .SetProperty(a => a.ConcurrencyToken, stamp), token), context.CancellationToken);
+            var moved = await services.GetRequiredService<FamilyAdvances>().AdvanceAsync(db, id, generation, next, now, stamp, context.CancellationToken);
             if (moved == 1)
             {
                 context.Transaction.SetProperty(NextGenerationProperty, (object)next);

@@ -169,6 +169,60 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         Assert.Equal(HttpStatusCode.BadRequest, (await flow.RedeemAsync(oldCode, oldFlow.Verifier)).StatusCode);
     }
 
+    [Fact]
+    public async Task RefreshesArrivingTogether_AreCommittedTogether_EachSignInMovedOnOnce_AndATokenSentTwiceIsAReuse()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            tokens.Add((await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!);
+        }
+
+        var twice = await flow.SignInAsync("ada@acme.test", Password);
+        var advances = _factory.Services.GetRequiredService<FamilyAdvances>();
+        var committed = advances.Committed;
+
+        // On SQLite another write holds the database while the refreshes arrive: they queue, and go in one commit.
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var sqlite = db is SqliteIdentityDb;
+        var release = new TaskCompletionSource();
+        var holding = sqlite ? db.InTurnAsync(async _ => { await release.Task; return 0; }, CancellationToken.None) : Task.FromResult(0);
+        var refreshes = tokens.Select(t => flow.RefreshAsync(t)).ToList();
+        var sameToken = twice.GetProperty("refresh_token").GetString()!;
+        refreshes.Add(flow.RefreshAsync(sameToken));
+        refreshes.Add(flow.RefreshAsync(sameToken));
+        if (sqlite)
+        {
+            // One taken by the writer, which waits for the database; the seven others queued behind it.
+            await Eventually.TrueAsync(() => advances.Queued == 7, "The refreshes did not queue for one commit.");
+            Assert.All(refreshes, r => Assert.False(r.IsCompleted));
+        }
+
+        release.SetResult();
+        await holding;
+        var answers = await Task.WhenAll(refreshes);
+        var after = advances.Committed;
+
+        // Each of the six sign-ins moved on once, and its new token works while its old one is a reuse.
+        for (var i = 0; i < 6; i++)
+        {
+            var next = await RefreshTokenOfAsync(answers[i]);
+            Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens[i])).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(next)).StatusCode);
+        }
+
+        // The token sent twice: one answer at most, and the sign-in is revoked with what it issued.
+        Assert.Equal(1, answers[6..].Count(a => a.StatusCode == HttpStatusCode.OK));
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(twice.GetProperty("access_token").GetString()!));
+        if (sqlite)
+        {
+            Assert.Equal((committed.Batches + 1, committed.Advances + 8), after);
+        }
+    }
+
     private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
     {
         var body = await response.Content.ReadAsStringAsync();
