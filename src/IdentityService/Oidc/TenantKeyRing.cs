@@ -148,8 +148,7 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
 
                     break;
                 case Es256:
-                    var ecKey = ECDsa.Create();
-                    ecKey.ImportPkcs8PrivateKey(material, out _);
+                    var ecKey = CompactEcdsa.FromPkcs8(material);
                     var ecCredentials = new SigningCredentials(new TenantEcdsaKey(ecKey) { KeyId = keyId, CryptoProviderFactory = _cryptoProviders }, Es256);
                     signing.Add(ecCredentials);
                     if (active)

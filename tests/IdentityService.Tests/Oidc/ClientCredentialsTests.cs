@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Oidc;
 
@@ -45,6 +46,24 @@ public sealed class ClientCredentialsTests(ITestOutputHelper output) : IAsyncLif
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.DoesNotContain(_secret, text);
         Assert.Equal("confidential", JsonNode.Parse(text)!["clientType"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ATenantsSigningKey_IsOneOpenSslKey_ThatSignsAndIsPublished_WithoutItsPrivatePartEverExported()
+    {
+        // A token signed with the tenant's ES256 key, and the tenant's JWKS rendered.
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_secret, basic: true)).StatusCode);
+        using var client = _factory.CreateApi();
+        var jwks = JsonDocument.Parse(await client.GetStringAsync($"/t/{Tenant}/.well-known/jwks")).RootElement;
+
+        var tenant = await _factory.Services.GetRequiredService<IdentityService.Tenancy.TenantDirectory>().FindAsync(Tenant, CancellationToken.None);
+        var state = await _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>().GetAsync(tenant!, CancellationToken.None);
+        var key = Assert.IsType<IdentityService.Oidc.CompactEcdsa>(((Microsoft.IdentityModel.Tokens.ECDsaSecurityKey)state.Keys.Ecdsa.Key).ECDsa);
+        Assert.Equal(OperatingSystem.IsLinux(), key.IsProviderKey);
+        Assert.Equal(0, key.PrivateExports);
+        var published = jwks.GetProperty("keys").EnumerateArray().Single(k => k.GetProperty("kid").GetString() == state.Keys.Ecdsa.Key.KeyId);
+        Assert.Equal(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(key.ExportParameters(false).Q.X), published.GetProperty("x").GetString());
+        Assert.False(published.TryGetProperty("d", out _));
     }
 
     [Fact]

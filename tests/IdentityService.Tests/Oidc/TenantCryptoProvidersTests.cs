@@ -54,6 +54,38 @@ public sealed class TenantCryptoProvidersTests
     public void AKeyOtherThanP256_IsRefused() =>
         Assert.Throws<ArgumentException>(() => new TenantEcdsaKey(ECDsa.Create(ECCurve.NamedCurves.nistP384)));
 
+    [Fact]
+    public async Task ATenantKeyReadFromPkcs8_IsOneOpenSslKey_SignsOrdinaryES256Tokens_AndPublishesItsPublicPointWithoutExportingThePrivateOne()
+    {
+        var compact = (CompactEcdsa)CompactEcdsa.FromPkcs8(_ecdsa.ExportPkcs8PrivateKey());
+        var tenantKey = new TenantEcdsaKey(compact) { KeyId = "k1", CryptoProviderFactory = Providers };
+
+        // On Linux OpenSSL decodes it into its provider form (one native copy of the key instead of two).
+        Assert.Equal(OperatingSystem.IsLinux(), compact.IsProviderKey);
+        var token = Create(tenantKey);
+        var publicOnly = new ECDsaSecurityKey(ECDsa.Create(_ecdsa.ExportParameters(false))) { KeyId = "k1" };
+        Assert.True((await ValidateAsync(token, publicOnly)).IsValid);
+        Assert.False((await ValidateAsync(Tamper(token), publicOnly)).IsValid);
+        Assert.True((await ValidateAsync(Create(new ECDsaSecurityKey(_ecdsa) { KeyId = "k1" }), tenantKey)).IsValid);
+
+        // Its public parameters (what the JWKS publishes) are the key's point, read without the private part.
+        var published = tenantKey.ECDsa.ExportParameters(includePrivateParameters: false);
+        var expected = _ecdsa.ExportParameters(false);
+        Assert.Equal(expected.Q.X, published.Q.X);
+        Assert.Equal(expected.Q.Y, published.Q.Y);
+        Assert.Null(published.D);
+        Assert.Equal(expected.Curve.Oid.Value, published.Curve.Oid.Value);
+        Assert.Equal(0, compact.PrivateExports);
+    }
+
+    [Fact]
+    public void AKeyReadFromPkcs8_ThatIsNotP256_IsRefused()
+    {
+        using var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        Assert.Throws<CryptographicException>(() => CompactEcdsa.FromPkcs8(p384.ExportPkcs8PrivateKey()));
+        Assert.ThrowsAny<CryptographicException>(() => CompactEcdsa.FromPkcs8([0x30, 0x03, 0x02, 0x01, 0x00]));
+    }
+
     private static string Create(SecurityKey key) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
     {
         Issuer = "https://id.example.com/t/acme",
