@@ -2,6 +2,8 @@ using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using IdentityService.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace IdentityService.Oidc;
@@ -106,16 +108,10 @@ internal sealed class FamilyAdvances : IAsyncDisposable
                     }
 
                     await using var transaction = await db.Database.BeginTransactionAsync(token);
+                    await using var update = RotationStatement.Prepare(db, transaction.GetDbTransaction());
                     foreach (var advance in batch)
                     {
-                        // This context serves no request and has no tenant: each UPDATE names its own.
-                        advance.Moved = await db.Authorizations.IgnoreQueryFilters()
-                            .Where(a => a.TenantId == advance.TenantId && a.Id == advance.Id
-                                && a.Status == Statuses.Valid && a.TokenGeneration == advance.Generation)
-                            .ExecuteUpdateAsync(u => u
-                                .SetProperty(a => a.TokenGeneration, advance.Next)
-                                .SetProperty(a => a.RotatedAt, advance.Now)
-                                .SetProperty(a => a.ConcurrencyToken, advance.Stamp), token);
+                        advance.Moved = await update.ExecuteAsync(advance, token);
                     }
 
                     await transaction.CommitAsync(token);
@@ -154,6 +150,74 @@ internal sealed class FamilyAdvances : IAsyncDisposable
         if (_writer.IsValueCreated)
         {
             await _writer.Value;
+        }
+    }
+
+    /// <summary>
+    /// The family UPDATE as one prepared SQLite statement, run once per refresh of a batch: the batch's context serves
+    /// no request and has no tenant, so each run names its tenant in the WHERE. Table, columns and the conversion of
+    /// each value (a GUID as text, a time as a number) are taken from the EF Core model, so the statement writes what
+    /// EF Core's <c>ExecuteUpdate</c> wrote (which rebuilt its query and looked it up on every call).
+    /// </summary>
+    private sealed class RotationStatement : IAsyncDisposable
+    {
+        private readonly System.Data.Common.DbCommand _command;
+        private readonly Slot _tenant, _id, _generation, _next, _now, _stamp;
+
+        private RotationStatement(System.Data.Common.DbCommand command, Slot[] slots)
+        {
+            _command = command;
+            (_tenant, _id, _generation, _next, _now, _stamp) = (slots[0], slots[1], slots[2], slots[3], slots[4], slots[5]);
+        }
+
+        public static RotationStatement Prepare(IdentityDb db, System.Data.Common.DbTransaction transaction)
+        {
+            var entity = db.Model.FindEntityType(typeof(TenantAuthorization))!;
+            var table = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+            var sql = db.GetService<ISqlGenerationHelper>();
+            var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = transaction;
+            var slots = new Slot[7]; // the seventh, the status, keeps the value it is made with
+            string Column(string property) => sql.DelimitIdentifier(entity.FindProperty(property)!.GetColumnName(table)!);
+            string Parameter(int index, string property, object sample)
+            {
+                // The property's own type mapping makes the parameter (its provider type) and converts each value.
+                var mapping = entity.FindProperty(property)!.GetRelationalTypeMapping();
+                var parameter = mapping.CreateParameter(command, "@p" + index, sample);
+                command.Parameters.Add(parameter);
+                slots[index] = new Slot(parameter, mapping.Converter);
+                return parameter.ParameterName;
+            }
+
+            command.CommandText =
+                $"UPDATE {sql.DelimitIdentifier(table.Name, table.Schema)} SET " +
+                $"{Column(nameof(TenantAuthorization.TokenGeneration))} = {Parameter(3, nameof(TenantAuthorization.TokenGeneration), 0)}, " +
+                $"{Column(nameof(TenantAuthorization.RotatedAt))} = {Parameter(4, nameof(TenantAuthorization.RotatedAt), DateTimeOffset.UnixEpoch)}, " +
+                $"{Column(nameof(TenantAuthorization.ConcurrencyToken))} = {Parameter(5, nameof(TenantAuthorization.ConcurrencyToken), "")} " +
+                $"WHERE {Column(nameof(TenantAuthorization.TenantId))} = {Parameter(0, nameof(TenantAuthorization.TenantId), "")} " +
+                $"AND {Column(nameof(TenantAuthorization.Id))} = {Parameter(1, nameof(TenantAuthorization.Id), Guid.Empty)} " +
+                $"AND {Column(nameof(TenantAuthorization.Status))} = {Parameter(6, nameof(TenantAuthorization.Status), Statuses.Valid)} " +
+                $"AND {Column(nameof(TenantAuthorization.TokenGeneration))} = {Parameter(2, nameof(TenantAuthorization.TokenGeneration), 0)}";
+            command.Prepare();
+            return new RotationStatement(command, slots);
+        }
+
+        public Task<int> ExecuteAsync(Advance advance, CancellationToken cancellationToken)
+        {
+            _tenant.Set(advance.TenantId);
+            _id.Set(advance.Id);
+            _generation.Set(advance.Generation);
+            _next.Set(advance.Next);
+            _now.Set(advance.Now);
+            _stamp.Set(advance.Stamp);
+            return _command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => _command.DisposeAsync();
+
+        private readonly record struct Slot(System.Data.Common.DbParameter Parameter, Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter? Converter)
+        {
+            public void Set(object value) => Parameter.Value = Converter is null ? value : Converter.ConvertToProvider(value) ?? DBNull.Value;
         }
     }
 
