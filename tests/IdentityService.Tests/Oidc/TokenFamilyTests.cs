@@ -223,6 +223,33 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         }
     }
 
+    [Fact]
+    public async Task MovingAFamilyOn_FromAnotherTenant_TouchesNothing_AndItsOwnTenantsRefreshStillWorks()
+    {
+        await _factory.CreateTenantAsync("globex");
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var refresh = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        Guid family;
+        using (var acme = await _factory.TenantScopeAsync("acme"))
+        {
+            family = await acme.ServiceProvider.GetRequiredService<IdentityDb>().Authorizations.Select(a => a.Id).SingleAsync();
+        }
+
+        // Another tenant's context names the family's id and generation: no row of acme is moved.
+        using (var globex = await _factory.TenantScopeAsync("globex"))
+        {
+            var db = globex.ServiceProvider.GetRequiredService<IdentityDb>();
+            var moved = await _factory.Services.GetRequiredService<FamilyAdvances>()
+                .AdvanceAsync(db, family, 0, 1, _factory.Time.GetUtcNow(), Guid.NewGuid().ToString(), CancellationToken.None);
+            Assert.Equal(0, moved);
+        }
+
+        Assert.Equal(new[] { 0 }, await GenerationsAsync());
+        Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(refresh)).StatusCode);
+        Assert.Equal(new[] { 1 }, await GenerationsAsync());
+    }
+
     private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
     {
         var body = await response.Content.ReadAsStringAsync();
