@@ -23,7 +23,7 @@ namespace IdentityService.Oidc;
 /// themselves: there the UPDATE runs on the request's own context, as it always did.
 /// </para>
 /// </summary>
-internal sealed class FamilyAdvances : IAsyncDisposable
+internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
 {
     internal const int MaxBatch = 128;
 
@@ -143,6 +143,9 @@ internal sealed class FamilyAdvances : IAsyncDisposable
             batch.Clear();
         }
     }
+
+    /// <summary>Takes no more UPDATEs; those queued are still written by the writer, which is not waited for here.</summary>
+    public void Dispose() => _queue.Writer.TryComplete();
 
     public async ValueTask DisposeAsync()
     {
