@@ -159,68 +159,86 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
     /// <summary>
     /// The family UPDATE as one prepared SQLite statement, run once per refresh of a batch: the batch's context serves
     /// no request and has no tenant, so each run names its tenant in the WHERE. Table, columns and the conversion of
-    /// each value (a GUID as text, a time as a number) are taken from the EF Core model, so the statement writes what
-    /// EF Core's <c>ExecuteUpdate</c> wrote (which rebuilt its query and looked it up on every call).
+    /// each value (a GUID as text, a time as a number) are taken from the EF Core model, once for the process, so the
+    /// statement writes what EF Core's <c>ExecuteUpdate</c> wrote (which rebuilt its query and looked it up on every
+    /// call). Per batch only the command is made, on the batch's connection, and prepared.
     /// </summary>
     private sealed class RotationStatement : IAsyncDisposable
     {
-        private readonly System.Data.Common.DbCommand _command;
-        private readonly Slot _tenant, _id, _generation, _next, _now, _stamp;
+        // The parameters, in this order: what each run sets, then the status, which keeps the value it is made with.
+        private static readonly string[] Properties =
+        [
+            nameof(TenantAuthorization.TenantId), nameof(TenantAuthorization.Id), nameof(TenantAuthorization.TokenGeneration),
+            nameof(TenantAuthorization.TokenGeneration), nameof(TenantAuthorization.RotatedAt), nameof(TenantAuthorization.ConcurrencyToken),
+            nameof(TenantAuthorization.Status),
+        ];
 
-        private RotationStatement(System.Data.Common.DbCommand command, Slot[] slots)
+        private static Shape? _shape;
+
+        private readonly System.Data.Common.DbCommand _command;
+        private readonly System.Data.Common.DbParameter[] _parameters;
+        private readonly Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter?[] _converters;
+
+        private RotationStatement(System.Data.Common.DbCommand command, System.Data.Common.DbParameter[] parameters, Shape shape)
         {
             _command = command;
-            (_tenant, _id, _generation, _next, _now, _stamp) = (slots[0], slots[1], slots[2], slots[3], slots[4], slots[5]);
+            _parameters = parameters;
+            _converters = shape.Converters;
         }
 
         public static RotationStatement Prepare(IdentityDb db, System.Data.Common.DbTransaction transaction)
         {
-            var entity = db.Model.FindEntityType(typeof(TenantAuthorization))!;
-            var table = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-            var sql = db.GetService<ISqlGenerationHelper>();
+            var shape = _shape ??= Shape.Of(db);
             var command = db.Database.GetDbConnection().CreateCommand();
             command.Transaction = transaction;
-            var slots = new Slot[7]; // the seventh, the status, keeps the value it is made with
-            string Column(string property) => sql.DelimitIdentifier(entity.FindProperty(property)!.GetColumnName(table)!);
-            string Parameter(int index, string property, object sample)
+            command.CommandText = shape.Sql;
+            var parameters = new System.Data.Common.DbParameter[Properties.Length];
+            for (var i = 0; i < parameters.Length; i++)
             {
-                // The property's own type mapping makes the parameter (its provider type) and converts each value.
-                var mapping = entity.FindProperty(property)!.GetRelationalTypeMapping();
-                var parameter = mapping.CreateParameter(command, "@p" + index, sample);
-                command.Parameters.Add(parameter);
-                slots[index] = new Slot(parameter, mapping.Converter);
-                return parameter.ParameterName;
+                // The property's own type mapping makes the parameter (its provider type). The first values are
+                // placeholders, each run sets its own; the status's stays.
+                parameters[i] = shape.Mappings[i].CreateParameter(command, "@p" + i, shape.Samples[i]);
+                command.Parameters.Add(parameters[i]);
             }
 
-            command.CommandText =
-                $"UPDATE {sql.DelimitIdentifier(table.Name, table.Schema)} SET " +
-                $"{Column(nameof(TenantAuthorization.TokenGeneration))} = {Parameter(3, nameof(TenantAuthorization.TokenGeneration), 0)}, " +
-                $"{Column(nameof(TenantAuthorization.RotatedAt))} = {Parameter(4, nameof(TenantAuthorization.RotatedAt), DateTimeOffset.UnixEpoch)}, " +
-                $"{Column(nameof(TenantAuthorization.ConcurrencyToken))} = {Parameter(5, nameof(TenantAuthorization.ConcurrencyToken), "")} " +
-                $"WHERE {Column(nameof(TenantAuthorization.TenantId))} = {Parameter(0, nameof(TenantAuthorization.TenantId), "")} " +
-                $"AND {Column(nameof(TenantAuthorization.Id))} = {Parameter(1, nameof(TenantAuthorization.Id), Guid.Empty)} " +
-                $"AND {Column(nameof(TenantAuthorization.Status))} = {Parameter(6, nameof(TenantAuthorization.Status), Statuses.Valid)} " +
-                $"AND {Column(nameof(TenantAuthorization.TokenGeneration))} = {Parameter(2, nameof(TenantAuthorization.TokenGeneration), 0)}";
             command.Prepare();
-            return new RotationStatement(command, slots);
+            return new RotationStatement(command, parameters, shape);
         }
 
         public Task<int> ExecuteAsync(Advance advance, CancellationToken cancellationToken)
         {
-            _tenant.Set(advance.TenantId);
-            _id.Set(advance.Id);
-            _generation.Set(advance.Generation);
-            _next.Set(advance.Next);
-            _now.Set(advance.Now);
-            _stamp.Set(advance.Stamp);
+            Set(0, advance.TenantId);
+            Set(1, advance.Id);
+            Set(2, advance.Generation);
+            Set(3, advance.Next);
+            Set(4, advance.Now);
+            Set(5, advance.Stamp);
             return _command.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        private void Set(int index, object value) =>
+            _parameters[index].Value = _converters[index] is { } converter ? converter.ConvertToProvider(value) ?? DBNull.Value : value;
+
         public ValueTask DisposeAsync() => _command.DisposeAsync();
 
-        private readonly record struct Slot(System.Data.Common.DbParameter Parameter, Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter? Converter)
+        /// <summary>The statement's text and its parameters' type mappings, read from the model once.</summary>
+        private sealed record Shape(string Sql, RelationalTypeMapping[] Mappings, Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter?[] Converters, object[] Samples)
         {
-            public void Set(object value) => Parameter.Value = Converter is null ? value : Converter.ConvertToProvider(value) ?? DBNull.Value;
+            public static Shape Of(IdentityDb db)
+            {
+                var entity = db.Model.FindEntityType(typeof(TenantAuthorization))!;
+                var table = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+                var sql = db.GetService<ISqlGenerationHelper>();
+                string Column(int index) => sql.DelimitIdentifier(entity.FindProperty(Properties[index])!.GetColumnName(table)!);
+                var mappings = Properties.Select(p => entity.FindProperty(p)!.GetRelationalTypeMapping()).ToArray();
+                return new Shape(
+                    $"UPDATE {sql.DelimitIdentifier(table.Name, table.Schema)} " +
+                    $"SET {Column(3)} = @p3, {Column(4)} = @p4, {Column(5)} = @p5 " +
+                    $"WHERE {Column(0)} = @p0 AND {Column(1)} = @p1 AND {Column(6)} = @p6 AND {Column(2)} = @p2",
+                    mappings,
+                    [.. mappings.Select(m => m.Converter)],
+                    ["", Guid.Empty, 0, 0, DateTimeOffset.UnixEpoch, "", Statuses.Valid]);
+            }
         }
     }
 
