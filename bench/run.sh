@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
+r2r=0 keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
@@ -28,6 +28,8 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift ;;
     --prewarm) prewarm=$2; shift ;;
     --data) keep_data=$2; shift ;;
+    --build) r2r=0 ;;
+    --publish) r2r=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,8 +40,17 @@ mkdir -p "$results"
 label=sqlite; [ $postgres -eq 1 ] && label=postgresql
 log=$results/server-$label.log
 
-echo "== build (Release)"
-dotnet build src/IdentityService/IdentityService.csproj -c Release -nologo -v q -clp:ErrorsOnly
+ours_dir=$root/src/IdentityService ours_dll=bin/Release/net10.0/IdentityService.dll
+if [ $r2r -eq 1 ]; then
+  echo "== publish (Release, ReadyToRun)"
+  ours_dir=$root/bench/results/ours-publish ours_dll=IdentityService.dll
+  rm -rf "$ours_dir"
+  dotnet publish src/IdentityService/IdentityService.csproj -c Release -r linux-x64 --self-contained false \
+    -p:PublishReadyToRun=true -o "$ours_dir" -nologo -v q -clp:ErrorsOnly
+else
+  echo "== build (Release)"
+  dotnet build src/IdentityService/IdentityService.csproj -c Release -nologo -v q -clp:ErrorsOnly
+fi
 for p in LoadGen Floor Hasher; do dotnet build bench/$p/$p.csproj -c Release -nologo -v q -clp:ErrorsOnly; done
 if [ ! -d bench/peer/node_modules/oidc-provider ]; then (cd bench/peer && npm ci --no-audit --no-fund --silent); fi
 
@@ -83,12 +94,13 @@ echo "== starting the service ($label) on 127.0.0.1:$ours_port, the peer on :$pe
 perf_map=(${BENCH_SERVER_ENV:-}); [ "${PROFILE:-0}" = perf ] && perf_map+=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
 # Production, as deployed: behind a TLS-terminating proxy on loopback (the load generator sends the proxy's
 # X-Forwarded-Proto: https, and the service trusts 127.0.0.1 for it), with its public https origin.
-(cd src/IdentityService && exec env "${perf_map[@]}" ASPNETCORE_ENVIRONMENT=Production "${db_env[@]}" \
+(cd "$ours_dir" && exec env "${perf_map[@]}" ASPNETCORE_ENVIRONMENT=Production "${db_env[@]}" \
   "Issuer__PublicOrigin=https://127.0.0.1:$ours_port" ForwardedHeaders__KnownProxies__0=127.0.0.1 \
   Bootstrap__AdminClientId=admin "Bootstrap__AdminClientSecret=$secret" Logging__LogLevel__Default=Warning \
-  dotnet bin/Release/net10.0/IdentityService.dll --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
+  dotnet "$ours_dll" --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
 pids+=($!); ours_pid=$!
-(cd bench/peer && NODE_ENV=production PORT=$peer_port exec node server.js > "$results/peer.log" 2>&1) &
+iterations=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["iterations"])' "$results/hasher.json")
+(cd bench/peer && NODE_ENV=production PORT=$peer_port PBKDF2_ITERATIONS=$iterations exec node server.js > "$results/peer.log" 2>&1) &
 pids+=($!); peer_pid=$!
 (exec dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" > "$results/floor.log" 2>&1) &
 pids+=($!); floor_pid=$!

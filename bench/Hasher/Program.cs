@@ -7,8 +7,8 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Microsoft.AspNetCore.Identity;
 
-// bench/Hasher [--quick | --cpu-only] [--threads N] OUT.json: the mean cost of one VerifyHashedPassword with the default options,
-// as the service's UserManager uses it. --quick times a plain loop instead of BenchmarkDotNet; --cpu-only only
+// bench/Hasher [--quick | --cpu-only] [--threads N] OUT.json: the mean cost of one VerifyHashedPassword with the service's
+// default options (Passwords:HashIterations), as its UserManager uses it. --quick times a plain loop instead of BenchmarkDotNet; --cpu-only only
 // takes the thread-CPU figure (3 s), which LoadGen runs just before and after the sign-in scenario.
 var quick = args.Contains("--quick");
 var cpuOnly = args.Contains("--cpu-only");
@@ -72,9 +72,10 @@ if (cpuOnly)
     meanNs = wall.Elapsed.TotalNanoseconds * threads / count;
 }
 
-var options = new PasswordHasherOptions();
+var options = VerifyPassword.Options;
 var result = new
 {
+    iterations = options.IterationCount,
     algorithm = $"PasswordHasher<T> {options.CompatibilityMode}, PBKDF2 HMAC-SHA512, {options.IterationCount} iterations",
     method,
     threads,
@@ -87,7 +88,9 @@ Console.WriteLine($"hasher: {result.meanMicroseconds / 1000:F2} ms per VerifyHas
 
 public class VerifyPassword
 {
-    private readonly PasswordHasher<object> _hasher = new();
+    public static readonly PasswordHasherOptions Options = new() { IterationCount = new IdentityService.Users.PasswordHashingOptions().HashIterations };
+
+    private readonly PasswordHasher<object> _hasher = new(Microsoft.Extensions.Options.Options.Create(Options));
     private readonly object _user = new();
     private string _hash = "";
 

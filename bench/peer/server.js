@@ -2,8 +2,9 @@
 // client_credentials, authorization_code + PKCE (S256), refresh_token rotated on every use,
 // JWT access tokens (ES256 by default, RS256 for the *-rs clients), RS256 ID tokens, long lifetimes.
 // Storage is oidc-provider's in-memory adapter. Sign-in: a plain form whose password is checked with
-// PBKDF2-HMAC-SHA512, 100,000 iterations, the parameters of ASP.NET Core Identity's default hasher.
-// Usage: PORT=5090 node server.js
+// PBKDF2-HMAC-SHA512 with the iterations of IdentityService's hasher (PBKDF2_ITERATIONS, which bench/run.sh
+// takes from the hasher measurement; 210,000 by default).
+// Usage: PORT=5090 [PBKDF2_ITERATIONS=210000] node server.js
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import Provider from 'oidc-provider';
@@ -13,6 +14,7 @@ const issuer = `http://127.0.0.1:${port}`;
 const clientSecret = process.env.CLIENT_SECRET || 'bench-secret-0123456789abcdef';
 const password = process.env.USER_PASSWORD || 'correct horse battery staple';
 const pbkdf2 = promisify(crypto.pbkdf2);
+const iterations = Number(process.env.PBKDF2_ITERATIONS || 210_000);
 
 function jwk(type, options, alg, kid) {
   const { privateKey } = crypto.generateKeyPairSync(type, options);
@@ -21,7 +23,7 @@ function jwk(type, options, alg, kid) {
 
 // Users: user0..user255@bench.test, one stored PBKDF2 hash (salted) for the shared password.
 const salt = crypto.randomBytes(16);
-const storedHash = crypto.pbkdf2Sync(password, salt, 100_000, 32, 'sha512');
+const storedHash = crypto.pbkdf2Sync(password, salt, iterations, 32, 'sha512');
 
 const resources = {
   'urn:bench:es256': { scope: 'api', accessTokenFormat: 'jwt', accessTokenTTL: 86400, jwt: { sign: { alg: 'ES256' } } },
@@ -91,7 +93,7 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.method !== 'POST') return next();
   const form = await readForm(ctx.req);
-  const hash = await pbkdf2(form.get('password') || '', salt, 100_000, 32, 'sha512');
+  const hash = await pbkdf2(form.get('password') || '', salt, iterations, 32, 'sha512');
   const email = form.get('email') || '';
   if (!/^user\d+@bench\.test$/.test(email) || !crypto.timingSafeEqual(hash, storedHash)) {
     ctx.status = 400;

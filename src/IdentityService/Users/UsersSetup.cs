@@ -1,6 +1,7 @@
 using IdentityService.Data;
 using IdentityService.SignIn;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
 
 namespace IdentityService.Users;
 
@@ -9,6 +10,9 @@ public static class UsersSetup
     /// <summary>ASP.NET Core Identity's user store and hasher. Its own lockout is off: it reads the wall clock.</summary>
     public static IServiceCollection AddUsers(this IServiceCollection services)
     {
+        services.AddOptions<PasswordHashingOptions>().BindConfiguration(PasswordHashingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PasswordHasherOptions>().Configure<IOptions<PasswordHashingOptions>>(
+            (hasher, hashing) => hasher.IterationCount = hashing.Value.HashIterations);
         services.AddIdentityCore<AppUser>(options =>
             {
                 options.User.RequireUniqueEmail = true;
@@ -23,6 +27,7 @@ public static class UsersSetup
             .AddRoles<AppRole>()
             .AddEntityFrameworkStores<IdentityDb>()
             .AddUserStore<TenantUserStore>();
+        services.AddSingleton<DummyPasswordHash>();
         services.AddScoped<PasswordSignIn>();
         return services;
     }

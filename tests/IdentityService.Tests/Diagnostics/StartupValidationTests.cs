@@ -31,6 +31,14 @@ public sealed class StartupValidationTests
     }
 
     [Fact]
+    public void PasswordHashIterationsBelowTheFloor_StopNamingTheKey()
+    {
+        var error = StartupError(() => new IdentityServiceFactory { Settings = { ["Passwords:HashIterations"] = "10000" } });
+
+        Assert.True(Flatten(error).Contains("Passwords:HashIterations", StringComparison.Ordinal), error.ToString());
+    }
+
+    [Fact]
     public async Task OutsideDevelopment_PlainHttp_IsRefusedByTheOpenIdConnectEndpoints_AndIssuersUseThePublicOrigin()
     {
         using var factory = new IdentityServiceFactory { Environment = "Production", Settings = { ["Issuer:PublicOrigin"] = "https://id.example.test" } };

@@ -28,7 +28,22 @@ public sealed class PasswordHashingTests(ITestOutputHelper output) : IDisposable
 
         Assert.DoesNotContain(Password, first);
         Assert.NotEqual(first, second);
-        Assert.True(IterationsOf(first) >= 100_000, $"PBKDF2 iterations: {IterationsOf(first)}");
+        Assert.Equal(210_000, IterationsOf(first));
+    }
+
+    [Fact]
+    public async Task HashIterations_AreConfigurable_AndTheDummyHashOfRefusedAttemptsCostsTheSame()
+    {
+        _factory.Settings["Passwords:HashIterations"] = "250000";
+        await _factory.CreateTenantAsync("acme");
+        var id = await _factory.CreateUserAsync("acme", "ada@acme.test", Password);
+
+        using var scope = _factory.Services.CreateScope();
+        var dummy = scope.ServiceProvider.GetRequiredService<IdentityService.SignIn.DummyPasswordHash>()
+            .Get(scope.ServiceProvider.GetRequiredService<IPasswordHasher<AppUser>>());
+
+        Assert.Equal(250_000, IterationsOf(await HashOfAsync(id)));
+        Assert.Equal(250_000, IterationsOf(dummy));
     }
 
     [Fact]
@@ -37,7 +52,9 @@ public sealed class PasswordHashingTests(ITestOutputHelper output) : IDisposable
         await _factory.CreateTenantAsync("acme");
         await _factory.CreateWebClientAsync("acme");
         var id = await _factory.CreateUserAsync("acme", "ada@acme.test", Password);
-        var weak = new PasswordHasher<AppUser>(Options.Create(new PasswordHasherOptions { IterationCount = 10_000 })).HashPassword(new AppUser(), Password);
+        // Identity's own default (100,000 iterations): what versions before 0.11 stored.
+        var weak = new PasswordHasher<AppUser>(Options.Create(new PasswordHasherOptions())).HashPassword(new AppUser(), Password);
+        Assert.Equal(100_000, IterationsOf(weak));
         await UpdateAsync(id, user => user.PasswordHash = weak);
 
         using var browser = _factory.CreateBrowser();
@@ -45,7 +62,7 @@ public sealed class PasswordHashingTests(ITestOutputHelper output) : IDisposable
 
         var rehashed = await HashOfAsync(id);
         Assert.NotEqual(weak, rehashed);
-        Assert.True(IterationsOf(rehashed) >= 100_000);
+        Assert.Equal(210_000, IterationsOf(rehashed));
     }
 
     /// <summary>Identity's version 3 format: marker, PRF, iteration count (big-endian), salt length, salt, subkey.</summary>
