@@ -6,6 +6,7 @@
 #   bench/run.sh [--quick] [--postgres] [--tenants N] [--duration SECONDS] [--workers N] [--only 2,4] [--steps N]
 #                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 60 s, 15 s with --quick;
 #                                .NET's tiered JIT was seen recompiling for about 50 s under this load)
+#                [--publish]    (run the service from a ReadyToRun `dotnet publish` output, not the build output)
 #                [--data DIR]   (SQLite: keep the service's database in DIR and reuse it in the next run, so that
 #                                10,000 tenants are created once, not on every run; creation figures then mean nothing)
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
@@ -28,7 +29,6 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift ;;
     --prewarm) prewarm=$2; shift ;;
     --data) keep_data=$2; shift ;;
-    --build) r2r=0 ;;
     --publish) r2r=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac

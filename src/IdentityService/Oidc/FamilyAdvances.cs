@@ -1,9 +1,12 @@
+using System.Data.Common;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using IdentityService.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace IdentityService.Oidc;
@@ -175,24 +178,24 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
 
         private static Shape? _shape;
 
-        private readonly System.Data.Common.DbCommand _command;
-        private readonly System.Data.Common.DbParameter[] _parameters;
-        private readonly Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter?[] _converters;
+        private readonly DbCommand _command;
+        private readonly DbParameter[] _parameters;
+        private readonly ValueConverter?[] _converters;
 
-        private RotationStatement(System.Data.Common.DbCommand command, System.Data.Common.DbParameter[] parameters, Shape shape)
+        private RotationStatement(DbCommand command, DbParameter[] parameters, Shape shape)
         {
             _command = command;
             _parameters = parameters;
             _converters = shape.Converters;
         }
 
-        public static RotationStatement Prepare(IdentityDb db, System.Data.Common.DbTransaction transaction)
+        public static RotationStatement Prepare(IdentityDb db, DbTransaction transaction)
         {
             var shape = _shape ??= Shape.Of(db);
             var command = db.Database.GetDbConnection().CreateCommand();
             command.Transaction = transaction;
             command.CommandText = shape.Sql;
-            var parameters = new System.Data.Common.DbParameter[Properties.Length];
+            var parameters = new DbParameter[Properties.Length];
             for (var i = 0; i < parameters.Length; i++)
             {
                 // The property's own type mapping makes the parameter (its provider type). The first values are
@@ -222,12 +225,12 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
         public ValueTask DisposeAsync() => _command.DisposeAsync();
 
         /// <summary>The statement's text and its parameters' type mappings, read from the model once.</summary>
-        private sealed record Shape(string Sql, RelationalTypeMapping[] Mappings, Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter?[] Converters, object[] Samples)
+        private sealed record Shape(string Sql, RelationalTypeMapping[] Mappings, ValueConverter?[] Converters, object[] Samples)
         {
             public static Shape Of(IdentityDb db)
             {
                 var entity = db.Model.FindEntityType(typeof(TenantAuthorization))!;
-                var table = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+                var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
                 var sql = db.GetService<ISqlGenerationHelper>();
                 string Column(int index) => sql.DelimitIdentifier(entity.FindProperty(Properties[index])!.GetColumnName(table)!);
                 var mappings = Properties.Select(p => entity.FindProperty(p)!.GetRelationalTypeMapping()).ToArray();
