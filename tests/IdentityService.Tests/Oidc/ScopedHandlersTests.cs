@@ -41,6 +41,10 @@ public sealed class ScopedHandlersTests
         public NeedsUnregistered(Unregistered unregistered) => _ = unregistered;
     }
 
+    // What the dispatcher does: the factory made once, then called with the request's scope.
+    private static object? Make(ServiceDescriptor descriptor, IServiceProvider scope) =>
+        ScopedHandlers.FactoryFor(descriptor, scope.GetService<IServiceProviderIsService>())?.Invoke(scope);
+
     private static ServiceProvider Provider() => new ServiceCollection()
         .AddScoped<Dependency>()
         .AddScoped<Handler>()
@@ -56,9 +60,9 @@ public sealed class ScopedHandlersTests
         using var first = root.CreateScope();
         using var second = root.CreateScope();
 
-        var made = Assert.IsType<Handler>(ScopedHandlers.Create(ServiceDescriptor.Scoped<Handler, Handler>(), first.ServiceProvider));
-        var again = Assert.IsType<Handler>(ScopedHandlers.Create(ServiceDescriptor.Scoped<Handler, Handler>(), first.ServiceProvider));
-        var other = Assert.IsType<Handler>(ScopedHandlers.Create(ServiceDescriptor.Scoped<Handler, Handler>(), second.ServiceProvider));
+        var made = Assert.IsType<Handler>(Make(ServiceDescriptor.Scoped<Handler, Handler>(), first.ServiceProvider));
+        var again = Assert.IsType<Handler>(Make(ServiceDescriptor.Scoped<Handler, Handler>(), first.ServiceProvider));
+        var other = Assert.IsType<Handler>(Make(ServiceDescriptor.Scoped<Handler, Handler>(), second.ServiceProvider));
 
         Assert.Same(first.ServiceProvider.GetRequiredService<Dependency>(), made.Dependency);
         Assert.Same(made.Dependency, again.Dependency);
@@ -73,12 +77,12 @@ public sealed class ScopedHandlersTests
         using var scope = root.CreateScope();
 
         // Disposable: the scope disposes what it made; ambiguous or unsatisfiable constructors: the container's rules decide.
-        Assert.Null(ScopedHandlers.Create(ServiceDescriptor.Scoped<DisposableHandler, DisposableHandler>(), scope.ServiceProvider));
-        Assert.Null(ScopedHandlers.Create(ServiceDescriptor.Scoped<TwoEquallyLong, TwoEquallyLong>(), scope.ServiceProvider));
-        Assert.Null(ScopedHandlers.Create(ServiceDescriptor.Scoped<NeedsUnregistered, NeedsUnregistered>(), scope.ServiceProvider));
+        Assert.Null(Make(ServiceDescriptor.Scoped<DisposableHandler, DisposableHandler>(), scope.ServiceProvider));
+        Assert.Null(Make(ServiceDescriptor.Scoped<TwoEquallyLong, TwoEquallyLong>(), scope.ServiceProvider));
+        Assert.Null(Make(ServiceDescriptor.Scoped<NeedsUnregistered, NeedsUnregistered>(), scope.ServiceProvider));
 
         // Singletons, instances and registrations under another service type are not this path's either.
-        Assert.Null(ScopedHandlers.Create(ServiceDescriptor.Singleton<Handler, Handler>(), scope.ServiceProvider));
-        Assert.Null(ScopedHandlers.Create(ServiceDescriptor.Scoped<object, Handler>(), scope.ServiceProvider));
+        Assert.Null(Make(ServiceDescriptor.Singleton<Handler, Handler>(), scope.ServiceProvider));
+        Assert.Null(Make(ServiceDescriptor.Scoped<object, Handler>(), scope.ServiceProvider));
     }
 }
