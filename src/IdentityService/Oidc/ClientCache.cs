@@ -113,11 +113,17 @@ public sealed class ClientCache : IDisposable
     internal DateTimeOffset? ReadAt(string tenantId, string clientId) =>
         _cache.TryGetValue(new Key(tenantId, clientId), out RefreshAheadEntry<TenantApplication>? entry) ? entry?.LoadedAt : null;
 
+    // Compiled once: a client that is not cached (idle for 30 seconds, or new to this instance) is read on its request's
+    // path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
+    // The tenant's query filter still applies, with the context's tenant.
+    private static readonly Func<IdentityDb, string, CancellationToken, Task<TenantApplication?>> ByClientId = EF.CompileAsyncQuery(
+        (IdentityDb db, string clientId, CancellationToken _) => db.Applications.AsNoTracking().FirstOrDefault(a => a.ClientId == clientId));
+
     /// <summary>Reads a client of the context's tenant (the query filter applies), without tracking: the instance outlives the context.</summary>
     internal static async Task<TenantApplication?> LoadAsync(IdentityDb db, string clientId, CancellationToken cancellationToken)
     {
         // The ordinal comparison is OpenIddict's own, for databases whose collation ignores case.
-        var loaded = await db.Applications.AsNoTracking().FirstOrDefaultAsync(a => a.ClientId == clientId, cancellationToken);
+        var loaded = await ByClientId(db, clientId, cancellationToken);
         return loaded is not null && string.Equals(loaded.ClientId, clientId, StringComparison.Ordinal) ? loaded : null;
     }
 

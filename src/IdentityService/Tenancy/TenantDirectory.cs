@@ -70,12 +70,16 @@ public sealed class TenantDirectory : IDisposable
     /// <summary>When the cached entry of a tenant was last read (or found unchanged) in the database; null if none.</summary>
     internal DateTimeOffset? ReadAt(string id) => _cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) ? entry?.LoadedAt : null;
 
+    // Compiled once: a tenant not cached (idle for 30 seconds, or new to this instance) is read on its request's path.
+    private static readonly Func<IdentityDb, string, CancellationToken, Task<Tenant?>> ById = EF.CompileAsyncQuery(
+        (IdentityDb db, string id, CancellationToken _) => db.Tenants.AsNoTracking().FirstOrDefault(t => t.Id == id));
+
     private async Task<Tenant?> LoadAsync(string id, CancellationToken cancellationToken)
     {
         var version = Volatile.Read(ref _evictions);
         using var scope = _scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var tenant = await db.Tenants.AsNoTracking().FirstOrDefaultAsync(t => t.Id == id, cancellationToken);
+        var tenant = await ById(db, id, cancellationToken);
         if (tenant is null)
         {
             _cache.Remove(id);
