@@ -9,8 +9,6 @@ using IdentityService.Tenancy;
 using IdentityService.Users;
 using Scalar.AspNetCore;
 
-NativeHeap.LimitArenas();
-
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddHostingAndSecurity(builder.Configuration, builder.Environment);
