@@ -356,13 +356,19 @@ var coldStart = new
 Console.WriteLine($"  cold first request (discovery, sequential, {sample} tenants): p50 {coldStart.coldP50Ms} ms, p99 {coldStart.coldP99Ms} ms; warm p50 {coldStart.warmP50Ms} ms; server CPU {coldStart.serverCpuMsPerNewTenant} ms per new tenant (3 GETs)");
 Console.WriteLine($"  a client's first token request (sequential, {sample} tenants): p50 {coldStart.firstTokenP50Ms} ms, p99 {coldStart.firstTokenP99Ms} ms; server CPU {coldStart.serverCpuMsPerFirstToken} ms each");
 
+// A tenant's discovery document and JWKS, fetched once each.
+async Task DocumentsOf(string id)
+{
+    await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(id));
+    await Flows.GetOkAsync(ours.Http, ours.JwksPath(id));
+}
+
 var touched = sample;
 foreach (var checkpoint in new[] { 1_000, tenantCount }.Where(c => c > sample && c <= tenantCount).Distinct())
 {
     await Parallel.ForEachAsync(ids[touched..checkpoint], new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (id, _) =>
     {
-        await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(id));
-        await Flows.GetOkAsync(ours.Http, ours.JwksPath(id));
+        await DocumentsOf(id);
         await Flows.ClientCredentialsAsync(ours, id, "cc");
     });
     touched = checkpoint;
@@ -400,11 +406,7 @@ results.Add(await Run("5 discovery + JWKS, 1 tenant", ours, "req", workers, asyn
     await Flows.GetOkAsync(ours.Http, i % 2 == 0 ? ours.DiscoveryPath("bench") : ours.JwksPath("bench"));
     return 1;
 }));
-await ReturnAfterIdle("discoveryAndJwks", async id =>
-{
-    await Flows.GetOkAsync(ours.Http, ours.DiscoveryPath(id));
-    await Flows.GetOkAsync(ours.Http, ours.JwksPath(id));
-});
+await ReturnAfterIdle("discoveryAndJwks", DocumentsOf);
 results.Add(await Run($"5 discovery + JWKS, {tenantCount} tenants", ours, "req", workers, async (_, i) =>
 {
     var id = ids[random.Value!.Next(ids.Length)];

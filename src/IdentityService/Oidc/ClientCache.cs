@@ -46,6 +46,12 @@ public sealed class ClientCache : IDisposable
 
     internal const int SizeLimit = 50_000;
 
+    // Compiled once: a client that is not cached (idle for 30 seconds, or new to this instance) is read on its request's
+    // path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
+    // The tenant's query filter still applies, with the context's tenant.
+    private static readonly Func<IdentityDb, string, CancellationToken, Task<TenantApplication?>> ByClientId = EF.CompileAsyncQuery(
+        (IdentityDb db, string clientId, CancellationToken _) => db.Applications.AsNoTracking().FirstOrDefault(a => a.ClientId == clientId));
+
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = SizeLimit });
     private readonly IInvalidationBus _bus;
     private readonly IServiceScopeFactory _scopes;
@@ -112,12 +118,6 @@ public sealed class ClientCache : IDisposable
     /// <summary>When the cached entry of a client was last read (or found unchanged) in the database; null if none.</summary>
     internal DateTimeOffset? ReadAt(string tenantId, string clientId) =>
         _cache.TryGetValue(new Key(tenantId, clientId), out RefreshAheadEntry<TenantApplication>? entry) ? entry?.LoadedAt : null;
-
-    // Compiled once: a client that is not cached (idle for 30 seconds, or new to this instance) is read on its request's
-    // path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
-    // The tenant's query filter still applies, with the context's tenant.
-    private static readonly Func<IdentityDb, string, CancellationToken, Task<TenantApplication?>> ByClientId = EF.CompileAsyncQuery(
-        (IdentityDb db, string clientId, CancellationToken _) => db.Applications.AsNoTracking().FirstOrDefault(a => a.ClientId == clientId));
 
     /// <summary>Reads a client of the context's tenant (the query filter applies), without tracking: the instance outlives the context.</summary>
     internal static async Task<TenantApplication?> LoadAsync(IdentityDb db, string clientId, CancellationToken cancellationToken)

@@ -25,6 +25,10 @@ public sealed class TenantDirectory : IDisposable
     /// <summary>The age at which a tenant in use is read again in the background.</summary>
     internal static readonly TimeSpan RefreshAfter = TimeSpan.FromSeconds(20);
 
+    // Compiled once: a tenant not cached (idle for 30 seconds, or new to this instance) is read on its request's path.
+    private static readonly Func<IdentityDb, string, CancellationToken, Task<Tenant?>> ById = EF.CompileAsyncQuery(
+        (IdentityDb db, string id, CancellationToken _) => db.Tenants.AsNoTracking().FirstOrDefault(t => t.Id == id));
+
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
@@ -69,10 +73,6 @@ public sealed class TenantDirectory : IDisposable
 
     /// <summary>When the cached entry of a tenant was last read (or found unchanged) in the database; null if none.</summary>
     internal DateTimeOffset? ReadAt(string id) => _cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) ? entry?.LoadedAt : null;
-
-    // Compiled once: a tenant not cached (idle for 30 seconds, or new to this instance) is read on its request's path.
-    private static readonly Func<IdentityDb, string, CancellationToken, Task<Tenant?>> ById = EF.CompileAsyncQuery(
-        (IdentityDb db, string id, CancellationToken _) => db.Tenants.AsNoTracking().FirstOrDefault(t => t.Id == id));
 
     private async Task<Tenant?> LoadAsync(string id, CancellationToken cancellationToken)
     {
