@@ -30,8 +30,9 @@ internal sealed class SkipRequestsOutsideTenants : IOpenIddictServerHandler<Proc
 /// <summary>
 /// Picks the tenant's key per token type: ID tokens RS256 (which OpenID Connect requires every provider
 /// to support), access tokens the tenant's algorithm (ES256 by default, ten times cheaper to sign).
-/// Codes and refresh tokens, which only this service reads, are signed with the tenant's internal HMAC key
-/// (a fraction of ES256's cost to sign and to verify) and encrypted with its current encryption key.
+/// Codes, which only this service reads, are signed with the tenant's internal HMAC key (a fraction of ES256's
+/// cost to sign and to verify) and encrypted with its current encryption key; so were refresh tokens, which are now
+/// sealed instead (<see cref="SealedRefreshTokens"/>) unless they have a row.
 /// </summary>
 internal sealed class SelectTenantCredentials : IOpenIddictServerHandler<GenerateTokenContext>
 {

@@ -79,6 +79,7 @@ public static class OidcSetup
                 options.AddEventHandler(SlimInternalTokens.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
+                options.AddSealedRefreshTokens();
                 options.AddCodeIssuanceWrites();
 
                 var aspNetCore = options.UseAspNetCore()

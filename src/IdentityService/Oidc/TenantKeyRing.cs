@@ -24,6 +24,9 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
     /// <summary>The HKDF label of the internal signing key derived from an encryption key (a separate key for a separate use).</summary>
     private static readonly byte[] InternalSigningLabel = "IdentityService internal token signing v1"u8.ToArray();
 
+    /// <summary>The HKDF label of the key that seals refresh tokens, derived from an encryption key.</summary>
+    private static readonly byte[] RefreshSealingLabel = "IdentityService refresh token sealing v1"u8.ToArray();
+
     /// <summary>How far replicas' clocks may disagree.</summary>
     private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
 
@@ -127,6 +130,8 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
         SigningCredentials? rsa = null, ecdsa = null;
         EncryptingCredentials? encryption = null;
         SigningCredentials? internalSigning = null;
+        SealingKey? sealing = null;
+        var unsealing = new List<SealingKey>();
         var signing = new List<SigningCredentials>();
         var decryption = new List<EncryptingCredentials>();
         var internalValidation = new List<SigningCredentials>();
@@ -164,10 +169,14 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
                     var derived = new SigningCredentials(new SymmetricSecurityKey(
                         HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, salt: null, info: InternalSigningLabel)) { KeyId = keyId + "-hs", CryptoProviderFactory = _cryptoProviders }, Hs256);
                     internalValidation.Add(derived);
+                    var sealingKey = new SealingKey(key.Id.ToByteArray()[..SealingKey.IdLength],
+                        HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, salt: null, info: RefreshSealingLabel));
+                    unsealing.Add(sealingKey);
                     if (active)
                     {
                         encryption = encryptionCredentials;
                         internalSigning = derived;
+                        sealing = sealingKey;
                     }
 
                     break;
@@ -180,6 +189,8 @@ public sealed class TenantKeyRing(IServiceScopeFactory scopes, IDataProtectionPr
             Ecdsa = ecdsa ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active ES256 key."),
             Encryption = encryption ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
             Internal = internalSigning ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
+            RefreshSealing = sealing ?? throw new InvalidOperationException($"Tenant {tenant.Id} has no active encryption key."),
+            RefreshUnsealing = unsealing,
             Signing = signing,
             InternalValidation = internalValidation,
             Decryption = decryption,

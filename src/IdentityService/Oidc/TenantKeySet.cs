@@ -26,6 +26,12 @@ public sealed class TenantKeySet
     /// <summary>Every encryption key still able to decrypt a live code or refresh token.</summary>
     public required IReadOnlyList<EncryptingCredentials> Decryption { get; init; }
 
+    /// <summary>Seals the refresh tokens issued now (<see cref="SealedRefreshTokens"/>): derived from the active encryption key.</summary>
+    public required SealingKey RefreshSealing { get; init; }
+
+    /// <summary>Every sealing key still able to open a live refresh token (one per decryption key).</summary>
+    public required IReadOnlyList<SealingKey> RefreshUnsealing { get; init; }
+
     /// <summary>When this set must be rebuilt: a pending key activates or an old key retires.</summary>
     public required DateTimeOffset ValidUntil { get; init; }
 }

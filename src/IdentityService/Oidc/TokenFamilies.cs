@@ -23,7 +23,7 @@ namespace IdentityService.Oidc;
 /// before is still accepted, within the tenant's reuse leeway after the rotation, and then the family does not
 /// move again.</item>
 /// </list>
-/// The tokens stay self-contained and unreadable to anyone else (signed, then encrypted with the tenant's key).
+/// The tokens stay self-contained and unreadable to anyone else (sealed with a key of the tenant's: <see cref="SealedRefreshTokens"/>).
 /// A refresh is one conditional UPDATE of its authorization (live, at the token's generation: moved on by one),
 /// where a token row took a read, an update and an insert; only when that UPDATE finds nothing is the
 /// authorization read, to tell a revoked sign-in, a retry within the leeway and a reuse apart. Refresh tokens issued with a row before this change still go through OpenIddict's own check

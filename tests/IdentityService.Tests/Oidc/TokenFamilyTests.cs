@@ -145,11 +145,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
     public async Task RefreshTokens_IssuedWithRowsBeforeTheUpgrade_StillWorkOnce_AndTheirReuseRevokesTheSignIn()
     {
         // The service as it was: refresh tokens with rows.
-        using var before = new IdentityServiceFactory(_factory)
-        {
-            Output = output,
-            ConfigureServices = services => services.PostConfigure<OpenIddictServerOptions>(o => o.Handlers.Remove(TokenFamilies.IssueWithoutRow.Descriptor)),
-        };
+        using var before = Without(TokenFamilies.IssueWithoutRow.Descriptor);
         using var oldBrowser = before.CreateBrowser();
         var oldFlow = new OidcFlow(oldBrowser, "acme", "web");
         var oldRefresh = (await oldFlow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
@@ -249,6 +245,50 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(refresh)).StatusCode);
         Assert.Equal(new[] { 1 }, await GenerationsAsync());
     }
+
+    [Fact]
+    public async Task ARefreshToken_WorksUntilItsLifetimeEnds_AndIsRefusedAfter()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var refresh = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+
+        // The tenant's refresh tokens live 14 days: one used a minute before works, its successor a day after does not.
+        _factory.Time.Advance(TimeSpan.FromDays(14) - TimeSpan.FromMinutes(1));
+        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        _factory.Time.Advance(TimeSpan.FromDays(15));
+        var expired = await flow.RefreshAsync(next);
+        Assert.Equal(HttpStatusCode.BadRequest, expired.StatusCode);
+        Assert.Contains("invalid_grant", await expired.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task RefreshTokens_IssuedAsJwtsBeforeTheUpgrade_StillWorkOnce_TheirSuccessorsAreSealed_AndTheirReuseRevokesTheSignIn()
+    {
+        // The service as it was: refresh tokens as encrypted JWTs.
+        using var before = Without(SealedRefreshTokens.Seal.Descriptor);
+        using var oldBrowser = before.CreateBrowser();
+        var oldFlow = new OidcFlow(oldBrowser, "acme", "web");
+        var jwt = (await oldFlow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        Assert.Equal(4, jwt.Count(c => c == '.'));
+
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var sealedToken = await RefreshTokenOfAsync(await flow.RefreshAsync(jwt));
+        Assert.DoesNotContain('.', sealedToken);
+        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(sealedToken));
+
+        // The JWT again: a reuse, which revokes its sign-in, and so the sealed token it led to.
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(jwt)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(next)).StatusCode);
+    }
+
+    /// <summary>The service as an earlier version ran it, on the same database: without <paramref name="handler"/>.</summary>
+    private IdentityServiceFactory Without(OpenIddictServerHandlerDescriptor handler) => new(_factory)
+    {
+        Output = output,
+        ConfigureServices = services => services.PostConfigure<OpenIddictServerOptions>(o => o.Handlers.Remove(handler)),
+    };
 
     private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
     {
