@@ -45,8 +45,7 @@ internal sealed class SelectTenantCredentials : IOpenIddictServerHandler<Generat
 
     public ValueTask HandleAsync(GenerateTokenContext context)
     {
-        var state = context.Transaction.GetHttpRequest()?.HttpContext.Features.Get<TenantOidcState>()
-            ?? throw new InvalidOperationException("A token is generated outside any tenant.");
+        var state = context.Transaction.TenantState();
         var keys = state.Keys;
         context.SigningCredentials = context.TokenType switch
         {
@@ -75,6 +74,11 @@ internal static class OidcTransactions
     public static IServiceProvider RequestServices(this OpenIddictServerTransaction transaction) =>
         transaction.GetHttpRequest()?.HttpContext.RequestServices
         ?? throw new InvalidOperationException("An OpenIddict event outside any HTTP request.");
+
+    /// <summary>The OpenID Connect state of the tenant an OpenIddict event belongs to (its keys, its options).</summary>
+    public static TenantOidcState TenantState(this OpenIddictServerTransaction transaction) =>
+        transaction.GetHttpRequest()?.HttpContext.Features.Get<TenantOidcState>()
+        ?? throw new InvalidOperationException("An OpenIddict event outside any tenant.");
 }
 
 /// <summary>

@@ -2,7 +2,6 @@ using System.Buffers.Text;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -147,10 +146,6 @@ internal static class SealedRefreshTokens
         return data;
     }
 
-    private static TenantOidcState StateOf(OpenIddictServerTransaction transaction) =>
-        transaction.GetHttpRequest()?.HttpContext.Features.Get<TenantOidcState>()
-        ?? throw new InvalidOperationException("A refresh token outside any tenant.");
-
     /// <summary>A refresh token without a row (every one this service issues: <see cref="TokenFamilies"/>) is sealed instead of made into a JWT.</summary>
     internal sealed class Seal : IOpenIddictServerHandler<GenerateTokenContext>
     {
@@ -168,7 +163,7 @@ internal static class SealedRefreshTokens
                 return ValueTask.CompletedTask;
             }
 
-            var state = StateOf(context.Transaction);
+            var state = context.Transaction.TenantState();
             context.Token = Protect(context.Principal, state.Keys.RefreshSealing, state.Tenant.Id);
             return ValueTask.CompletedTask;
         }
@@ -192,7 +187,7 @@ internal static class SealedRefreshTokens
                 return ValueTask.CompletedTask;
             }
 
-            var state = StateOf(context.Transaction);
+            var state = context.Transaction.TenantState();
             var (principal, forged) = Unprotect(context.Token, state.Keys.RefreshUnsealing, state.Tenant.Id);
             if (forged)
             {
