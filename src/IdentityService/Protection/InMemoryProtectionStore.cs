@@ -4,13 +4,25 @@ namespace IdentityService.Protection;
 
 /// <summary>
 /// The protection store of a single instance. Memory is bounded by what is live: at most once a second, a
-/// request sweeps out the counters and sets whose window has closed and the blocks that have expired.
-/// Nothing live is ever dropped, so no flood of new keys (client ids, addresses) can reset another key's
-/// count, such as an address's failed sign-ins.
+/// request sweeps out the sets whose window has closed, the blocks that have expired, and the counters whose
+/// window closed more than <see cref="IdleCounterMilliseconds"/> ago (at once while more than
+/// <see cref="IdleCountersKeptUpTo"/> counters are held). Nothing live is ever dropped, so no flood of new keys
+/// (client ids, addresses) can reset another key's count, such as an address's failed sign-ins.
 /// </summary>
 internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionStore
 {
     private const long SweepEveryMilliseconds = 1000;
+
+    /// <summary>
+    /// How long a counter is kept after its window closed, to be reset in place by the key's next request. A
+    /// tenant or client busy every few seconds keeps one counter; swept with its window, it got a new one on
+    /// almost every request, each living a second or two: long enough to reach the heap's oldest generation and
+    /// die there (with 10,000 tenants in use, about 200,000 dead counters, 33 MB, in the heap after a 10 s run).
+    /// </summary>
+    internal const long IdleCounterMilliseconds = 30_000;
+
+    /// <summary>Above this many counters, closed ones are swept at once, as if no key came back (a flood of new keys).</summary>
+    internal const int IdleCountersKeptUpTo = 50_000;
 
     // Keyed by window too, as the Redis store's keys are: one key counted over two windows has two counts.
     private readonly ConcurrentDictionary<(string Tenant, string Key, long Window), Counter> _counters = new();
@@ -145,11 +157,12 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         }
 
         // An entry is removed only as it was read: one updated meanwhile (a new window) stays.
+        var closedBefore = _counters.Count > IdleCountersKeptUpTo ? now : now - IdleCounterMilliseconds;
         foreach (var entry in _counters)
         {
             lock (entry.Value)
             {
-                if (entry.Value.Closes <= now && _counters.TryRemove(entry))
+                if (entry.Value.Closes <= closedBefore && _counters.TryRemove(entry))
                 {
                     entry.Value.Removed = true;
                 }

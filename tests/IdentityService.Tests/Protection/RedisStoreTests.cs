@@ -227,6 +227,43 @@ public sealed class RedisStoreTests : IAsyncLifetime
         Assert.Equal(1, await store.CountOthersAsync("acme", "ipnames:203.0.113.1", "EVE@ACME.TEST", TimeSpan.FromMinutes(30)));
     }
 
+    [Fact]
+    public async Task InMemoryStore_KeepsAClosedCounterForItsKeysNextRequest_ThenLetsItGo()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var second = TimeSpan.FromSeconds(1);
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:token:cc", second));
+        Assert.Equal(2, await store.IncrementAsync("acme", "rl:token:cc", second));
+
+        // Its window closed 10 s ago: kept (another key's request sweeps), and counting from 1 in the new window.
+        _time.Advance(TimeSpan.FromSeconds(11));
+        await store.IncrementAsync("acme", "rl:tenant", second);
+        Assert.Equal(2, store.Entries);
+        Assert.Equal(1, await store.IncrementAsync("acme", "rl:token:cc", second));
+
+        // Idle past the grace: swept.
+        _time.Advance(TimeSpan.FromMilliseconds(InMemoryProtectionStore.IdleCounterMilliseconds + 2_000));
+        await store.IncrementAsync("acme", "rl:signin:203.0.113.1", TimeSpan.FromMinutes(1));
+        Assert.Equal(1, store.Entries);
+    }
+
+    [Fact]
+    public async Task InMemoryStore_HoldingManyCounters_LetsClosedOnesGoAtOnce()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var second = TimeSpan.FromSeconds(1);
+        for (var i = 0; i <= InMemoryProtectionStore.IdleCountersKeptUpTo; i++)
+        {
+            await store.IncrementAsync("acme", $"rl:token:client{i}", second);
+        }
+
+        Assert.Equal(1, await store.IncrementAsync("acme", "ipfailed:203.0.113.1", TimeSpan.FromMinutes(30)));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(2, await store.IncrementAsync("acme", "ipfailed:203.0.113.1", TimeSpan.FromMinutes(30)));
+
+        Assert.Equal(1, store.Entries);
+    }
+
     /// <summary>The tenant's counter starts again, its set is empty, its block gone.</summary>
     private static async Task AssertForgottenAsync(IProtectionStore store, string tenant, TimeSpan window)
     {
