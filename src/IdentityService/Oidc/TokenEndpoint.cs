@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using IdentityService.Data;
 using IdentityService.Users;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
@@ -53,12 +54,12 @@ internal static class TokenEndpoint
         if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
         {
             // Resolved here, not as parameters: a client_credentials grant has no user, and making a UserManager (with
-            // its store, validators and metrics) for it showed in that grant's allocation profile.
-            var users = context.RequestServices.GetRequiredService<UserManager<AppUser>>();
+            // its store, validators and metrics, which UserClaims needs) for it showed in that grant's allocation profile.
+            var db = context.RequestServices.GetRequiredService<IdentityDb>();
             var claims = context.RequestServices.GetRequiredService<UserClaims>();
             var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
             var granted = result.Principal;
-            var user = granted?.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
+            var user = granted is null ? null : await UserProfiles.FindAsync(db, granted.GetClaim(Claims.Subject), context.RequestAborted);
             if (granted is null || user is null)
             {
                 return AuthorizationEndpoint.Forbid(Errors.InvalidGrant, "The user of this grant no longer exists.");

@@ -1,3 +1,4 @@
+using IdentityService.Data;
 using IdentityService.Users;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
@@ -10,11 +11,10 @@ namespace IdentityService.Oidc;
 /// <summary>The userinfo endpoint: the user's current profile, limited to the scopes of the access token.</summary>
 internal static class UserInfoEndpoint
 {
-    public static async Task<IResult> HandleAsync(HttpContext context, UserManager<AppUser> users, UserClaims claims)
+    public static async Task<IResult> HandleAsync(HttpContext context, IdentityDb db, UserClaims claims)
     {
         var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
-        var subject = result.Principal?.GetClaim(Claims.Subject);
-        var user = subject is null ? null : await users.FindByIdAsync(subject);
+        var user = await UserProfiles.FindAsync(db, result.Principal?.GetClaim(Claims.Subject), context.RequestAborted);
         if (user is null)
         {
             return Results.Challenge(

@@ -17,13 +17,14 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
 {
     private const string Password = "correct horse battery staple";
     private readonly IdentityServiceFactory _factory = new() { Output = output };
+    private string _ada = "";
 
     public async Task InitializeAsync()
     {
         await _factory.CreateTenantAsync("acme");
         await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { apiResources = new[] { "https://api.acme.test" } } }, HttpStatusCode.OK);
         await _factory.CreateWebClientAsync("acme", scopes: ["openid", "profile", "email", "phone", "offline_access", "roles", "manage"]);
-        await _factory.CreateUserAsync("acme", "ada@acme.test", Password, new { phoneNumber = "+33612345678", roles = new[] { "admin", "billing" } });
+        _ada = await _factory.CreateUserAsync("acme", "ada@acme.test", Password, new { phoneNumber = "+33612345678", roles = new[] { "admin", "billing" } });
         await _factory.CreateUserAsync("acme", "bob@acme.test", Password);
     }
 
@@ -45,6 +46,65 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
         var without = await new OidcFlow(browser, "acme", "web") { Scope = "openid" }.SignInAsync("ada@acme.test", Password);
         var bare = new JsonWebToken(without.GetProperty("id_token").GetString()!);
         Assert.DoesNotContain(bare.Claims, c => c.Type is "role" or "phone_number" or "email");
+    }
+
+    [Fact]
+    public async Task RefreshAndUserInfo_FollowTheUsersCurrentProfileAndRoles_AndStopOnceTheUserIsDeleted()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web") { Scope = "openid profile email phone roles offline_access" };
+        var first = await flow.SignInAsync("ada@acme.test", Password);
+        var ada = new JsonWebToken(first.GetProperty("id_token").GetString()!).Subject;
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{ada}",
+            new { name = "Ada King", roles = new[] { "auditor" } }, HttpStatusCode.OK);
+
+        var refreshed = await flow.RefreshAsync(first.GetProperty("refresh_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
+        var tokens = JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement;
+        var idToken = new JsonWebToken(tokens.GetProperty("id_token").GetString()!);
+        Assert.Equal(ada, idToken.Subject);
+        Assert.Equal("Ada King", idToken.GetClaim("name").Value);
+        Assert.Equal("ada@acme.test", idToken.GetClaim("email").Value);
+        Assert.Equal("true", idToken.GetClaim("email_verified").Value);
+        Assert.Equal("+33612345678", idToken.GetClaim("phone_number").Value);
+        Assert.Equal(["auditor"], idToken.Claims.Where(c => c.Type == "role").Select(c => c.Value));
+
+        var info = await UserInfoAsync(browser, tokens.GetProperty("access_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, info.StatusCode);
+        var claims = JsonDocument.Parse(await info.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("Ada King", claims.GetProperty("name").GetString());
+        Assert.Equal("auditor", claims.GetProperty("role")[0].GetString());
+
+        Assert.True((await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/acme/users/{ada}")).IsSuccessStatusCode);
+        var afterDelete = await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!);
+        Assert.Equal(HttpStatusCode.BadRequest, afterDelete.StatusCode);
+        Assert.Contains("invalid_grant", await afterDelete.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await UserInfoAsync(browser, tokens.GetProperty("access_token").GetString()!)).StatusCode);
+    }
+
+    [Fact]
+    public async Task ProfileRead_FindsOnlyTheCurrentTenantsUsers()
+    {
+        await _factory.CreateTenantAsync("globex");
+        var eve = await _factory.CreateUserAsync("globex", "eve@globex.test", Password);
+
+        using var scope = _factory.Services.CreateScope();
+        var directory = scope.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantDirectory>();
+        scope.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantContext>().Set((await directory.FindAsync("acme", CancellationToken.None))!);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+
+        var found = await IdentityService.Users.UserProfiles.FindAsync(db, _ada, CancellationToken.None);
+        Assert.Equal("ada@acme.test", found?.Email);
+        Assert.Null(found!.PasswordHash);
+        Assert.Null(await IdentityService.Users.UserProfiles.FindAsync(db, eve, CancellationToken.None));
+        Assert.Null(await IdentityService.Users.UserProfiles.FindAsync(db, "not-a-user-id", CancellationToken.None));
+    }
+
+    private static Task<HttpResponseMessage> UserInfoAsync(HttpClient browser, string accessToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/t/acme/connect/userinfo");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        return browser.SendAsync(request);
     }
 
     [Fact]
