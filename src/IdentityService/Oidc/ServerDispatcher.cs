@@ -29,17 +29,15 @@ internal sealed class ServerDispatcher(
     {
         ArgumentNullException.ThrowIfNull(context);
 
-        foreach (var (descriptor, create) in HandlersOf<TContext>.In(options.CurrentValue.Handlers, provider))
+        foreach (var entry in HandlersOf<TContext>.In(options.CurrentValue.Handlers, provider))
         {
-            if (!await IsActiveAsync(descriptor, context))
+            var active = entry.Filters is { } filters ? IsActiveAsync(filters, context) : IsActiveAsync(entry.Descriptor, context);
+            if (!(active.IsCompletedSuccessfully ? active.Result : await active))
             {
                 continue;
             }
 
-            var handler = descriptor.ServiceDescriptor.ImplementationInstance as IOpenIddictServerHandler<TContext>
-                ?? create?.Invoke(provider) as IOpenIddictServerHandler<TContext>
-                ?? provider.GetService(descriptor.ServiceDescriptor.ServiceType) as IOpenIddictServerHandler<TContext>
-                ?? throw new InvalidOperationException($"The OpenIddict handler {descriptor.ServiceDescriptor.ServiceType} is not registered.");
+            var handler = entry.Handler(provider);
             try
             {
                 await handler.HandleAsync(context);
@@ -58,6 +56,46 @@ internal sealed class ServerDispatcher(
         }
     }
 
+    /// <summary>The filters of a handler whose filters are all singletons, kept with it: none is resolved per event.</summary>
+    private static ValueTask<bool> IsActiveAsync<TContext>(IOpenIddictServerHandlerFilter<TContext>[] filters, TContext context) where TContext : OpenIddictServerEvents.BaseContext
+    {
+        for (var index = 0; index < filters.Length; index++)
+        {
+            var active = filters[index].IsActiveAsync(context);
+            if (!active.IsCompletedSuccessfully)
+            {
+                return RestAsync(filters, context, active, index);
+            }
+
+            if (!active.Result)
+            {
+                return new(false);
+            }
+        }
+
+        return new(true);
+    }
+
+    private static async ValueTask<bool> RestAsync<TContext>(IOpenIddictServerHandlerFilter<TContext>[] filters, TContext context, ValueTask<bool> pending, int from)
+        where TContext : OpenIddictServerEvents.BaseContext
+    {
+        if (!await pending)
+        {
+            return false;
+        }
+
+        for (var index = from + 1; index < filters.Length; index++)
+        {
+            if (!await filters[index].IsActiveAsync(context))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The filters of any other handler, resolved from the request's scope on every event.</summary>
     private ValueTask<bool> IsActiveAsync<TContext>(OpenIddictServerHandlerDescriptor descriptor, TContext context) where TContext : OpenIddictServerEvents.BaseContext
     {
         var filters = descriptor.FilterTypes;
@@ -102,28 +140,89 @@ internal sealed class ServerDispatcher(
         return true;
     }
 
-    /// <summary>A handler of an event, with the factory of <see cref="ScopedHandlers"/> when it has one.</summary>
-    private readonly record struct Handler(OpenIddictServerHandlerDescriptor Descriptor, Func<IServiceProvider, object>? Create);
+    /// <summary>
+    /// A handler of an event: its singleton filters (null when one of its filters is not a singleton), and how its
+    /// handler is had. A singleton handler is resolved on its first use (not before: its filters may keep it from ever
+    /// running, and its dependencies from ever being registered) and kept; a scoped one is made by the factory of
+    /// <see cref="ScopedHandlers"/> when it has one, or resolved from the request's scope.
+    /// </summary>
+    private sealed class Entry<TContext>(OpenIddictServerHandlerDescriptor descriptor, IOpenIddictServerHandlerFilter<TContext>[]? filters, Func<IServiceProvider, object>? create)
+        where TContext : OpenIddictServerEvents.BaseContext
+    {
+        private IOpenIddictServerHandler<TContext>? _singleton = descriptor.ServiceDescriptor.ImplementationInstance as IOpenIddictServerHandler<TContext>;
+
+        public OpenIddictServerHandlerDescriptor Descriptor { get; } = descriptor;
+
+        public IOpenIddictServerHandlerFilter<TContext>[]? Filters { get; } = filters;
+
+        public IOpenIddictServerHandler<TContext> Handler(IServiceProvider provider)
+        {
+            if (_singleton is { } kept)
+            {
+                return kept;
+            }
+
+            var handler = create?.Invoke(provider) as IOpenIddictServerHandler<TContext>
+                ?? provider.GetService(Descriptor.ServiceDescriptor.ServiceType) as IOpenIddictServerHandler<TContext>
+                ?? throw new InvalidOperationException($"The OpenIddict handler {Descriptor.ServiceDescriptor.ServiceType} is not registered.");
+            if (Descriptor.ServiceDescriptor.Lifetime == ServiceLifetime.Singleton)
+            {
+                _singleton = handler;
+            }
+
+            return handler;
+        }
+    }
 
     /// <summary>
     /// The handlers of one context type, in OpenIddict's order (the list is sorted when the options are built), each
-    /// with its factory: both made once per handler list, on the first event of that type.
+    /// with its factory and its singleton filters: made once per handler list, on the first event of that type. A
+    /// filter counts as a singleton when two scopes resolve the same instance of it (OpenIddict registers its own
+    /// filters as singletons); a handler with any other filter has its filters resolved per event, as before.
     /// </summary>
     private static class HandlersOf<TContext> where TContext : OpenIddictServerEvents.BaseContext
     {
-        private static readonly ConditionalWeakTable<List<OpenIddictServerHandlerDescriptor>, Handler[]> Lists = new();
+        private static readonly ConditionalWeakTable<List<OpenIddictServerHandlerDescriptor>, Entry<TContext>[]> Lists = new();
 
-        public static Handler[] In(List<OpenIddictServerHandlerDescriptor> handlers, IServiceProvider provider)
+        public static Entry<TContext>[] In(List<OpenIddictServerHandlerDescriptor> handlers, IServiceProvider provider)
         {
             if (Lists.TryGetValue(handlers, out var list))
             {
                 return list;
             }
 
+            return Lists.GetValue(handlers, all => Make(all, provider));
+        }
+
+        private static Entry<TContext>[] Make(List<OpenIddictServerHandlerDescriptor> all, IServiceProvider provider)
+        {
             var isService = provider.GetService<IServiceProviderIsService>();
-            return Lists.GetValue(handlers, all => [.. all
+            using var probe = provider.GetRequiredService<IServiceScopeFactory>().CreateScope();
+            var singletons = new Dictionary<Type, IOpenIddictServerHandlerFilter<TContext>?>();
+            IOpenIddictServerHandlerFilter<TContext>? Singleton(Type type)
+            {
+                if (!singletons.TryGetValue(type, out var filter))
+                {
+                    var instance = provider.GetService(type);
+                    filter = instance is not null && ReferenceEquals(instance, probe.ServiceProvider.GetService(type))
+                        ? instance as IOpenIddictServerHandlerFilter<TContext>
+                        : null;
+                    singletons[type] = filter;
+                }
+
+                return filter;
+            }
+
+            return [.. all
                 .Where(d => d.ContextType == typeof(TContext))
-                .Select(d => new Handler(d, ScopedHandlers.FactoryFor(d.ServiceDescriptor, isService)))]);
+                .Select(d =>
+                {
+                    var filters = d.FilterTypes.Select(Singleton).OfType<IOpenIddictServerHandlerFilter<TContext>>().ToArray();
+                    return new Entry<TContext>(
+                        d,
+                        filters.Length == d.FilterTypes.Length ? filters : null,
+                        ScopedHandlers.FactoryFor(d.ServiceDescriptor, isService));
+                })];
         }
     }
 
