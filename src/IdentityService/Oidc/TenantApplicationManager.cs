@@ -32,7 +32,14 @@ internal sealed class TenantApplicationManager(
     TimeProvider time)
     : OpenIddictApplicationManager<TenantApplication>(cache, logger, options, store)
 {
-    /// <summary>The scope's tenant's client, from the process-wide cache: shared, read-only.</summary>
+    // The client this request (this scoped manager) found, by client id: every later look-up in the request gets the
+    // same one, even when the cache lets it go meanwhile (a background read that found it changed or deleted, a
+    // change told by another replica). OpenIddict looks the client up several times per token request, and refuses
+    // a request whose client vanishes between two look-ups with an exception: a 500 for a client that was valid
+    // when the request began. A change made through this manager forgets it.
+    private TenantApplication? _found;
+
+    /// <summary>The scope's tenant's client, from the process-wide cache: shared, read-only; the same one for the whole request.</summary>
     public override async ValueTask<TenantApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(identifier);
@@ -42,14 +49,24 @@ internal sealed class TenantApplicationManager(
             return await base.FindByClientIdAsync(identifier, cancellationToken);
         }
 
-        if (clients.TryGet(tenant.Required, identifier, out var cached))
+        if (_found is { } found && string.Equals(found.ClientId, identifier, StringComparison.Ordinal))
         {
-            return cached;
+            return found;
         }
 
-        var version = clients.Version;
-        var loaded = await ClientCache.LoadAsync(services.GetRequiredService<IdentityDb>(), identifier, cancellationToken);
-        return loaded is null ? null : clients.Add(tenantId, identifier, loaded, version);
+        if (!clients.TryGet(tenant.Required, identifier, out var client))
+        {
+            var version = clients.Version;
+            var loaded = await ClientCache.LoadAsync(services.GetRequiredService<IdentityDb>(), identifier, cancellationToken);
+            client = loaded is null ? null : clients.Add(tenantId, identifier, loaded, version);
+        }
+
+        if (client is not null)
+        {
+            _found = client;
+        }
+
+        return client;
     }
 
     /// <summary>The client as this request's context tracks it, read from the database: the one to change.</summary>
@@ -178,6 +195,7 @@ internal sealed class TenantApplicationManager(
 
     private Task EvictAsync(TenantApplication application)
     {
+        _found = null;
         var tenantId = string.IsNullOrEmpty(application.TenantId) ? tenant.TenantId : application.TenantId;
         return tenantId is null || string.IsNullOrEmpty(application.ClientId) ? Task.CompletedTask : clients.EvictAsync(tenantId, application.ClientId);
     }

@@ -177,6 +177,27 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
     }
 
     [Fact]
+    public async Task ARequest_KeepsTheClientItFound_ThoughTheCacheLetsItGoMeanwhile()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        using var request = _factory.Services.CreateScope();
+        var directory = request.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantDirectory>();
+        request.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantContext>().Set((await directory.FindAsync(Tenant, CancellationToken.None))!);
+        var applications = request.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictApplicationManager>();
+        var first = await applications.FindByClientIdAsync(ClientId);
+        Assert.NotNull(first);
+
+        // Deleted, and let go by the cache (as a background read that found it gone does) while the request runs:
+        // OpenIddict's next look-up in the same request must not find it missing (it would answer with a 500).
+        await DeleteByHandAsync();
+        await _factory.Services.GetRequiredService<ClientCache>().EvictAsync(Tenant, ClientId);
+        Assert.Same(first, await applications.FindByClientIdAsync(ClientId));
+
+        // The next request sees it gone.
+        Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+    }
+
+    [Fact]
     public async Task AClientCachedLongerThanTheTtl_IsNeverUsed()
     {
         await WarmAsync(_factory, Tenant, ClientId, _secret);
