@@ -31,7 +31,7 @@ internal sealed class ServerDispatcher(
 
         foreach (var entry in HandlersOf<TContext>.In(options.CurrentValue.Handlers, provider))
         {
-            var active = entry.Filters is { } filters ? IsActiveAsync(filters, context) : IsActiveAsync(entry.Descriptor, context);
+            var active = IsActiveAsync(entry.Filters, provider, context);
             if (!(active.IsCompletedSuccessfully ? active.Result : await active))
             {
                 continue;
@@ -56,57 +56,15 @@ internal sealed class ServerDispatcher(
         }
     }
 
-    /// <summary>The filters of a handler whose filters are all singletons, kept with it: none is resolved per event.</summary>
-    private static ValueTask<bool> IsActiveAsync<TContext>(IOpenIddictServerHandlerFilter<TContext>[] filters, TContext context) where TContext : OpenIddictServerEvents.BaseContext
-    {
-        for (var index = 0; index < filters.Length; index++)
-        {
-            var active = filters[index].IsActiveAsync(context);
-            if (!active.IsCompletedSuccessfully)
-            {
-                return RestAsync(filters, context, active, index);
-            }
-
-            if (!active.Result)
-            {
-                return new(false);
-            }
-        }
-
-        return new(true);
-    }
-
-    private static async ValueTask<bool> RestAsync<TContext>(IOpenIddictServerHandlerFilter<TContext>[] filters, TContext context, ValueTask<bool> pending, int from)
+    private static ValueTask<bool> IsActiveAsync<TContext>(Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>>[] filters, IServiceProvider provider, TContext context)
         where TContext : OpenIddictServerEvents.BaseContext
     {
-        if (!await pending)
-        {
-            return false;
-        }
-
-        for (var index = from + 1; index < filters.Length; index++)
-        {
-            if (!await filters[index].IsActiveAsync(context))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The filters of any other handler, resolved from the request's scope on every event.</summary>
-    private ValueTask<bool> IsActiveAsync<TContext>(OpenIddictServerHandlerDescriptor descriptor, TContext context) where TContext : OpenIddictServerEvents.BaseContext
-    {
-        var filters = descriptor.FilterTypes;
         for (var index = 0; index < filters.Length; index++)
         {
-            var filter = provider.GetService(filters[index]) as IOpenIddictServerHandlerFilter<TContext>
-                ?? throw new InvalidOperationException($"The OpenIddict filter {filters[index]} is not registered.");
-            var active = filter.IsActiveAsync(context);
+            var active = filters[index](provider).IsActiveAsync(context);
             if (!active.IsCompletedSuccessfully)
             {
-                return RestAsync(provider, filters, context, active, index);
+                return RestAsync(filters, provider, context, active, index);
             }
 
             if (!active.Result)
@@ -120,7 +78,7 @@ internal sealed class ServerDispatcher(
 
     // A filter that did not answer at once: the rest of the filters are awaited in turn. Static, with its state passed
     // in: a local function capturing the caller's variables made the caller allocate a closure on every call.
-    private static async ValueTask<bool> RestAsync<TContext>(IServiceProvider provider, System.Collections.Immutable.ImmutableArray<Type> filters, TContext context, ValueTask<bool> pending, int from)
+    private static async ValueTask<bool> RestAsync<TContext>(Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>>[] filters, IServiceProvider provider, TContext context, ValueTask<bool> pending, int from)
         where TContext : OpenIddictServerEvents.BaseContext
     {
         if (!await pending)
@@ -130,8 +88,7 @@ internal sealed class ServerDispatcher(
 
         for (var index = from + 1; index < filters.Length; index++)
         {
-            var filter = (IOpenIddictServerHandlerFilter<TContext>)provider.GetService(filters[index])!;
-            if (!await filter.IsActiveAsync(context))
+            if (!await filters[index](provider).IsActiveAsync(context))
             {
                 return false;
             }
@@ -141,19 +98,19 @@ internal sealed class ServerDispatcher(
     }
 
     /// <summary>
-    /// A handler of an event: its singleton filters (null when one of its filters is not a singleton), and how its
-    /// handler is had. A singleton handler is resolved on its first use (not before: its filters may keep it from ever
+    /// A handler of an event: how each of its filters is had (a singleton kept, any other resolved from the request's
+    /// scope), and how its handler is had. A singleton handler is resolved on its first use (not before: its filters may keep it from ever
     /// running, and its dependencies from ever being registered) and kept; a scoped one is made by the factory of
     /// <see cref="ScopedHandlers"/> when it has one, or resolved from the request's scope.
     /// </summary>
-    private sealed class Entry<TContext>(OpenIddictServerHandlerDescriptor descriptor, IOpenIddictServerHandlerFilter<TContext>[]? filters, Func<IServiceProvider, object>? create)
+    private sealed class Entry<TContext>(OpenIddictServerHandlerDescriptor descriptor, Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>>[] filters, Func<IServiceProvider, object>? create)
         where TContext : OpenIddictServerEvents.BaseContext
     {
         private IOpenIddictServerHandler<TContext>? _singleton = descriptor.ServiceDescriptor.ImplementationInstance as IOpenIddictServerHandler<TContext>;
 
         public OpenIddictServerHandlerDescriptor Descriptor { get; } = descriptor;
 
-        public IOpenIddictServerHandlerFilter<TContext>[]? Filters { get; } = filters;
+        public Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>>[] Filters { get; } = filters;
 
         public IOpenIddictServerHandler<TContext> Handler(IServiceProvider provider)
         {
@@ -176,9 +133,9 @@ internal sealed class ServerDispatcher(
 
     /// <summary>
     /// The handlers of one context type, in OpenIddict's order (the list is sorted when the options are built), each
-    /// with its factory and its singleton filters: made once per handler list, on the first event of that type. A
-    /// filter counts as a singleton when two scopes resolve the same instance of it (OpenIddict registers its own
-    /// filters as singletons); a handler with any other filter has its filters resolved per event, as before.
+    /// with its factory and its filters: made once per handler list, on the first event of that type. A filter that
+    /// two scopes resolve as the same instance is a singleton (OpenIddict registers its own filters so) and is kept;
+    /// any other is resolved from the request's scope on every event, as before.
     /// </summary>
     private static class HandlersOf<TContext> where TContext : OpenIddictServerEvents.BaseContext
     {
@@ -198,31 +155,25 @@ internal sealed class ServerDispatcher(
         {
             var isService = provider.GetService<IServiceProviderIsService>();
             using var probe = provider.GetRequiredService<IServiceScopeFactory>().CreateScope();
-            var singletons = new Dictionary<Type, IOpenIddictServerHandlerFilter<TContext>?>();
-            IOpenIddictServerHandlerFilter<TContext>? Singleton(Type type)
+            var getters = new Dictionary<Type, Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>>>();
+            Func<IServiceProvider, IOpenIddictServerHandlerFilter<TContext>> Getter(Type type)
             {
-                if (!singletons.TryGetValue(type, out var filter))
+                if (!getters.TryGetValue(type, out var getter))
                 {
                     var instance = provider.GetService(type);
-                    filter = instance is not null && ReferenceEquals(instance, probe.ServiceProvider.GetService(type))
-                        ? instance as IOpenIddictServerHandlerFilter<TContext>
-                        : null;
-                    singletons[type] = filter;
+                    getter = instance is IOpenIddictServerHandlerFilter<TContext> kept && ReferenceEquals(instance, probe.ServiceProvider.GetService(type))
+                        ? _ => kept
+                        : scope => scope.GetService(type) as IOpenIddictServerHandlerFilter<TContext>
+                            ?? throw new InvalidOperationException($"The OpenIddict filter {type} is not registered.");
+                    getters[type] = getter;
                 }
 
-                return filter;
+                return getter;
             }
 
             return [.. all
                 .Where(d => d.ContextType == typeof(TContext))
-                .Select(d =>
-                {
-                    var filters = d.FilterTypes.Select(Singleton).OfType<IOpenIddictServerHandlerFilter<TContext>>().ToArray();
-                    return new Entry<TContext>(
-                        d,
-                        filters.Length == d.FilterTypes.Length ? filters : null,
-                        ScopedHandlers.FactoryFor(d.ServiceDescriptor, isService));
-                })];
+                .Select(d => new Entry<TContext>(d, [.. d.FilterTypes.Select(Getter)], ScopedHandlers.FactoryFor(d.ServiceDescriptor, isService)))];
         }
     }
 
