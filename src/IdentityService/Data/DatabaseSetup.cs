@@ -68,7 +68,7 @@ public static class DatabaseSetup
     {
         _ = provider switch
         {
-            DatabaseProvider.Sqlite => builder.UseSqlite(connectionString).AddInterceptors(SqliteBusyTimeout.Instance),
+            DatabaseProvider.Sqlite => SqliteConnectionWithoutFunctions.Use(builder.UseSqlite(connectionString).AddInterceptors(SqliteBusyTimeout.Instance)),
             DatabaseProvider.PostgreSql => builder.UseNpgsql(WithAutoPrepare(connectionString)),
             DatabaseProvider.SqlServer => builder.UseSqlServer(connectionString),
             _ => throw new InvalidOperationException($"Unknown database provider {provider}."),
