@@ -1,3 +1,6 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.AspNetCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
@@ -249,4 +252,75 @@ internal sealed class SlimInternalTokens : IOpenIddictServerHandler<ProcessSignI
         principal is null || !principal.Claims.Any(c => ProfileClaims.Contains(c.Type))
             ? principal
             : principal.Clone(claim => !ProfileClaims.Contains(claim.Type));
+}
+
+/// <summary>
+/// Puts the access token's and the code's hashes (<c>at_hash</c>, <c>c_hash</c>) in the ID token, as OpenIddict's
+/// <c>AttachTokenDigests</c> does, with the hash of the ID token's own algorithm (SHA-256 for RS256) taken with
+/// <see cref="SHA256.HashData(ReadOnlySpan{byte}, Span{byte})"/>. OpenIddict's asks <c>CryptoConfig</c> for a
+/// provider by name on every hash (a type look-up by string that finds nothing): 0.9% of a refresh's samples in a
+/// perf profile, more than the hash itself.
+/// </summary>
+internal sealed class AttachTokenDigestsOfIdentityToken : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .AddFilter<OpenIddictServerHandlerFilters.RequireIdentityTokenGenerated>()
+            .UseSingletonHandler<AttachTokenDigestsOfIdentityToken>()
+            .SetOrder(OpenIddictServerHandlers.AttachTokenDigests.Descriptor.Order)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        var principal = context.IdentityTokenPrincipal
+            ?? throw new InvalidOperationException("The identity token principal was not created.");
+        if (string.IsNullOrEmpty(context.AccessToken) && string.IsNullOrEmpty(context.AuthorizationCode))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var algorithm = context.Transaction.TenantState().Keys.Rsa.Algorithm;
+        if (!string.IsNullOrEmpty(context.AccessToken))
+        {
+            principal.SetClaim(OpenIddictConstants.Claims.AccessTokenHash, LeftHalfOfHash(algorithm, context.AccessToken));
+        }
+
+        if (!string.IsNullOrEmpty(context.AuthorizationCode))
+        {
+            principal.SetClaim(OpenIddictConstants.Claims.CodeHash, LeftHalfOfHash(algorithm, context.AuthorizationCode));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Base64url of the left half of the token's hash, the token taken as ASCII (OpenID Connect Core 3.1.3.6 and
+    /// 3.3.2.11), with the hash of the signing algorithm: SHA-256 for RS256, ES256 and PS256, and so on.
+    /// </summary>
+    internal static string LeftHalfOfHash(string algorithm, string token)
+    {
+        var rented = token.Length > 2048 ? System.Buffers.ArrayPool<byte>.Shared.Rent(token.Length) : null;
+        try
+        {
+            Span<byte> ascii = rented ?? stackalloc byte[token.Length];
+            ascii = ascii[..Encoding.ASCII.GetBytes(token, ascii)];
+            Span<byte> hash = stackalloc byte[SHA512.HashSizeInBytes];
+            var length = algorithm switch
+            {
+                _ when algorithm.EndsWith("256", StringComparison.Ordinal) => SHA256.HashData(ascii, hash),
+                _ when algorithm.EndsWith("384", StringComparison.Ordinal) => SHA384.HashData(ascii, hash),
+                _ when algorithm.EndsWith("512", StringComparison.Ordinal) => SHA512.HashData(ascii, hash),
+                _ => throw new InvalidOperationException($"No token hash is defined for the signing algorithm {algorithm}."),
+            };
+            return Base64Url.EncodeToString(hash[..(length / 2)]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
 }

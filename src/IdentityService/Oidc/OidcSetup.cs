@@ -77,6 +77,8 @@ public static class OidcSetup
                 options.RemoveEventHandler(OpenIddictServerHandlers.InferEndpointType.Descriptor);
                 options.AddEventHandler(InferEndpointTypeByPath.Descriptor);
                 options.AddEventHandler(SlimInternalTokens.Descriptor);
+                options.RemoveEventHandler(OpenIddictServerHandlers.AttachTokenDigests.Descriptor);
+                options.AddEventHandler(AttachTokenDigestsOfIdentityToken.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
                 options.AddSealedRefreshTokens();

@@ -1,5 +1,8 @@
 using System.Net;
+using System.IdentityModel.Tokens.Jwt;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using IdentityService.Tests.Infrastructure;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -10,6 +13,8 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
 
 namespace IdentityService.Tests.Oidc;
 
@@ -46,6 +51,38 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
         var without = await new OidcFlow(browser, "acme", "web") { Scope = "openid" }.SignInAsync("ada@acme.test", Password);
         var bare = new JsonWebToken(without.GetProperty("id_token").GetString()!);
         Assert.DoesNotContain(bare.Claims, c => c.Type is "role" or "phone_number" or "email");
+    }
+
+    [Fact]
+    public async Task IdToken_CarriesTheHashOfTheAccessTokenIssuedWithIt_AfterTheCodeAndAfterARefresh()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web") { Scope = "openid offline_access" };
+        var first = await flow.SignInAsync("ada@acme.test", Password);
+        var refreshed = await flow.RefreshAsync(first.GetProperty("refresh_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
+        var second = JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement;
+
+        foreach (var response in new[] { first, second })
+        {
+            // OpenID Connect Core 3.1.3.6 and 3.3.2.11, checked by the stock validator an ASP.NET Core client runs.
+            var message = new OpenIdConnectMessage
+            {
+                IdToken = response.GetProperty("id_token").GetString(),
+                AccessToken = response.GetProperty("access_token").GetString(),
+            };
+            var idToken = new JwtSecurityToken(message.IdToken);
+            Assert.Equal("RS256", idToken.Header.Alg);
+            AtHash.Check(message, idToken);
+
+            var digest = SHA256.HashData(Encoding.ASCII.GetBytes(message.AccessToken!));
+            Assert.Equal(Base64UrlEncoder.Encode(digest[..16]), idToken.Payload["at_hash"]);
+            Assert.False(idToken.Payload.ContainsKey("c_hash"));
+        }
+
+        // The other response's access token does not match: the hash binds this pair.
+        var mismatched = new OpenIdConnectMessage { IdToken = first.GetProperty("id_token").GetString(), AccessToken = second.GetProperty("access_token").GetString() };
+        Assert.Throws<OpenIdConnectProtocolInvalidAtHashException>(() => AtHash.Check(mismatched, new JwtSecurityToken(mismatched.IdToken)));
     }
 
     [Fact]
@@ -239,5 +276,12 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
         var status = (await http.SendAsync(request)).StatusCode;
         await api.StopAsync();
         return status;
+    }
+
+    /// <summary>The at_hash check of Microsoft.IdentityModel's OpenID Connect validator, alone.</summary>
+    private sealed class AtHash : OpenIdConnectProtocolValidator
+    {
+        public static void Check(OpenIdConnectMessage message, JwtSecurityToken idToken) =>
+            new AtHash().ValidateAtHash(new OpenIdConnectProtocolValidationContext { ProtocolMessage = message, ValidatedIdToken = idToken });
     }
 }
