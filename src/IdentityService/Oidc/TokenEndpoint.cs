@@ -53,8 +53,7 @@ internal static class TokenEndpoint
 
         if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
         {
-            // Resolved here, not as parameters: a client_credentials grant has no user, and making a UserManager (with
-            // its store, validators and metrics, which UserClaims needs) for it showed in that grant's allocation profile.
+            // Resolved here, not as parameters: a client_credentials grant has no user and needs neither.
             var db = context.RequestServices.GetRequiredService<IdentityDb>();
             var claims = context.RequestServices.GetRequiredService<UserClaims>();
             var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
