@@ -17,6 +17,10 @@ namespace IdentityService.Oidc;
 /// </remarks>
 public sealed class UserClaims(IdentityDb db)
 {
+    // A claim's destinations as OpenIddict's SetDestinations stores them: a JSON array in the claim's properties.
+    private static readonly string ToBothTokens = JsonSerializer.Serialize(new[] { Destinations.AccessToken, Destinations.IdentityToken });
+    private static readonly string ToIdentityToken = JsonSerializer.Serialize(new[] { Destinations.IdentityToken });
+
     /// <summary>The claims the granted scopes allow, as a name to value map (the userinfo answer).</summary>
     public async Task<Dictionary<string, object>> ForScopesAsync(UserProfile user, IEnumerable<string> scopes)
     {
@@ -59,9 +63,6 @@ public sealed class UserClaims(IdentityDb db)
         return claims;
     }
 
-    private static readonly string ToBothTokens = JsonSerializer.Serialize(new[] { Destinations.AccessToken, Destinations.IdentityToken });
-    private static readonly string ToIdentityToken = JsonSerializer.Serialize(new[] { Destinations.IdentityToken });
-
     /// <summary>
     /// The principal OpenIddict signs in: the user's claims for the granted scopes, each sent to the ID token,
     /// and the subject and roles to the access token as well.
@@ -103,8 +104,7 @@ public sealed class UserClaims(IdentityDb db)
         principal.SetResources(resources);
         foreach (var claim in identity.Claims)
         {
-            // What OpenIddict's SetDestinations stores (a JSON array in the claim's properties), written once here
-            // rather than serialized again for every claim of every token.
+            // One string per set of destinations, instead of an array serialized for each claim.
             claim.Properties[Properties.Destinations] = claim.Type is Claims.Subject or Claims.Role ? ToBothTokens : ToIdentityToken;
         }
 
