@@ -56,6 +56,10 @@ internal static class SealedRefreshTokens
 
     public static OpenIddictServerBuilder AddSealedRefreshTokens(this OpenIddictServerBuilder builder) => builder
         .AddEventHandler(Seal.Descriptor)
+        .RemoveEventHandler(OpenIddictServerHandlers.Protection.AttachTokenSubject.Descriptor)
+        .AddEventHandler(UnlessSealed<OpenIddictServerHandlers.Protection.AttachTokenSubject>.In(OpenIddictServerHandlers.Protection.AttachTokenSubject.Descriptor))
+        .RemoveEventHandler(OpenIddictServerHandlers.Protection.AttachTokenMetadata.Descriptor)
+        .AddEventHandler(UnlessSealed<OpenIddictServerHandlers.Protection.AttachTokenMetadata>.In(OpenIddictServerHandlers.Protection.AttachTokenMetadata.Descriptor))
         .AddEventHandler(Open.Descriptor)
         .RemoveEventHandler(OpenIddictServerHandlers.Protection.ValidateReferenceTokenIdentifier.Descriptor)
         .AddEventHandler(LookUpReferenceUnlessOpened.Descriptor);
@@ -146,13 +150,16 @@ internal static class SealedRefreshTokens
         return data;
     }
 
-    /// <summary>A refresh token without a row (every one this service issues: <see cref="TokenFamilies"/>) is sealed instead of made into a JWT.</summary>
+    /// <summary>
+    /// A refresh token without a row (every one this service issues: <see cref="TokenFamilies"/>) is sealed instead of
+    /// made into a JWT: before OpenIddict builds a JWT's subject and metadata (<see cref="UnlessSealed{THandler}"/>).
+    /// </summary>
     internal sealed class Seal : IOpenIddictServerHandler<GenerateTokenContext>
     {
         public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
             OpenIddictServerHandlerDescriptor.CreateBuilder<GenerateTokenContext>()
                 .UseSingletonHandler<Seal>()
-                .SetOrder(OpenIddictServerHandlers.Protection.GenerateIdentityModelToken.Descriptor.Order - 1)
+                .SetOrder(OpenIddictServerHandlers.Protection.AttachTokenSubject.Descriptor.Order - 1)
                 .SetType(OpenIddictServerHandlerType.Custom)
                 .Build();
 
@@ -167,6 +174,29 @@ internal static class SealedRefreshTokens
             context.Token = Protect(context.Principal, state.Keys.RefreshSealing, state.Tenant.Id);
             return ValueTask.CompletedTask;
         }
+    }
+
+    /// <summary>
+    /// One of OpenIddict's handlers that build what a JWT is made of (its subject, its metadata: the claims'
+    /// destinations map, audiences, dates), in its place, skipped once the token is made: a sealed refresh token
+    /// uses none of it. For a refresh they were 1.8% of the samples of a perf profile. They change nothing of the
+    /// token's principal, which is what a sealed token holds (checked for every token type across the OpenID
+    /// Connect tests by comparing the principal before and after them).
+    /// </summary>
+    internal sealed class UnlessSealed<THandler> : IOpenIddictServerHandler<GenerateTokenContext>
+        where THandler : IOpenIddictServerHandler<GenerateTokenContext>, new()
+    {
+        private static readonly THandler Inner = new();
+
+        public static OpenIddictServerHandlerDescriptor In(OpenIddictServerHandlerDescriptor place) =>
+            OpenIddictServerHandlerDescriptor.CreateBuilder<GenerateTokenContext>()
+                .Import(place)
+                .UseSingletonHandler<UnlessSealed<THandler>>()
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public ValueTask HandleAsync(GenerateTokenContext context) =>
+            string.IsNullOrEmpty(context.Token) ? Inner.HandleAsync(context) : ValueTask.CompletedTask;
     }
 
     /// <summary>Opens a sealed refresh token where one may be presented (the token endpoint, revocation, introspection).</summary>
