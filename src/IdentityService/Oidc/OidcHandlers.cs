@@ -324,3 +324,68 @@ internal sealed class AttachTokenDigestsOfIdentityToken : IOpenIddictServerHandl
         }
     }
 }
+
+/// <summary>
+/// OpenIddict's <c>RestoreInternalClaims</c>, in its place and with its rules: at a code or refresh token exchange
+/// (and an end-user verification), the private (<c>oi_</c>) claims of the presented token are copied to the new
+/// principal, each type only when the principal has no claim of it (and at a verification, not the scopes). OpenIddict's
+/// looks for each type by scanning all of the principal's claims (1.3% of a refresh's samples in a perf profile);
+/// this one takes the principal's claim types once.
+/// </summary>
+internal sealed class RestoreInternalClaimsOnce : IOpenIddictServerHandler<ProcessSignInContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
+            .Import(OpenIddictServerHandlers.RestoreInternalClaims.Descriptor)
+            .UseSingletonHandler<RestoreInternalClaimsOnce>()
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ProcessSignInContext context)
+    {
+        var request = context.Request;
+        var exchange = context.EndpointType switch
+        {
+            OpenIddictServerEndpointType.EndUserVerification => true,
+            OpenIddictServerEndpointType.Token => request.IsAuthorizationCodeGrantType() || request.IsDeviceCodeGrantType() || request.IsRefreshTokenGrantType(),
+            _ => false,
+        };
+        if (!exchange || context.Principal?.Identity is not System.Security.Claims.ClaimsIdentity identity)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var authentication = context.Transaction.GetProperty<ProcessAuthenticationContext>(typeof(ProcessAuthenticationContext).FullName!)
+            ?? throw new InvalidOperationException("The authentication context of the sign-in was not found.");
+        var presented = context.EndpointType switch
+        {
+            OpenIddictServerEndpointType.EndUserVerification => authentication.UserCodePrincipal,
+            _ when request.IsAuthorizationCodeGrantType() => authentication.AuthorizationCodePrincipal,
+            _ when request.IsDeviceCodeGrantType() => authentication.DeviceCodePrincipal,
+            _ when request.IsRefreshTokenGrantType() => authentication.RefreshTokenPrincipal,
+            _ => null,
+        };
+        if (presented is null)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        HashSet<string>? present = null;
+        foreach (var claims in presented.Claims
+            .Where(claim => claim.Type.StartsWith(OpenIddictConstants.Claims.Prefixes.Private, StringComparison.OrdinalIgnoreCase))
+            .GroupBy(claim => claim.Type))
+        {
+            present ??= context.Principal.Claims.Select(claim => claim.Type).ToHashSet(StringComparer.Ordinal);
+            if (present.Contains(claims.Key)
+                || context.EndpointType is OpenIddictServerEndpointType.EndUserVerification
+                    && string.Equals(claims.Key, OpenIddictConstants.Claims.Private.Scope, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            identity.AddClaims(claims);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
