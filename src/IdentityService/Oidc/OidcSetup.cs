@@ -79,8 +79,6 @@ public static class OidcSetup
                 options.AddEventHandler(SlimInternalTokens.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.AttachTokenDigests.Descriptor);
                 options.AddEventHandler(AttachTokenDigestsOfIdentityToken.Descriptor);
-                options.RemoveEventHandler(OpenIddictServerHandlers.RestoreInternalClaims.Descriptor);
-                options.AddEventHandler(RestoreInternalClaimsOnce.Descriptor);
                 options.AddRowlessAccessTokens();
                 options.AddTokenFamilies();
                 options.AddSealedRefreshTokens();
