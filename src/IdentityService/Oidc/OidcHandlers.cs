@@ -300,27 +300,15 @@ internal sealed class AttachTokenDigestsOfIdentityToken : IOpenIddictServerHandl
     /// </summary>
     internal static string LeftHalfOfHash(string algorithm, string token)
     {
-        var rented = token.Length > 2048 ? System.Buffers.ArrayPool<byte>.Shared.Rent(token.Length) : null;
-        try
+        var ascii = Encoding.ASCII.GetBytes(token);
+        Span<byte> hash = stackalloc byte[SHA512.HashSizeInBytes];
+        var length = algorithm switch
         {
-            Span<byte> ascii = rented ?? stackalloc byte[token.Length];
-            ascii = ascii[..Encoding.ASCII.GetBytes(token, ascii)];
-            Span<byte> hash = stackalloc byte[SHA512.HashSizeInBytes];
-            var length = algorithm switch
-            {
-                _ when algorithm.EndsWith("256", StringComparison.Ordinal) => SHA256.HashData(ascii, hash),
-                _ when algorithm.EndsWith("384", StringComparison.Ordinal) => SHA384.HashData(ascii, hash),
-                _ when algorithm.EndsWith("512", StringComparison.Ordinal) => SHA512.HashData(ascii, hash),
-                _ => throw new InvalidOperationException($"No token hash is defined for the signing algorithm {algorithm}."),
-            };
-            return Base64Url.EncodeToString(hash[..(length / 2)]);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
+            _ when algorithm.EndsWith("256", StringComparison.Ordinal) => SHA256.HashData(ascii, hash),
+            _ when algorithm.EndsWith("384", StringComparison.Ordinal) => SHA384.HashData(ascii, hash),
+            _ when algorithm.EndsWith("512", StringComparison.Ordinal) => SHA512.HashData(ascii, hash),
+            _ => throw new InvalidOperationException($"No token hash is defined for the signing algorithm {algorithm}."),
+        };
+        return Base64Url.EncodeToString(hash[..(length / 2)]);
     }
 }

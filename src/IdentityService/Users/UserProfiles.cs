@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using IdentityService.Data;
 using Microsoft.EntityFrameworkCore;
 
@@ -33,22 +34,30 @@ public sealed class UserProfile
 
     public bool PhoneNumberConfirmed { get; init; }
 
-    /// <summary>The profile of a user already read whole (at a sign-in).</summary>
-    public static UserProfile Of(AppUser user) => new()
+    /// <summary>
+    /// The profile's columns, as one projection: what <see cref="UserProfiles"/> reads (translated to SQL) and what
+    /// <see cref="Of"/> takes from a user already read whole.
+    /// </summary>
+    internal static readonly Expression<Func<AppUser, UserProfile>> FromUser = u => new UserProfile
     {
-        Id = user.Id,
-        TenantId = user.TenantId,
-        Name = user.Name,
-        GivenName = user.GivenName,
-        FamilyName = user.FamilyName,
-        Locale = user.Locale,
-        CreatedAt = user.CreatedAt,
-        UpdatedAt = user.UpdatedAt,
-        Email = user.Email,
-        EmailConfirmed = user.EmailConfirmed,
-        PhoneNumber = user.PhoneNumber,
-        PhoneNumberConfirmed = user.PhoneNumberConfirmed,
+        Id = u.Id,
+        TenantId = u.TenantId,
+        Name = u.Name,
+        GivenName = u.GivenName,
+        FamilyName = u.FamilyName,
+        Locale = u.Locale,
+        CreatedAt = u.CreatedAt,
+        UpdatedAt = u.UpdatedAt,
+        Email = u.Email,
+        EmailConfirmed = u.EmailConfirmed,
+        PhoneNumber = u.PhoneNumber,
+        PhoneNumberConfirmed = u.PhoneNumberConfirmed,
     };
+
+    private static readonly Func<AppUser, UserProfile> OfUser = FromUser.Compile();
+
+    /// <summary>The profile of a user already read whole (at a sign-in).</summary>
+    public static UserProfile Of(AppUser user) => OfUser(user);
 }
 
 /// <summary>
@@ -63,21 +72,7 @@ internal static class UserProfiles
     private static readonly Func<IdentityDb, Guid, CancellationToken, Task<UserProfile?>> ById = EF.CompileAsyncQuery(
         (IdentityDb db, Guid id, CancellationToken _) => db.Users.AsNoTracking()
             .Where(u => u.Id == id)
-            .Select(u => new UserProfile
-            {
-                Id = u.Id,
-                TenantId = u.TenantId,
-                Name = u.Name,
-                GivenName = u.GivenName,
-                FamilyName = u.FamilyName,
-                Locale = u.Locale,
-                CreatedAt = u.CreatedAt,
-                UpdatedAt = u.UpdatedAt,
-                Email = u.Email,
-                EmailConfirmed = u.EmailConfirmed,
-                PhoneNumber = u.PhoneNumber,
-                PhoneNumberConfirmed = u.PhoneNumberConfirmed,
-            })
+            .Select(UserProfile.FromUser)
             .FirstOrDefault());
 
     /// <summary>The profile of the current tenant's user with this subject (a user id), or null when there is none.</summary>
