@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using IdentityService.Data;
+using IdentityService.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
@@ -41,6 +42,7 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
     private readonly Lazy<Task> _writer;
     private long _batches;
     private long _advances;
+    private long _withUserReads;
 
     public FamilyAdvances(IServiceProvider services, ILogger<FamilyAdvances> logger)
     {
@@ -51,6 +53,9 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
 
     /// <summary>Batches committed so far (SQLite), and the UPDATEs they held: for the tests and the benchmark's notes.</summary>
     internal (long Batches, long Advances) Committed => (Interlocked.Read(ref _batches), Interlocked.Read(ref _advances));
+
+    /// <summary>UPDATEs sent with their user's read (<see cref="ReadUserAndAdvanceAsync"/>): for the tests.</summary>
+    internal long WithUserReads => Interlocked.Read(ref _withUserReads);
 
     /// <summary>UPDATEs queued and not yet taken by the writer.</summary>
     internal int Queued => _queue.Reader.Count;
@@ -77,6 +82,51 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
 
         _ = _writer.Value;
         return advance.Done.Task;
+    }
+
+    /// <summary>
+    /// A refresh on a database that takes concurrent commits (not SQLite, whose UPDATEs are committed in groups): the
+    /// read of the grant's user (<see cref="UserProfiles.SelectById"/>) and the family's UPDATE sent as one batch, so
+    /// the refresh makes one round trip to the database where it made two (each a send, a wait and a wake-up, on both
+    /// sides). They run in that order, in the batch's one transaction. Answers the user's profile (null when the user
+    /// is gone) and what the UPDATE did, as <see cref="AdvanceAsync"/>: 1 moved, 0 not.
+    /// </summary>
+    public async Task<(UserProfile? User, int Moved)> ReadUserAndAdvanceAsync(
+        IdentityDb db, Guid userId, Guid id, int generation, int next, DateTimeOffset now, string stamp, CancellationToken cancellationToken)
+    {
+        if (db is SqliteIdentityDb)
+        {
+            throw new InvalidOperationException("On SQLite a family is moved on by the group commit: the user is read alone.");
+        }
+
+        var tenantId = db.CurrentTenantId ?? throw new InvalidOperationException("A token family is moved on outside a tenant.");
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var connection = db.Database.GetDbConnection();
+            await using var batch = connection.CreateBatch();
+            batch.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+            await using var factory = connection.CreateCommand();
+            batch.BatchCommands.Add(UserProfiles.SelectById(db, batch, factory, userId));
+            var update = RotationStatement.InBatch(db, batch, factory, new Advance(tenantId, id, generation, next, now, stamp));
+            batch.BatchCommands.Add(update);
+
+            UserProfile? user;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            {
+                user = await reader.ReadAsync(cancellationToken) ? UserProfiles.Read(reader) : null;
+                while (await reader.NextResultAsync(cancellationToken))
+                {
+                }
+            }
+
+            Interlocked.Increment(ref _withUserReads);
+            return (user, update.RecordsAffected);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
     }
 
     private static async Task<int> AdvanceOnAsync(IdentityDb db, Advance advance, CancellationToken cancellationToken)
@@ -225,16 +275,34 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
             return new RotationStatement(command, parameters, shape);
         }
 
+        /// <summary>The statement as a command of <paramref name="batch"/>, with this advance's values (<paramref name="factory"/> makes the parameters).</summary>
+        public static DbBatchCommand InBatch(IdentityDb db, DbBatch batch, DbCommand factory, Advance advance)
+        {
+            var shape = Shapes.GetOrAdd(db.GetType(), static (_, context) => Shape.Of(context), db);
+            var command = batch.CreateBatchCommand();
+            command.CommandText = shape.Sql;
+            var values = ValuesOf(advance);
+            for (var i = 0; i < Properties.Length; i++)
+            {
+                command.Parameters.Add(shape.Mappings[i].CreateParameter(factory, "@p" + i, i < values.Length ? values[i] : shape.Samples[i]));
+            }
+
+            return command;
+        }
+
         public Task<int> ExecuteAsync(Advance advance, CancellationToken cancellationToken)
         {
-            Set(0, advance.TenantId);
-            Set(1, advance.Id);
-            Set(2, advance.Generation);
-            Set(3, advance.Next);
-            Set(4, advance.Now);
-            Set(5, advance.Stamp);
+            var values = ValuesOf(advance);
+            for (var i = 0; i < values.Length; i++)
+            {
+                Set(i, values[i]);
+            }
+
             return _command.ExecuteNonQueryAsync(cancellationToken);
         }
+
+        // The values of the first six parameters, in the order of Properties.
+        private static object[] ValuesOf(Advance advance) => [advance.TenantId, advance.Id, advance.Generation, advance.Next, advance.Now, advance.Stamp];
 
         private void Set(int index, object value) =>
             _parameters[index].Value = _converters[index] is { } converter ? converter.ConvertToProvider(value) ?? DBNull.Value : value;

@@ -58,7 +58,7 @@ internal static class TokenEndpoint
             var claims = context.RequestServices.GetRequiredService<UserClaims>();
             var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
             var granted = result.Principal;
-            var user = granted is null ? null : await UserProfiles.FindAsync(db, granted.GetClaim(Claims.Subject), context.RequestAborted);
+            var user = granted is null ? null : await TokenFamilies.FindUserAsync(context, db, granted);
             if (granted is null || user is null)
             {
                 return AuthorizationEndpoint.Forbid(Errors.InvalidGrant, "The user of this grant no longer exists.");

@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Security.Claims;
 using IdentityService.Data;
+using IdentityService.Users;
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
@@ -38,6 +40,44 @@ internal static class TokenFamilies
 
     /// <summary>Set while a refresh grant's family is checked at sign-in, by the UPDATE that moves it on, not at validation.</summary>
     private const string CheckedAtSignInProperty = "IdentityService.TokenFamily.CheckedAtSignIn";
+
+    /// <summary>Set when the token endpoint ran a refresh's family UPDATE with its user read (<see cref="FindUserAsync"/>): what it did.</summary>
+    private const string MovedWithUserReadProperty = "IdentityService.TokenFamily.MovedWithUserRead";
+
+    /// <summary>
+    /// The user of a code or refresh grant, at the token endpoint (null when the user is gone). A refresh whose family is
+    /// checked at sign-in, on PostgreSQL, also moves its family on here, in the same round trip to the database as the
+    /// read (<see cref="FamilyAdvances.ReadUserAndAdvanceAsync"/>); <see cref="AdvanceGeneration"/> then takes that
+    /// UPDATE's outcome instead of running it, and goes on exactly as it would have from it (a retry within the leeway,
+    /// a reuse, a revoked sign-in). The family moves before the sign-in rather than in it: a grant whose user is gone
+    /// moves a family whose tokens no user can use, and a failure after the UPDATE leaves the presented token one
+    /// generation behind, as a failure while the tokens were made did before (a retry within the leeway works).
+    /// On SQLite (group commit) and elsewhere, the user is read alone and the family moves at sign-in.
+    /// </summary>
+    internal static async Task<UserProfile?> FindUserAsync(HttpContext context, IdentityDb db, ClaimsPrincipal granted)
+    {
+        var subject = granted.GetClaim(Claims.Subject);
+        var transaction = context.Features.Get<OpenIddictServerAspNetCoreFeature>()?.Transaction;
+        if (db is not PostgreSqlIdentityDb
+            || transaction?.GetProperty<object>(CheckedAtSignInProperty) is not true
+            || !IsFamilyToken(granted)
+            || !Guid.TryParse(subject, out var userId)
+            || GenerationOf(granted) is not { } generation
+            || !Guid.TryParse(granted.GetAuthorizationId(), out var id))
+        {
+            return await UserProfiles.FindAsync(db, subject, context.RequestAborted);
+        }
+
+        var services = context.RequestServices;
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var (user, moved) = await services.GetRequiredService<FamilyAdvances>().ReadUserAndAdvanceAsync(
+            db, userId, id, generation, generation + 1, now, Guid.NewGuid().ToString(), context.RequestAborted);
+        transaction.SetProperty(MovedWithUserReadProperty, new MovedWithUserRead(id, generation, moved));
+        return user;
+    }
+
+    /// <summary>What <see cref="FindUserAsync"/>'s UPDATE did to which family, from which generation.</summary>
+    private sealed record MovedWithUserRead(Guid Family, int Generation, int Moved);
 
     /// <summary>
     /// A refresh grant at the token endpoint: its family is checked and moved on in one statement when the grant is
@@ -297,11 +337,25 @@ internal static class TokenFamilies
                 return;
             }
 
-            var db = services.GetRequiredService<IdentityDb>();
             var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
             var next = generation + 1;
-            var stamp = Guid.NewGuid().ToString();
-            var moved = await services.GetRequiredService<FamilyAdvances>().AdvanceAsync(db, id, generation, next, now, stamp, context.CancellationToken);
+            int moved;
+            if (context.Transaction.GetProperty<MovedWithUserRead>(MovedWithUserReadProperty) is { } early)
+            {
+                // The token endpoint ran this UPDATE with the user read: the same family, from the same generation.
+                if (early.Family != id || early.Generation != generation)
+                {
+                    throw new InvalidOperationException("The family moved with the user read is not the presented token's.");
+                }
+
+                moved = early.Moved;
+            }
+            else
+            {
+                var db = services.GetRequiredService<IdentityDb>();
+                moved = await services.GetRequiredService<FamilyAdvances>().AdvanceAsync(db, id, generation, next, now, Guid.NewGuid().ToString(), context.CancellationToken);
+            }
+
             if (moved == 1)
             {
                 context.Transaction.SetProperty(NextGenerationProperty, (object)next);

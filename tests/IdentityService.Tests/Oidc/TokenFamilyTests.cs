@@ -247,6 +247,94 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
     }
 
     [Fact]
+    public async Task ARefresh_OnPostgreSql_ReadsItsUserAndMovesItsFamilyInOneBatch_AndOnSqliteInTheGroupCommit()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var refresh = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
+        var advances = _factory.Services.GetRequiredService<FamilyAdvances>();
+        var (committed, withUserReads) = (advances.Committed, advances.WithUserReads);
+        bool postgres;
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            postgres = scope.ServiceProvider.GetRequiredService<IdentityDb>() is PostgreSqlIdentityDb;
+        }
+
+        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+
+        Assert.Equal(new[] { 1 }, await GenerationsAsync());
+        if (postgres)
+        {
+            Assert.Equal((committed, withUserReads + 1), (advances.Committed, advances.WithUserReads));
+        }
+        else
+        {
+            Assert.Equal((committed.Batches + 1, committed.Advances + 1, withUserReads), (advances.Committed.Batches, advances.Committed.Advances, advances.WithUserReads));
+        }
+
+        // Rotation and reuse detection as on any path: the old token is a reuse, and ends the sign-in.
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(refresh)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(next)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheUserReadSentWithTheFamilyUpdate_FindsWhatFindAsyncFinds_AndNothingOfAnotherTenant()
+    {
+        await _factory.CreateTenantAsync("globex");
+        var grace = await _factory.CreateUserAsync("acme", "grace@acme.test", Password,
+            new { name = "Grace Hopper", givenName = "Grace", familyName = "Hopper", locale = "en-US", phoneNumber = "+15555550100" });
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var ada = await UserIdAsync("ada@acme.test");
+        Guid family;
+        using (var acme = await _factory.TenantScopeAsync("acme"))
+        {
+            family = await acme.ServiceProvider.GetRequiredService<IdentityDb>().Authorizations.Select(a => a.Id).SingleAsync();
+        }
+
+        var advances = _factory.Services.GetRequiredService<FamilyAdvances>();
+        var now = _factory.Time.GetUtcNow();
+        using (var globex = await _factory.TenantScopeAsync("globex"))
+        {
+            var db = globex.ServiceProvider.GetRequiredService<IdentityDb>();
+            if (db is SqliteIdentityDb)
+            {
+                // SQLite moves families in its group commit only.
+                await Assert.ThrowsAsync<InvalidOperationException>(() => advances.ReadUserAndAdvanceAsync(db, ada, family, 0, 1, now, "x", CancellationToken.None));
+                return;
+            }
+
+            // Another tenant names acme's user and family: it reads no user and moves nothing.
+            Assert.Equal((null, 0), await advances.ReadUserAndAdvanceAsync(db, ada, family, 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None));
+        }
+
+        Assert.Equal(new[] { 0 }, await GenerationsAsync());
+        using (var acme = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = acme.ServiceProvider.GetRequiredService<IdentityDb>();
+            foreach (var user in new[] { ada, Guid.Parse(grace) })
+            {
+                var alone = await IdentityService.Users.UserProfiles.FindAsync(db, user.ToString(), CancellationToken.None);
+                var (read, _) = await advances.ReadUserAndAdvanceAsync(db, user, Guid.NewGuid(), 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None);
+                Assert.Equal(JsonSerializer.Serialize(alone), JsonSerializer.Serialize(read));
+            }
+
+            var (found, moved) = await advances.ReadUserAndAdvanceAsync(db, ada, family, 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None);
+            Assert.Equal((ada, 1), (found?.Id ?? Guid.Empty, moved));
+            Assert.Equal((null, 0), await advances.ReadUserAndAdvanceAsync(db, Guid.NewGuid(), family, 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None));
+        }
+
+        Assert.Equal(new[] { 1 }, await GenerationsAsync());
+    }
+
+    private async Task<Guid> UserIdAsync(string email)
+    {
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        return await db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync();
+    }
+
+    [Fact]
     public async Task ARefreshToken_WorksUntilItsLifetimeEnds_AndIsRefusedAfter()
     {
         using var browser = _factory.CreateBrowser();
