@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using IdentityService.Data;
-using IdentityService.Users;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
