@@ -71,9 +71,22 @@ internal static class TokenFamilies
         var services = context.RequestServices;
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
         var (user, moved) = await services.GetRequiredService<FamilyAdvances>().ReadUserAndAdvanceAsync(
-            db, userId, id, generation, generation + 1, now, Guid.NewGuid().ToString(), context.RequestAborted);
+            db, userId, id, generation, generation + 1, now, NewConcurrencyStamp(), context.RequestAborted);
         transaction.SetProperty(MovedWithUserReadProperty, new MovedWithUserRead(id, generation, moved));
         return user;
+    }
+
+    /// <summary>
+    /// A new concurrency token for a family the refresh moves on, in the GUID form OpenIddict writes. It must differ from
+    /// the one it replaces, so that a concurrent writer of the row sees the change, and is never shown to anyone: drawn
+    /// from <see cref="Random.Shared"/>, not from the system's random source that <see cref="Guid.NewGuid"/> reads
+    /// with a system call on every call here (0.5% of a refresh's samples in a perf profile on PostgreSQL).
+    /// </summary>
+    private static string NewConcurrencyStamp()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        return new Guid(bytes).ToString();
     }
 
     /// <summary>What <see cref="FindUserAsync"/>'s UPDATE did to which family, from which generation.</summary>
@@ -302,7 +315,7 @@ internal static class TokenFamilies
             var db = services.GetRequiredService<IdentityDb>();
             family.TokenGeneration++;
             family.RotatedAt = now;
-            family.ConcurrencyToken = Guid.NewGuid().ToString();
+            family.ConcurrencyToken = NewConcurrencyStamp();
             try
             {
                 await db.SaveChangesAsync(context.CancellationToken);
@@ -353,7 +366,7 @@ internal static class TokenFamilies
             else
             {
                 var db = services.GetRequiredService<IdentityDb>();
-                moved = await services.GetRequiredService<FamilyAdvances>().AdvanceAsync(db, id, generation, next, now, Guid.NewGuid().ToString(), context.CancellationToken);
+                moved = await services.GetRequiredService<FamilyAdvances>().AdvanceAsync(db, id, generation, next, now, NewConcurrencyStamp(), context.CancellationToken);
             }
 
             if (moved == 1)
