@@ -281,8 +281,13 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
     public async Task TheUserReadSentWithTheFamilyUpdate_FindsWhatFindAsyncFinds_AndNothingOfAnotherTenant()
     {
         await _factory.CreateTenantAsync("globex");
-        var grace = await _factory.CreateUserAsync("acme", "grace@acme.test", Password,
-            new { name = "Grace Hopper", givenName = "Grace", familyName = "Hopper", locale = "en-US", phoneNumber = "+15555550100" });
+        // Every column read, null in one user and set in the other (an update sets the update time).
+        var grace = await _factory.CreateUserAsync("acme", "grace@acme.test", Password, new
+        {
+            name = "Grace Hopper", givenName = "Grace", familyName = "Hopper", phoneNumber = "+15555550100",
+            emailVerified = true, phoneNumberVerified = true,
+        });
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{grace}", new { locale = "en-US" }, HttpStatusCode.OK);
         using var browser = _factory.CreateBrowser();
         await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
         var ada = await UserIdAsync("ada@acme.test");
@@ -318,6 +323,9 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
                 var (read, _) = await advances.ReadUserAndAdvanceAsync(db, user, Guid.NewGuid(), 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None);
                 Assert.Equal(JsonSerializer.Serialize(alone), JsonSerializer.Serialize(read));
             }
+
+            var graceRead = (await advances.ReadUserAndAdvanceAsync(db, Guid.Parse(grace), Guid.NewGuid(), 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None)).User!;
+            Assert.True(graceRead is { EmailConfirmed: true, PhoneNumberConfirmed: true, UpdatedAt: not null, Locale: "en-US" });
 
             var (found, moved) = await advances.ReadUserAndAdvanceAsync(db, ada, family, 0, 1, now, Guid.NewGuid().ToString(), CancellationToken.None);
             Assert.Equal((ada, 1), (found?.Id ?? Guid.Empty, moved));
