@@ -25,7 +25,8 @@ namespace IdentityService.Oidc;
 /// is on disk, and each UPDATE keeps its own WHERE (its tenant, its family, valid, at its generation), so of two
 /// requests with one token in the same batch only the first moves the family and the second finds nothing, as
 /// before. Other databases take concurrent commits on their own connections and group their log flushes
-/// themselves: there the same UPDATE runs on the request's own context and connection.
+/// themselves: there the same UPDATE runs on the request's own context and connection, and on PostgreSQL a refresh
+/// sends it in one batch with its user's read (<see cref="ReadUserAndAdvanceAsync"/>).
 /// </para>
 /// </summary>
 internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
