@@ -70,8 +70,11 @@ public sealed partial class DatabaseInitializer(
     public async Task InitializeAsync(bool migrate, CancellationToken cancellationToken)
     {
         using var scope = scopes.CreateScope();
-        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var postgres = db.Database.IsNpgsql();
+        // On PostgreSQL, a plain connection: the lock below is held across statements, and migrations read their
+        // history synchronously, neither of which the requests' multiplexed connections allow (PostgresConnections).
+        var postgres = database.Value.Provider == DatabaseProvider.PostgreSql;
+        await using var session = postgres ? PostgresConnections.SessionContext(scope.ServiceProvider) : null;
+        var db = session ?? scope.ServiceProvider.GetRequiredService<IdentityDb>();
         if (postgres)
         {
             if (migrate)

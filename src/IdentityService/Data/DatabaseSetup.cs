@@ -29,7 +29,10 @@ public static class DatabaseSetup
                 AddPooled<SqliteIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
                 break;
             case DatabaseProvider.PostgreSql:
-                AddPooled<PostgreSqlIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
+                AddPooled<PostgreSqlIdentityDb>(services, b => Configure(b, options.Provider, PostgresConnections.ForRequests(connectionString)));
+                var session = PostgresConnections.ForSessions(connectionString);
+                services.AddSingleton(new PostgresSessionConnection(session));
+                services.AddDbContext<PostgresKeysDb>(b => b.UseNpgsql(session));
                 break;
             case DatabaseProvider.SqlServer:
                 AddPooled<SqlServerIdentityDb>(services, b => Configure(b, options.Provider, connectionString));
@@ -69,30 +72,10 @@ public static class DatabaseSetup
         _ = provider switch
         {
             DatabaseProvider.Sqlite => SqliteConnectionWithoutFunctions.Use(builder.UseSqlite(connectionString).AddInterceptors(SqliteBusyTimeout.Instance)),
-            DatabaseProvider.PostgreSql => builder.UseNpgsql(WithAutoPrepare(connectionString)),
+            DatabaseProvider.PostgreSql => builder.UseNpgsql(connectionString),
             DatabaseProvider.SqlServer => builder.UseSqlServer(connectionString),
             _ => throw new InvalidOperationException($"Unknown database provider {provider}."),
         };
         builder.UseOpenIddict<TenantApplication, TenantAuthorization, TenantScope, TenantToken, Guid>();
-    }
-
-    /// <summary>The number of statements Npgsql keeps prepared per connection, unless the connection string says.</summary>
-    internal const int AutoPrepared = 64;
-
-    /// <summary>
-    /// Lets Npgsql prepare the statements a connection runs often (its "Max Auto Prepare"), so PostgreSQL parses
-    /// and plans each of the hot queries (token lookups, redemptions, users) once per connection instead of on
-    /// every execution. A setting in the connection string wins: 0 turns it off, for example behind a connection
-    /// pooler in transaction mode that cannot keep prepared statements.
-    /// </summary>
-    internal static string WithAutoPrepare(string connectionString)
-    {
-        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (given.Keys.Cast<string>().Any(key => key.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
-        {
-            return connectionString;
-        }
-
-        return new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = AutoPrepared }.ConnectionString;
     }
 }

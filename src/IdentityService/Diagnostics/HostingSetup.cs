@@ -67,7 +67,7 @@ public static class HostingSetup
         services.AddHsts(options => options.MaxAge = TimeSpan.FromDays(365));
 
         // The Data Protection key ring lives in the database, so every replica reads the same keys.
-        var dataProtection = services.AddDataProtection().SetApplicationName("IdentityService").PersistKeysToDbContext<IdentityDb>();
+        var dataProtection = services.AddDataProtection().SetApplicationName("IdentityService").PersistKeysToDatabase(configuration);
         var certificatePath = configuration["DataProtection:CertificatePath"];
         if (!string.IsNullOrEmpty(certificatePath))
         {
