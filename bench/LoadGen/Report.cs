@@ -40,6 +40,8 @@ internal static class Report
         Check("client_credentials RS256 vs peer (same alg)", "ours/peer req per CPU-s", PerCpu("1 client_credentials RS256", "ours", "peer"), ">= 1", v => v >= 1);
         Check("client_credentials RS256 vs floor", "ours/floor req per CPU-s", PerCpu("1 client_credentials RS256", "ours", "floor"), ">= 0.5", v => v >= 0.5);
         Check("refresh_token >= 1x peer", "ours/peer req per CPU-s", PerCpu("2 refresh_token", "ours", "peer"), ">= 1", v => v >= 1);
+        Check("refresh_token >= 1x peer, alternating slices", "median of 3: ours/peer refreshes per CPU-s (6 s each, one after the other)",
+            Extra("refreshSlices", "median"), ">= 1", v => v >= 1);
         Check("discovery and JWKS >= 1x peer", "ours/peer req per CPU-s", PerCpu("4 discovery", "ours", "peer"), ">= 1", v => v >= 1);
         Check("sign-ins vs peer (information)", "ours/peer sign-ins per CPU-s", PerCpu("3 sign-in", "ours", "peer"), "-", _ => true);
         Check("sign-ins >= 80% of the raw hash rate", hashAround is null
