@@ -119,49 +119,7 @@ await Parallel.ForEachAsync(Enumerable.Range(0, workers), new ParallelOptions { 
 // of the sign-in's requests (to see where a sign-in's CPU goes beside the hash); then nothing else runs.
 if (IntOpt("steps", 0) is var stepRuns and > 0)
 {
-    foreach (var target in new[] { ours, peer })
-    {
-        if (target is null)
-        {
-            continue;
-        }
-
-        Console.WriteLine($"  (measuring steps on {target.Name})");
-        var charged = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        var elapsed = new SortedDictionary<string, TimeSpan>(StringComparer.Ordinal);
-        long refreshCpu = 0;
-        var refreshWall = TimeSpan.Zero;
-        for (var i = 0; i < stepRuns; i++)
-        {
-            var mark = Proc.ThreadCpuNanoseconds(target.Pid);
-            var clock = Stopwatch.StartNew();
-            var answer = await Flows.SignInAsync(target, "bench", "web", $"user{i % users}@bench.test", name =>
-            {
-                var now = Proc.ThreadCpuNanoseconds(target.Pid);
-                charged[name] = charged.GetValueOrDefault(name) + Proc.CpuNanosecondsBetween(mark, now);
-                elapsed[name] = elapsed.GetValueOrDefault(name) + clock.Elapsed;
-                clock.Restart();
-                mark = Proc.ThreadCpuNanoseconds(target.Pid);
-            });
-
-            // Then one refresh of the sign-in's refresh token, charged apart (it is not part of a sign-in).
-            mark = Proc.ThreadCpuNanoseconds(target.Pid);
-            clock.Restart();
-            await Flows.RefreshAsync(target, "bench", "web", answer.GetProperty("refresh_token").GetString()!);
-            refreshCpu += Proc.CpuNanosecondsBetween(mark, Proc.ThreadCpuNanoseconds(target.Pid));
-            refreshWall += clock.Elapsed;
-        }
-
-        Console.WriteLine($"  {target.Name}: server CPU per step, mean of {stepRuns} sequential sign-ins");
-        foreach (var (name, nanoseconds) in charged)
-        {
-            Console.WriteLine($"    {name,-45} {nanoseconds / 1e6 / stepRuns,8:F2} ms CPU {elapsed[name].TotalMilliseconds / stepRuns,8:F2} ms wall");
-        }
-
-        Console.WriteLine($"    {"total",-45} {charged.Values.Sum() / 1e6 / stepRuns,8:F2} ms");
-        Console.WriteLine($"    {"then a refresh_token grant (not in the total)",-45} {refreshCpu / 1e6 / stepRuns,8:F2} ms CPU {refreshWall.TotalMilliseconds / stepRuns,8:F2} ms wall");
-    }
-
+    await StepsMode.RunAsync([ours, peer], stepRuns, users);
     return;
 }
 
@@ -173,73 +131,10 @@ foreach (var (alg, tenant, peerClient, floorPath) in new[] { ("ES256", "bench", 
         : async (_, _) => { await Flows.ClientCredentialsAsync(target, tenant, target == ours ? "cc" : peerClient); return 1; }, withFloor: true);
 }
 
-// 2: each worker keeps its own rotating refresh token, obtained by a sign-in before the run.
-var refreshTokens = new Dictionary<Target, string?[]>();
-Func<int, long, Task<int>> Refresh(Target target) => async (worker, _) =>
+// 2: refresh_token grants, then the same ratio in alternating slices (RefreshScenario).
+if (Wanted("2 refresh_token"))
 {
-    var tokens = refreshTokens[target];
-    if (tokens[worker] is null)
-    {
-        // After a failed refresh (which counts as an error): a new sign-in, not counted as a refresh.
-        tokens[worker] = (await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test")).GetProperty("refresh_token").GetString();
-        return 0;
-    }
-
-    try
-    {
-        var answer = await Flows.RefreshAsync(target, "bench", "web", tokens[worker]!);
-        if (answer.TryGetProperty("refresh_token", out var next))
-        {
-            tokens[worker] = next.GetString();
-        }
-    }
-    catch
-    {
-        tokens[worker] = null;
-        throw;
-    }
-
-    return 1;
-};
-
-foreach (var target in new[] { ours, peer })
-{
-    if (target is null || !Wanted("2 refresh_token"))
-    {
-        continue;
-    }
-
-    var tokens = refreshTokens[target] = new string?[workers];
-    await Parallel.ForEachAsync(Enumerable.Range(0, workers), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (worker, _) =>
-        tokens[worker] = (await Flows.SignInAsync(target, "bench", "web", $"user{worker}@bench.test")).GetProperty("refresh_token").GetString());
-    results.Add(await Run("2 refresh_token (rotating)", target, "req", workers, Refresh(target)));
-}
-
-// The same ratio in alternating slices: ours and the peer for 6 s each, three times (ours first, then the peer
-// first, then ours first), and the median of the three ratios. The runs above are 10 s each one after the other,
-// and on this machine either side's figure moves by a fifth from one minute to the next (the peer's refresh read
-// 1041 to 1322 per CPU-s in one day's runs): within a slice both figures are taken within about 14 s.
-if (peer is not null && refreshTokens.ContainsKey(ours) && refreshTokens.ContainsKey(peer))
-{
-    var slices = new List<object>();
-    var sliceRatios = new List<double>();
-    for (var k = 1; k <= 3; k++)
-    {
-        var measured = new Dictionary<Target, Result>();
-        foreach (var target in k % 2 == 1 ? new[] { ours, peer } : [peer, ours])
-        {
-            measured[target] = await Runner.RunAsync($"2 refresh_token, slice {k}", target.Name, "req", target.Pid, workers, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6), Refresh(target));
-        }
-
-        var (o, p) = (measured[ours].OpsPerCpuSecond, measured[peer].OpsPerCpuSecond);
-        var ratio = p > 0 ? o / p : 0;
-        sliceRatios.Add(ratio);
-        slices.Add(new { ours = Math.Round(o, 1), peer = Math.Round(p, 1), errors = measured[ours].Errors + measured[peer].Errors, ratio = Math.Round(ratio, 3) });
-        Console.WriteLine($"  slice {k}: ours {o:F1}, peer {p:F1} refreshes per CPU-s: {ratio:F3}");
-    }
-
-    sliceRatios.Sort();
-    extra["refreshSlices"] = new { slices, median = Math.Round(sliceRatios[1], 3) };
+    await RefreshScenario.RunAsync(ours, peer, workers, warmup, duration, results, extra);
 }
 
 // The hash rate the sign-ins are held against is taken just before and just after them, so that a change in the
