@@ -1,4 +1,5 @@
 using IdentityService.Oidc;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Data;
@@ -42,6 +43,19 @@ public static class DatabaseSetup
         }
 
         return services;
+    }
+
+    /// <summary>
+    /// Keeps the Data Protection key ring in the database's <c>DataProtectionKeys</c> table, so every replica reads the
+    /// same keys: through <see cref="PostgresKeysDb"/> on PostgreSQL (a plain connection, the key store being
+    /// synchronous), through <see cref="IdentityDb"/> elsewhere.
+    /// </summary>
+    public static IDataProtectionBuilder PersistKeysToDatabase(this IDataProtectionBuilder builder, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
+        return options.Provider == DatabaseProvider.PostgreSql
+            ? builder.PersistKeysToDbContext<PostgresKeysDb>()
+            : builder.PersistKeysToDbContext<IdentityDb>();
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
@@ -12,7 +11,7 @@ namespace IdentityService.Data;
 /// Requests go through Npgsql's multiplexing: their commands are written, together with other requests' commands,
 /// to a few physical connections, and each answer is routed back to its command. Concurrent requests then share the
 /// sends, receives and wake-ups of a connection instead of each making its own round trip on a connection it holds
-/// for the whole command: measured on refreshes (`AB_POSTGRES=1 bench/ab.sh`), 16 to 24% more refreshes per CPU-second
+/// for the whole command: measured on refreshes (<c>AB_POSTGRES=1 bench/ab.sh</c>), 16 to 24% more refreshes per CPU-second
 /// of the service. A transaction still takes a connection of its own while it lasts.
 /// </para>
 /// <para>
@@ -83,17 +82,4 @@ internal sealed record PostgresSessionConnection(string ConnectionString);
 internal sealed class PostgresKeysDb(DbContextOptions<PostgresKeysDb> options) : DbContext(options), IDataProtectionKeyContext
 {
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
-}
-
-/// <summary>Where the Data Protection key ring is kept: the service's database.</summary>
-internal static class DataProtectionKeys
-{
-    /// <summary>In the database's <c>DataProtectionKeys</c> table, through <see cref="PostgresKeysDb"/> on PostgreSQL.</summary>
-    internal static IDataProtectionBuilder PersistKeysToDatabase(this IDataProtectionBuilder builder, IConfiguration configuration)
-    {
-        var options = configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
-        return options.Provider == DatabaseProvider.PostgreSql
-            ? builder.PersistKeysToDbContext<PostgresKeysDb>()
-            : builder.PersistKeysToDbContext<IdentityDb>();
-    }
 }
