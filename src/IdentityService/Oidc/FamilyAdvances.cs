@@ -282,10 +282,9 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
             var shape = Shapes.GetOrAdd(db.GetType(), static (_, context) => Shape.Of(context), db);
             var command = batch.CreateBatchCommand();
             command.CommandText = shape.Sql;
-            var values = ValuesOf(advance);
             for (var i = 0; i < Properties.Length; i++)
             {
-                command.Parameters.Add(shape.Mappings[i].CreateParameter(factory, "@p" + i, i < values.Length ? values[i] : shape.Samples[i]));
+                command.Parameters.Add(shape.Mappings[i].CreateParameter(factory, "@p" + i, i < Values ? ValueOf(advance, i) : shape.Samples[i]));
             }
 
             return command;
@@ -293,17 +292,28 @@ internal sealed class FamilyAdvances : IAsyncDisposable, IDisposable
 
         public Task<int> ExecuteAsync(Advance advance, CancellationToken cancellationToken)
         {
-            var values = ValuesOf(advance);
-            for (var i = 0; i < values.Length; i++)
+            for (var i = 0; i < Values; i++)
             {
-                Set(i, values[i]);
+                Set(i, ValueOf(advance, i));
             }
 
             return _command.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        // The values of the first six parameters, in the order of Properties.
-        private static object[] ValuesOf(Advance advance) => [advance.TenantId, advance.Id, advance.Generation, advance.Next, advance.Now, advance.Stamp];
+        // How many parameters take the advance's values (the first ones of Properties; the status keeps its own).
+        private const int Values = 6;
+
+        // The advance's value for the parameter at this index of Properties, without an array made per run.
+        private static object ValueOf(Advance advance, int index) => index switch
+        {
+            0 => advance.TenantId,
+            1 => advance.Id,
+            2 => advance.Generation,
+            3 => advance.Next,
+            4 => advance.Now,
+            5 => advance.Stamp,
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
 
         private void Set(int index, object value) =>
             _parameters[index].Value = _converters[index] is { } converter ? converter.ConvertToProvider(value) ?? DBNull.Value : value;
