@@ -21,16 +21,18 @@ internal static class Proc
 
     /// <summary>
     /// Each live thread's CPU time in nanoseconds, from its schedstat: precise enough to charge single requests
-    /// (utime and stime count whole clock ticks). Compare two readings with <see cref="CpuNanosecondsBetween"/>.
+    /// (utime and stime count whole clock ticks). Compare two readings with <see cref="CpuNanosecondsSplit"/>.
     /// </summary>
     public static Dictionary<string, long> ThreadCpuNanoseconds(int pid)
     {
+        // Keyed by thread id and name, so that a reading can tell the runtime's JIT worker apart (JitThreadName).
         var threads = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
         {
             try
             {
-                threads[Path.GetFileName(task)] = long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0]);
+                var name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+                threads[$"{Path.GetFileName(task)} {name}"] = long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0]);
             }
             catch (IOException)
             {
@@ -42,11 +44,34 @@ internal static class Proc
     }
 
     /// <summary>
-    /// The CPU time spent between two readings by the threads alive at the second (a thread that ended in
-    /// between takes its time with it: the thread pool retiring idle threads would otherwise show as negative time).
+    /// The name .NET gives its tiered-compilation worker, as the kernel keeps it (15 characters): the thread that
+    /// recompiles hot methods in the background, whatever request made them hot.
     /// </summary>
-    public static long CpuNanosecondsBetween(Dictionary<string, long> before, Dictionary<string, long> after) =>
-        after.Sum(thread => thread.Value - before.GetValueOrDefault(thread.Key));
+    public const string JitThreadName = ".NET Tiered Com";
+
+    /// <summary>
+    /// The CPU time spent between two readings by the threads alive at the second (a thread that ended in
+    /// between takes its time with it: the thread pool retiring idle threads would otherwise show as negative time),
+    /// split into the JIT worker's (<see cref="JitThreadName"/>) and every other thread's.
+    /// </summary>
+    public static (long Work, long Jit) CpuNanosecondsSplit(Dictionary<string, long> before, Dictionary<string, long> after)
+    {
+        long work = 0, jit = 0;
+        foreach (var (thread, nanoseconds) in after)
+        {
+            var spent = nanoseconds - before.GetValueOrDefault(thread);
+            if (thread.EndsWith(" " + JitThreadName, StringComparison.Ordinal))
+            {
+                jit += spent;
+            }
+            else
+            {
+                work += spent;
+            }
+        }
+
+        return (work, jit);
+    }
 
     /// <summary>
     /// The command name of a database server whose processes' CPU is measured with the service's (postgres for a
