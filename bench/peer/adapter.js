@@ -11,14 +11,14 @@ const MAX_ENTRIES = 2_000; // the development adapter's LRU keeps between 1,000 
 
 const entries = new Map(); // key -> { value, expiresAt, grantId }
 const grants = new Map(); // grantId -> Set of keys
-const byUid = new Map(); // session uid -> id
-const byUserCode = new Map(); // user code -> id
+const byUid = new Map(); // session uid -> the session's key
+const byUserCode = new Map(); // user code -> the device code's key
 
 const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 function remove(key) {
   const entry = entries.get(key);
-  if (!entry) return undefined;
+  if (!entry) return;
   entries.delete(key);
   if (entry.grantId !== undefined) {
     const members = grants.get(entry.grantId);
@@ -28,7 +28,6 @@ function remove(key) {
   const { uid, userCode } = entry.value;
   if (uid !== undefined && byUid.get(uid) === key) byUid.delete(uid);
   if (userCode !== undefined && byUserCode.get(userCode) === key) byUserCode.delete(userCode);
-  return entry.value;
 }
 
 function read(key) {
