@@ -243,15 +243,35 @@ internal sealed class SlimInternalTokens : IOpenIddictServerHandler<ProcessSignI
 
     public ValueTask HandleAsync(ProcessSignInContext context)
     {
-        context.AuthorizationCodePrincipal = Slim(context.AuthorizationCodePrincipal);
-        context.RefreshTokenPrincipal = Slim(context.RefreshTokenPrincipal);
+        Slim(context.AuthorizationCodePrincipal);
+        Slim(context.RefreshTokenPrincipal);
         return ValueTask.CompletedTask;
     }
 
-    private static System.Security.Claims.ClaimsPrincipal? Slim(System.Security.Claims.ClaimsPrincipal? principal) =>
-        principal is null || !principal.Claims.Any(c => ProfileClaims.Contains(c.Type))
-            ? principal
-            : principal.Clone(claim => !ProfileClaims.Contains(claim.Type));
+    /// <summary>
+    /// Takes the profile claims out of the principal itself: OpenIddict made it for this token alone (a filtered copy of
+    /// the signed-in principal, with copies of its claims), so nothing else sees the change, and a second copy per token
+    /// is not made.
+    /// </summary>
+    private static void Slim(System.Security.Claims.ClaimsPrincipal? principal)
+    {
+        foreach (var identity in principal?.Identities ?? [])
+        {
+            List<System.Security.Claims.Claim>? profile = null;
+            foreach (var claim in identity.Claims)
+            {
+                if (ProfileClaims.Contains(claim.Type))
+                {
+                    (profile ??= []).Add(claim);
+                }
+            }
+
+            foreach (var claim in profile ?? [])
+            {
+                identity.RemoveClaim(claim);
+            }
+        }
+    }
 }
 
 /// <summary>

@@ -134,9 +134,24 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
 
         var refreshed = await flow.RefreshAsync(refreshToken);
         Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
-        var idToken = new JsonWebToken(JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString());
+        var body = JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement;
+        var idToken = new JsonWebToken(body.GetProperty("id_token").GetString());
         Assert.Equal("ada@acme.test", idToken.GetClaim("email").Value);
         Assert.Equal("Ada Lovelace", idToken.GetClaim("name").Value);
+
+        // The rotated refresh token holds none either, though the principal it came from had the profile; the access
+        // token issued beside it still has what its destinations give it (the subject), and the user's email went
+        // to the ID token only.
+        var (next, nextForged) = IdentityService.Oidc.SealedRefreshTokens.Unprotect(body.GetProperty("refresh_token").GetString()!, state.Keys.RefreshUnsealing, "acme");
+        Assert.False(nextForged);
+        Assert.NotNull(next);
+        Assert.Equal(inner.FindFirst("sub")?.Value, next.FindFirst("sub")?.Value);
+        Assert.Contains(next.Claims, c => c.Type.StartsWith("oi_", StringComparison.Ordinal));
+        Assert.DoesNotContain(next.Claims, c => c.Type is "email" or "name" or "given_name" or "family_name" or "locale");
+        Assert.DoesNotContain(next.Claims, c => c.Value.Contains("ada@acme.test", StringComparison.Ordinal));
+        var accessToken = new JsonWebToken(body.GetProperty("access_token").GetString());
+        Assert.Equal(inner.FindFirst("sub")?.Value, accessToken.Subject);
+        Assert.False(accessToken.TryGetClaim("email", out _));
     }
 
     [Fact]
