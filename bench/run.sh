@@ -7,17 +7,23 @@
 #                [--prewarm SECONDS]   (the mixed warm-up before anything is measured: 60 s, 15 s with --quick;
 #                                .NET's tiered JIT was seen recompiling for about 50 s under this load)
 #                [--publish]    (run the service from a ReadyToRun `dotnet publish` output, not the build output)
+#                [--peer-store redis]  (the peer keeps its grants in a Redis server of its own, started here on loopback,
+#                                with an append-only file synced every second, as deployed, and that server's CPU is
+#                                counted with the peer's; by default it keeps them in memory, in its own process)
 #                [--data DIR]   (SQLite: keep the service's database in DIR and reuse it in the next run, so that
 #                                10,000 tenants are created once, not on every run; creation figures then mean nothing)
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
 # thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
-# perf CPU profile into bench/results/perf.data). --steps N runs N sequential sign-ins on each target after the
+# perf CPU profile into bench/results/perf.data; PROFILE=alloc a gc-verbose trace for bench/AllocProfile into
+# bench/results/alloc.nettrace). --steps N runs N sequential sign-ins on each target after the
 # warm-up and prints the server CPU of each of a sign-in's requests, instead of the scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# dotnet-trace (PROFILE=1, PROFILE=alloc) is a global tool: `dotnet tool install -g dotnet-trace`.
+export PATH="$PATH:$HOME/.dotnet/tools"
 
-r2r=0 keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
+peer_store=memory r2r=0 keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; tenants=50; duration=2; warmup=1; workers=8; prewarm=15 ;;
@@ -30,14 +36,22 @@ while [ $# -gt 0 ]; do
     --prewarm) prewarm=$2; shift ;;
     --data) keep_data=$2; shift ;;
     --publish) r2r=1 ;;
+    --peer-store) peer_store=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$peer_store" in
+  memory) ;;
+  redis) command -v redis-server > /dev/null || { echo "--peer-store redis needs redis-server (apt-get install redis-server)" >&2; exit 2; } ;;
+  *) echo "unknown --peer-store $peer_store (memory or redis)" >&2; exit 2 ;;
+esac
+
 results=$root/bench/results
 mkdir -p "$results"
 label=sqlite; [ $postgres -eq 1 ] && label=postgresql
+[ "$peer_store" = memory ] || label=$label-peer-$peer_store
 log=$results/server-$label.log
 
 ours_dir=$root/src/IdentityService ours_dll=bin/Release/net10.0/IdentityService.dll
@@ -52,7 +66,7 @@ else
   dotnet build src/IdentityService/IdentityService.csproj -c Release -nologo -v q -clp:ErrorsOnly
 fi
 for p in LoadGen Floor Hasher; do dotnet build bench/$p/$p.csproj -c Release -nologo -v q -clp:ErrorsOnly; done
-if [ ! -d bench/peer/node_modules/oidc-provider ]; then (cd bench/peer && npm ci --no-audit --no-fund --silent); fi
+if [ ! -d bench/peer/node_modules/oidc-provider ] || [ ! -d bench/peer/node_modules/ioredis ]; then (cd bench/peer && npm ci --no-audit --no-fund --silent); fi
 
 echo "== password hasher alone"
 if [ $quick -eq 1 ]; then
@@ -64,7 +78,7 @@ else
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ours_port=$(free_port); peer_port=$(free_port); floor_port=$(free_port)
+ours_port=$(free_port); peer_port=$(free_port); floor_port=$(free_port); redis_port=$(free_port)
 secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 pids=()
 if [ -n "$keep_data" ]; then mkdir -p "$keep_data"; data=$(cd "$keep_data" && pwd); else data=$(mktemp -d "$results/data-XXXXXX"); fi
@@ -74,6 +88,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ -n "$keep_data" ] || rm -rf "$data"
+  rm -rf "$data/peer-redis"
   if [ -n "$pg_db" ]; then as_root su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS $pg_db'" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -100,7 +115,18 @@ perf_map=(${BENCH_SERVER_ENV:-}); [ "${PROFILE:-0}" = perf ] && perf_map+=(DOTNE
   dotnet "$ours_dll" --urls "http://127.0.0.1:$ours_port" > "$log" 2>&1) &
 pids+=($!); ours_pid=$!
 iterations=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["iterations"])' "$results/hasher.json")
-(cd bench/peer && NODE_ENV=production PORT=$peer_port PBKDF2_ITERATIONS=$iterations exec node server.js > "$results/peer.log" 2>&1) &
+peer_env=() peer_database_pid=0
+if [ "$peer_store" = redis ]; then
+  # Loopback only, in the run's data directory, gone with it; appendfsync everysec: Redis's durable setting as
+  # usually deployed (at most a second of writes lost on a crash), where the service's database syncs every commit.
+  rm -rf "$data/peer-redis"; mkdir -p "$data/peer-redis"
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/peer-redis" --save "" --appendonly yes \
+    --appendfsync everysec --daemonize no > "$results/peer-redis.log" 2>&1 &
+  pids+=($!); peer_database_pid=$!
+  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break; sleep 0.2; done
+  peer_env=(PEER_REDIS="redis://127.0.0.1:$redis_port")
+fi
+(cd bench/peer && exec env "${peer_env[@]}" NODE_ENV=production PORT=$peer_port PBKDF2_ITERATIONS=$iterations node server.js > "$results/peer.log" 2>&1) &
 pids+=($!); peer_pid=$!
 (exec dotnet bench/Floor/bin/Release/net10.0/Floor.dll --urls "http://127.0.0.1:$floor_port" > "$results/floor.log" 2>&1) &
 pids+=($!); floor_pid=$!
@@ -116,7 +142,7 @@ wait_for "http://127.0.0.1:$floor_port/health"
 rm -f "$results/loadgen.log"
 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll \
   --ours "http://127.0.0.1:$ours_port" --ours-pid "$ours_pid" --ours-forwarded-proto https \
-  --peer "http://127.0.0.1:$peer_port" --peer-pid "$peer_pid" \
+  --peer "http://127.0.0.1:$peer_port" --peer-pid "$peer_pid" --peer-store "$peer_store" --peer-database-pid "$peer_database_pid" \
   --floor "http://127.0.0.1:$floor_port" --floor-pid "$floor_pid" \
   --admin-id admin --admin-secret "$secret" --tenants "$tenants" --duration "$duration" --warmup "$warmup" \
   --workers "$workers" --signin-workers "$signin_workers" --clk-tck "$(getconf CLK_TCK)" \
@@ -132,6 +158,10 @@ profile_start() {
 if [ "${PROFILE:-0}" = perf ]; then
   profile_start
   perf record -F 499 -g -p "$ours_pid" -o "$results/perf.data" -- sleep "${PROFILE_SECONDS:-10}" > "$results/trace.log" 2>&1 || true
+elif [ "${PROFILE:-0}" = alloc ]; then
+  profile_start
+  dotnet-trace collect -p "$ours_pid" --profile gc-verbose --duration "00:00:00:${PROFILE_SECONDS:-5}" \
+    -o "$results/alloc.nettrace" > "$results/trace.log" 2>&1 || true
 elif [ "${PROFILE:-0}" = 1 ]; then
   profile_start
   dotnet-trace collect -p "$ours_pid" --profile dotnet-sampled-thread-time --format Speedscope --duration "00:00:00:${PROFILE_SECONDS:-10}" \

@@ -79,6 +79,17 @@ internal static class Proc
     /// </summary>
     public static string? DatabaseProcess { get; set; }
 
+    /// <summary>The process of the peer's own storage (its Redis server, bench/run.sh --peer-store redis); 0 when it keeps its grants in memory.</summary>
+    public static int PeerDatabasePid { get; set; }
+
+    /// <summary>The CPU of <paramref name="target"/>'s storage where that runs in processes of its own, or null (a database inside the target's process, or none).</summary>
+    public static Func<double>? StorageCpuSecondsOf(string target) => target switch
+    {
+        "ours" when DatabaseProcess is not null => DatabaseCpuSeconds,
+        "peer" when PeerDatabasePid > 0 => () => CpuSeconds(PeerDatabasePid),
+        _ => null,
+    };
+
     /// <summary>utime + stime of every live process named <see cref="DatabaseProcess"/>, in seconds.</summary>
     public static double DatabaseCpuSeconds()
     {

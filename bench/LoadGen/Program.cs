@@ -19,6 +19,8 @@ int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString(Cul
 
 Proc.ClockTicks = IntOpt("clk-tck", 100);
 Proc.DatabaseProcess = Opt("database-process", "") is { Length: > 0 } databaseProcess ? databaseProcess : null;
+Proc.PeerDatabasePid = IntOpt("peer-database-pid", 0);
+var peerStore = Opt("peer-store", "memory");
 var duration = TimeSpan.FromSeconds(double.Parse(Opt("duration", "10"), CultureInfo.InvariantCulture));
 var warmup = TimeSpan.FromSeconds(double.Parse(Opt("warmup", "2"), CultureInfo.InvariantCulture));
 var workers = IntOpt("workers", 16);
@@ -215,9 +217,9 @@ await Each("4 discovery + JWKS", "req", workers, target => async (_, i) =>
 // along the way. The measured runs compare tenants in use (each used again just before) with one tenant.
 if (!Wanted("5 tenants"))
 {
-    Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, new
+    Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, peerStore, new
     {
-        workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount,
+        workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount, peerStore,
     });
     return;
 }
@@ -357,7 +359,7 @@ results.Add(await Run($"5 client_credentials ES256, {tenantCount} tenants", ours
 }));
 
 extra["tenants"] = new { creation, coldStart, memory, idleReturn };
-Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, new
+Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, peerStore, new
 {
-    workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount,
+    workers, signInWorkers, warmupSeconds = warmup.TotalSeconds, durationSeconds = duration.TotalSeconds, cores = Environment.ProcessorCount, peerStore,
 });

@@ -63,8 +63,8 @@ internal static class Runner
         await Task.Delay(warmup);
         Proc.ResetPeak(pid);
         var cpu0 = Proc.CpuSeconds(pid);
-        var withDatabase = target == "ours" && Proc.DatabaseProcess is not null;
-        var db0 = withDatabase ? Proc.DatabaseCpuSeconds() : 0;
+        var storageCpu = Proc.StorageCpuSecondsOf(target);
+        var db0 = storageCpu?.Invoke() ?? 0;
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         Console.WriteLine($"  (measuring {scenario} on {target})");
@@ -72,7 +72,7 @@ internal static class Runner
         Volatile.Write(ref measuring, false);
         var seconds = clock.Elapsed.TotalSeconds;
         var cpu = Proc.CpuSeconds(pid) - cpu0;
-        double? dbCpu = withDatabase ? Math.Round(Proc.DatabaseCpuSeconds() - db0, 2) : null;
+        double? dbCpu = storageCpu is null ? null : Math.Round(storageCpu() - db0, 2);
         var peak = Proc.StatusMiB(pid, "VmHWM");
         Volatile.Write(ref stop, true);
         await Task.WhenAll(tasks);

@@ -2,10 +2,11 @@
 // client_credentials, authorization_code + PKCE (S256), refresh_token rotated on every use,
 // JWT access tokens (ES256 by default, RS256 for the *-rs clients), RS256 ID tokens, long lifetimes.
 // Storage is in memory (adapter.js: oidc-provider's development adapter's semantics, without its cost per token
-// growing with the grant's tokens). Sign-in: a plain form whose password is checked with
+// growing with the grant's tokens), or Redis when PEER_REDIS names a server (redis-adapter.js, bench/run.sh
+// --peer-store redis). Sign-in: a plain form whose password is checked with
 // PBKDF2-HMAC-SHA512 with the iterations of IdentityService's hasher (PBKDF2_ITERATIONS, which bench/run.sh
 // takes from the hasher measurement; 210,000 by default).
-// Usage: PORT=5090 [PBKDF2_ITERATIONS=210000] node server.js
+// Usage: PORT=5090 [PBKDF2_ITERATIONS=210000] [PEER_REDIS=redis://127.0.0.1:6390] node server.js
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import Provider from 'oidc-provider';
@@ -17,6 +18,10 @@ const clientSecret = process.env.CLIENT_SECRET || 'bench-secret-0123456789abcdef
 const password = process.env.USER_PASSWORD || 'correct horse battery staple';
 const pbkdf2 = promisify(crypto.pbkdf2);
 const iterations = Number(process.env.PBKDF2_ITERATIONS || 210_000);
+
+async function storage() {
+  return process.env.PEER_REDIS ? (await import('./redis-adapter.js')).default : BenchMemoryAdapter;
+}
 
 function jwk(type, options, alg, kid) {
   const { privateKey } = crypto.generateKeyPairSync(type, options);
@@ -47,7 +52,7 @@ for (const suffix of ['', '-rs']) {
 
 const provider = new Provider(issuer, {
   // PEER_ADAPTER=development: oidc-provider's own development adapter instead (adapter.js says why not by default).
-  ...(process.env.PEER_ADAPTER === 'development' ? {} : { adapter: BenchMemoryAdapter }),
+  ...(process.env.PEER_ADAPTER === 'development' ? {} : { adapter: await storage() }),
   clients,
   jwks: { keys: [jwk('ec', { namedCurve: 'P-256' }, 'ES256', 'es'), jwk('rsa', { modulusLength: 2048 }, 'RS256', 'rs')] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
