@@ -1,6 +1,6 @@
-// The peer's storage when bench/run.sh is given --peer-store redis: Redis, the store oidc-provider's own
-// documentation shows for production (its example Redis adapter), so that the peer keeps its grants as a
-// deployed one must: outside the process, surviving a restart, shared by its instances. Same semantics as
+// The peer's storage when bench/run.sh is given --peer-store redis: Redis (oidc-provider's repository has an
+// example adapter for it), so that the peer keeps its grants as a deployed one must: outside the process,
+// surviving a restart, shared by its instances. Same semantics as
 // adapter.js: find, upsert, consume, destroy, the lookups by uid and user code, revocation of every token of a
 // grant. Each entry is a hash (its payload as JSON, and when it was consumed), expiring with the entry; a
 // grant's tokens are a set of keys that lives as long as its longest-lived token. Commands sent in the same

@@ -251,24 +251,27 @@ internal sealed class SlimInternalTokens : IOpenIddictServerHandler<ProcessSignI
     /// <summary>
     /// Takes the profile claims out of the principal itself: OpenIddict made it for this token alone (a filtered copy of
     /// the signed-in principal, with copies of its claims), so nothing else sees the change, and a second copy per token
-    /// is not made.
+    /// is not made. Actors' identities too, as the copy it replaces filtered them.
     /// </summary>
     private static void Slim(System.Security.Claims.ClaimsPrincipal? principal)
     {
         foreach (var identity in principal?.Identities ?? [])
         {
-            List<System.Security.Claims.Claim>? profile = null;
-            foreach (var claim in identity.Claims)
+            for (var current = identity; current is not null; current = current.Actor)
             {
-                if (ProfileClaims.Contains(claim.Type))
+                List<System.Security.Claims.Claim>? profile = null;
+                foreach (var claim in current.Claims)
                 {
-                    (profile ??= []).Add(claim);
+                    if (ProfileClaims.Contains(claim.Type))
+                    {
+                        (profile ??= []).Add(claim);
+                    }
                 }
-            }
 
-            foreach (var claim in profile ?? [])
-            {
-                identity.RemoveClaim(claim);
+                foreach (var claim in profile ?? [])
+                {
+                    current.RemoveClaim(claim);
+                }
             }
         }
     }
