@@ -124,6 +124,7 @@ if [ "$peer_store" = redis ]; then
     --appendfsync everysec --daemonize no > "$results/peer-redis.log" 2>&1 &
   pids+=($!); peer_database_pid=$!
   for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break; sleep 0.2; done
+  redis-cli -p "$redis_port" ping > /dev/null 2>&1 || { echo "the peer's Redis did not start:" >&2; tail -5 "$results/peer-redis.log" >&2; exit 1; }
   peer_env=(PEER_REDIS="redis://127.0.0.1:$redis_port")
 fi
 (cd bench/peer && exec env "${peer_env[@]}" NODE_ENV=production PORT=$peer_port PBKDF2_ITERATIONS=$iterations node server.js > "$results/peer.log" 2>&1) &
