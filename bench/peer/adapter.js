@@ -14,7 +14,8 @@ const grants = new Map(); // grantId -> Set of keys
 const byUid = new Map(); // session uid -> the session's key
 const byUserCode = new Map(); // user code -> the device code's key
 
-const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+// The models whose entries belong to a grant (revoked with it); redis-adapter.js uses the same list.
+export const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 function remove(key) {
   const entry = entries.get(key);

@@ -7,6 +7,7 @@
 // turn of the event loop go out together (ioredis's auto-pipelining), which only makes the peer faster.
 // Usage: PEER_REDIS=redis://127.0.0.1:6390 node server.js
 import Redis from 'ioredis';
+import { grantable } from './adapter.js';
 
 const client = new Redis(process.env.PEER_REDIS, { enableAutoPipelining: true });
 
@@ -15,8 +16,6 @@ client.defineCommand('consumeIfPresent', {
   numberOfKeys: 1,
   lua: "if redis.call('exists', KEYS[1]) == 1 then redis.call('hset', KEYS[1], 'consumed', ARGV[1]) end",
 });
-
-const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 const grantKey = (grantId) => `grant:${grantId}`;
 const uidKey = (uid) => `uid:${uid}`;
