@@ -15,12 +15,13 @@
 # --only runs just the numbered scenarios (to profile one path: PROFILE=1 also records a dotnet-trace
 # thread-time sample of the service while they run, into bench/results/trace.nettrace; PROFILE=perf a
 # perf CPU profile into bench/results/perf.data; PROFILE=alloc a gc-verbose trace for bench/AllocProfile into
-# bench/results/alloc.nettrace). --steps N runs N sequential sign-ins on each target after the
+# bench/results/alloc.nettrace; PROFILE=memory the service's mappings and a heap dump's type statistics, summarized
+# into bench/results/memory.txt by bench/memory.py). --steps N runs N sequential sign-ins on each target after the
 # warm-up and prints the server CPU of each of a sign-in's requests, instead of the scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-# dotnet-trace (PROFILE=1, PROFILE=alloc) is a global tool: `dotnet tool install -g dotnet-trace`.
+# dotnet-trace (PROFILE=1, PROFILE=alloc) and dotnet-dump (PROFILE=memory) are global tools: `dotnet tool install -g dotnet-trace`.
 export PATH="$PATH:$HOME/.dotnet/tools"
 
 peer_store=memory r2r=0 keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
@@ -163,9 +164,29 @@ elif [ "${PROFILE:-0}" = alloc ]; then
   profile_start
   dotnet-trace collect -p "$ours_pid" --profile gc-verbose --duration "00:00:00:${PROFILE_SECONDS:-5}" \
     -o "$results/alloc.nettrace" > "$results/trace.log" 2>&1 || true
+elif [ "${PROFILE:-0}" = memory ]; then
+  # The service's mappings and a heap dump, 5 s into the window named by PROFILE_AT (a regex; by default the
+  # client_credentials run over every tenant, the one with the most tenants in use), summarized by bench/memory.py.
+  # The dump stops the service for a few seconds: that window's figures mean nothing then.
+  until grep -Eq "measuring ${PROFILE_AT:-5 client_credentials ES256, [0-9]+ tenants} on ours" "$results/loadgen.log" 2>/dev/null; do
+    kill -0 "$loadgen" 2>/dev/null || break; sleep 0.5
+  done
+  sleep 5
+  if kill -0 "$ours_pid" 2>/dev/null; then
+    cat "/proc/$ours_pid/smaps" > "$results/memory-smaps.txt"
+    rm -f "$results/memory.dump" "$results/memory.gcdump"
+    # A gcdump first, for the full collection it makes: the heap dump just after it holds little that is dead (SOS's
+    # `dumpheap -live` was seen to crash dotnet-dump on such a dump).
+    { dotnet-gcdump collect -p "$ours_pid" -o "$results/memory.gcdump" \
+      && dotnet-dump collect -p "$ours_pid" --type Heap -o "$results/memory.dump" \
+      && DOTNET_ROLL_FORWARD=Major dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
+    rm -f "$results/memory.dump" "$results/memory.gcdump"
+    python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" > "$results/memory.txt" || true
+  fi
 elif [ "${PROFILE:-0}" = 1 ]; then
   profile_start
   dotnet-trace collect -p "$ours_pid" --profile dotnet-sampled-thread-time --format Speedscope --duration "00:00:00:${PROFILE_SECONDS:-10}" \
     -o "$results/trace.nettrace" > "$results/trace.log" 2>&1 || true
 fi
 wait $loadgen
+if [ "${PROFILE:-0}" = memory ] && [ -f "$results/memory.txt" ]; then cat "$results/memory.txt"; fi
