@@ -30,11 +30,11 @@ def mappings(path):
 
 
 def kind(name):
-    if name == "[anon]" or name in ("[heap]", "[stack]"):
-        return "anonymous (managed heap, native allocations, stacks)"
     if "doublemapper" in name:
         return "JIT'd code and stubs (memfd doublemapper)"
-    return "files (assemblies, native libraries)"
+    if name.startswith("/"):
+        return "files (assemblies, native libraries)"
+    return "anonymous (managed heap, native allocations, stacks)"
 
 
 def smaps_summary(path):
@@ -66,7 +66,8 @@ def heap_summary(path):
         if row:
             rows.append((int(row.group(2).replace(",", "")), int(row.group(1).replace(",", "")), row.group(3)))
     rows.sort(reverse=True)
-    print(f"managed objects (live, and what died since the collection before the dump): {sum(r[0] for r in rows) / 1048576:.1f} MiB; the types holding the most:")
+    total = sum(r[0] for r in rows) / 1048576
+    print(f"managed objects (live, and what died since the collection before the dump): {total:.1f} MiB; the types holding the most:")
     for size, count, name in rows[:25]:
         print(f"  {size / 1048576:7.2f} MiB {count:>9,}  {name[:110]}")
 

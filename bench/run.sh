@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-# dotnet-trace (PROFILE=1, PROFILE=alloc) and dotnet-dump (PROFILE=memory) are global tools: `dotnet tool install -g dotnet-trace`.
+# dotnet-trace (PROFILE=1, PROFILE=alloc), dotnet-gcdump and dotnet-dump (PROFILE=memory) are global tools:
+# `dotnet tool install -g dotnet-trace` (and so on).
 export PATH="$PATH:$HOME/.dotnet/tools"
 
 peer_store=memory r2r=0 keep_data="" steps=0 only="" quick=0 postgres=0 tenants=10000 duration=10 warmup=2 workers=16 signin_workers=4 prewarm=60
@@ -167,7 +168,7 @@ elif [ "${PROFILE:-0}" = alloc ]; then
 elif [ "${PROFILE:-0}" = memory ]; then
   # The service's mappings and a heap dump, 5 s into the window named by PROFILE_AT (a regex; by default the
   # client_credentials run over every tenant, the one with the most tenants in use), summarized by bench/memory.py.
-  # The dump stops the service for a few seconds: that window's figures mean nothing then.
+  # The dumps stop the service for a few seconds and raise its peak RSS: that window's figures mean nothing then.
   until grep -Eq "measuring ${PROFILE_AT:-5 client_credentials ES256, [0-9]+ tenants} on ours" "$results/loadgen.log" 2>/dev/null; do
     kill -0 "$loadgen" 2>/dev/null || break; sleep 0.5
   done
@@ -179,7 +180,7 @@ elif [ "${PROFILE:-0}" = memory ]; then
     # `dumpheap -live` was seen to crash dotnet-dump on such a dump).
     { dotnet-gcdump collect -p "$ours_pid" -o "$results/memory.gcdump" \
       && dotnet-dump collect -p "$ours_pid" --type Heap -o "$results/memory.dump" \
-      && DOTNET_ROLL_FORWARD=Major dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
+      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
     rm -f "$results/memory.dump" "$results/memory.gcdump"
     python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" > "$results/memory.txt" || true
   fi
