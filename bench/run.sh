@@ -169,11 +169,13 @@ elif [ "${PROFILE:-0}" = memory ]; then
   # The service's mappings and a heap dump, 5 s into the window named by PROFILE_AT (a regex; by default the
   # client_credentials run over every tenant, the one with the most tenants in use), summarized by bench/memory.py.
   # The dumps stop the service for a few seconds and raise its peak RSS: that window's figures mean nothing then.
-  until grep -Eq "measuring ${PROFILE_AT:-5 client_credentials ES256, [0-9]+ tenants} on ours" "$results/loadgen.log" 2>/dev/null; do
-    kill -0 "$loadgen" 2>/dev/null || break; sleep 0.5
+  rm -f "$results/memory.txt"
+  seen=0
+  while [ $seen -eq 0 ] && kill -0 "$loadgen" 2>/dev/null; do
+    if grep -Eq "measuring ${PROFILE_AT:-5 client_credentials ES256, [0-9]+ tenants} on ours" "$results/loadgen.log" 2>/dev/null; then seen=1; else sleep 0.5; fi
   done
-  sleep 5
-  if kill -0 "$ours_pid" 2>/dev/null; then
+  if [ $seen -eq 0 ]; then echo "PROFILE=memory: no measured window matched; nothing recorded" >&2; else sleep 5; fi
+  if [ $seen -eq 1 ] && kill -0 "$ours_pid" 2>/dev/null; then
     cat "/proc/$ours_pid/smaps" > "$results/memory-smaps.txt"
     rm -f "$results/memory.dump" "$results/memory.gcdump"
     # A gcdump first, for the full collection it makes: the heap dump just after it holds little that is dead (SOS's
