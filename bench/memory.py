@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Where the service's resident memory goes: bench/memory.py SMAPS [HEAP_STAT]
 
-SMAPS is a copy of /proc/<pid>/smaps; HEAP_STAT what `dotnet-dump analyze` prints for `dumpheap -stat` on a
-heap dump taken just after it, and just after a full collection (bench/run.sh writes both with
-PROFILE=memory). Prints the resident memory by kind of mapping (anonymous: the managed heap, native
-allocations and thread stacks; the JIT's code, which .NET maps through a memfd called doublemapper; files:
-the assemblies and native libraries), the largest anonymous mappings, the files resident the most, and the
-managed types that hold the most bytes.
+SMAPS is a copy of /proc/<pid>/smaps; HEAP_STAT what `dotnet-dump analyze` prints for `dumpheap -stat` and
+`eeheap -loader` on a heap dump taken just after it, and just after a full collection (bench/run.sh writes
+both with PROFILE=memory). Prints the resident memory by kind of mapping (anonymous: the managed heap, native
+allocations and thread stacks; files: the assemblies and native libraries; and the memfd called doublemapper,
+through which .NET maps what its W^X policy keeps apart: the JIT's code and stubs, executable, and the
+runtime's type data, writable), the largest anonymous mappings, the files resident the most, the runtime's
+loader and code heaps, and the managed types that hold the most bytes.
 """
 import collections
 import re
@@ -14,7 +15,7 @@ import sys
 
 
 def mappings(path):
-    """(name, size KiB, resident KiB) per mapping of an smaps file."""
+    """(name, size KiB, resident KiB, permissions) per mapping of an smaps file."""
     current = None
     for line in open(path, encoding="utf-8", errors="replace"):
         if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
@@ -22,16 +23,18 @@ def mappings(path):
                 yield current
             fields = line.split()
             start, end = (int(x, 16) for x in fields[0].split("-"))
-            current = [fields[5] if len(fields) > 5 else "[anon]", (end - start) // 1024, 0]
+            current = [fields[5] if len(fields) > 5 else "[anon]", (end - start) // 1024, 0, fields[1]]
         elif line.startswith("Rss:") and current:
             current[2] = int(line.split()[1])
     if current:
         yield current
 
 
-def kind(name):
+def kind(name, permissions):
     if "doublemapper" in name:
-        return "JIT'd code and stubs (memfd doublemapper)"
+        if "x" in permissions:
+            return "JIT'd code and stubs (memfd doublemapper, executable)"
+        return "the runtime's type data: loader heaps (memfd doublemapper, writable)"
     if name.startswith("/"):
         return "files (assemblies, native libraries)"
     return "anonymous (managed heap, native allocations, stacks)"
@@ -43,14 +46,14 @@ def smaps_summary(path):
     print(f"resident: {total / 1024:.1f} MiB")
     by_kind = collections.Counter()
     by_file = collections.Counter()
-    for name, _, rss in maps:
-        by_kind[kind(name)] += rss
-        if kind(name).startswith("files"):
+    for name, _, rss, permissions in maps:
+        by_kind[kind(name, permissions)] += rss
+        if name.startswith("/") and "doublemapper" not in name:
             by_file[name.rsplit("/", 1)[-1]] += rss
     for name, rss in by_kind.most_common():
         print(f"  {rss / 1024:8.1f} MiB  {name}")
     print("largest anonymous mappings (the managed heap's is usually the first; 64 MiB-aligned ones are malloc's arenas):")
-    for name, size, rss in sorted((m for m in maps if m[0] == "[anon]"), key=lambda m: -m[2])[:8]:
+    for name, size, rss, _ in sorted((m for m in maps if m[0] == "[anon]"), key=lambda m: -m[2])[:8]:
         print(f"  {rss / 1024:8.1f} MiB resident of {size / 1024:.1f} MiB")
     print("files resident the most:")
     for name, rss in by_file.most_common(8):
@@ -66,10 +69,28 @@ def heap_summary(path):
         if row:
             rows.append((int(row.group(2).replace(",", "")), int(row.group(1).replace(",", "")), row.group(3)))
     rows.sort(reverse=True)
+    loader_summary(path)
     total = sum(r[0] for r in rows) / 1048576
     print(f"managed objects (live, and what died since the collection before the dump): {total:.1f} MiB; the types holding the most:")
     for size, count, name in rows[:25]:
         print(f"  {size / 1048576:7.2f} MiB {count:>9,}  {name[:110]}")
+
+
+def loader_summary(path):
+    # `eeheap -loader`: one line per loader heap ("HighFrequencyHeap:  <ranges> Size: 0x... (N) bytes total"),
+    # and one per code heap of the JIT ("LoaderCodeHeap:", "HostCodeHeap:"); "Total size:" lines are skipped.
+    heaps = collections.Counter()
+    for line in open(path, encoding="utf-8", errors="replace"):
+        heap = re.match(r"^(\w+):\s.*Size: 0x[0-9a-f]+ \((\d+)\) bytes total", line)
+        if heap and heap.group(1) != "Total":
+            heaps[heap.group(1)] += int(heap.group(2))
+    if not heaps:
+        return
+    code = heaps.pop("LoaderCodeHeap", 0) + heaps.pop("HostCodeHeap", 0)
+    print(f"the runtime's heaps (eeheap -loader, committed: resident once touched): loader heaps "
+          f"{sum(heaps.values()) / 1048576:.1f} MiB, the JIT's code heaps {code / 1048576:.1f} MiB")
+    for name, size in heaps.most_common(4):
+        print(f"  {size / 1048576:8.1f} MiB  {name}")
 
 
 if __name__ == "__main__":

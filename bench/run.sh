@@ -182,7 +182,7 @@ elif [ "${PROFILE:-0}" = memory ]; then
     # `dumpheap -live` was seen to crash dotnet-dump on such a dump).
     { dotnet-gcdump collect -p "$ours_pid" -o "$results/memory.gcdump" \
       && dotnet-dump collect -p "$ours_pid" --type Heap -o "$results/memory.dump" \
-      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
+      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c "eeheap -loader" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
     rm -f "$results/memory.dump" "$results/memory.gcdump"
     python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" > "$results/memory.txt" || true
   fi

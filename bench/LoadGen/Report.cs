@@ -85,8 +85,9 @@ internal static class Report
             }
         }
 
-        var peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => r.PeakRssMiB).DefaultIfEmpty(double.NaN).Max();
-        Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak * 1.048576, "<= 300", v => v <= 300);
+        // Not applicable (rather than NaN, read as not met) when only scenario 5 ran.
+        double? peak = results.Where(r => r.Target == "ours" && !r.Scenario.StartsWith('5')).Select(r => (double?)r.PeakRssMiB).Max() * 1.048576;
+        Check("memory under load <= 300 MB RSS (scenarios 1-4)", "ours' highest peak RSS, MB (10^6 bytes)", peak, "<= 300", v => v <= 300);
         // Only when the many-tenant scenario ran: otherwise this row would repeat the one above under another name.
         double? peakMany = results.Any(r => r.Target == "ours" && r.Scenario.StartsWith('5'))
             ? results.Where(r => r.Target == "ours").Max(r => r.PeakRssMiB) * 1.048576
