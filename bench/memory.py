@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Where the service's resident memory goes: bench/memory.py SMAPS [HEAP_STAT]
+"""Where the service's resident memory goes: bench/memory.py SMAPS [HEAP_STAT [STRINGS]]
 
 SMAPS is a copy of /proc/<pid>/smaps; HEAP_STAT what `dotnet-dump analyze` prints for `dumpheap -stat` and
-`eeheap -loader` on a heap dump taken just after it, and just after a full collection (bench/run.sh writes
-both with PROFILE=memory). Prints the resident memory by kind of mapping (anonymous: the managed heap, native
+`eeheap -loader` on a heap dump taken just after it, and just after a full collection; STRINGS what it prints
+for `dumpheap -strings` on the same dump (bench/run.sh writes all three with PROFILE=memory). Prints the resident memory by kind of mapping (anonymous: the managed heap, native
 allocations and thread stacks; files: the assemblies and native libraries; and the memfd called doublemapper,
 through which .NET maps what its W^X policy keeps apart: the JIT's code and stubs, executable, and the
 runtime's type data, writable), the largest anonymous mappings, the files resident the most, the runtime's
-loader and code heaps, and the managed types that hold the most bytes.
+loader and code heaps, the managed types that hold the most bytes, and the strings kept in the most copies.
 """
 import collections
+import os
 import re
 import sys
 
@@ -93,9 +94,32 @@ def loader_summary(path):
         print(f"  {size / 1048576:8.1f} MiB  {name}")
 
 
+def strings_summary(path):
+    # `dumpheap -strings`: every string's address, then after "Statistics:" one row per value (count, total bytes,
+    # the value), fewest bytes first.
+    rows, statistics = [], False
+    for line in open(path, encoding="utf-8", errors="replace"):
+        if line.startswith("Statistics:"):
+            statistics = True
+            continue
+        row = re.match(r"^\s*([\d,]+)\s+([\d,]+) (.*)$", line) if statistics else None
+        if row:
+            rows.append((int(row.group(2).replace(",", "")), int(row.group(1).replace(",", "")), row.group(3)))
+    if not rows:
+        return
+    total = sum(r[0] for r in rows)
+    copied = sum(r[0] for r in rows if r[1] >= 1000)
+    print(f"strings: {total / 1048576:.1f} MiB, of which {copied / 1048576:.1f} MiB in values kept 1,000 times or more; the most bytes:")
+    for size, count, value in sorted(rows, reverse=True)[:12]:
+        print(f"  {size / 1048576:7.2f} MiB {count:>9,}  {value[:80]}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     smaps_summary(sys.argv[1])
-    if len(sys.argv) > 2:
+    # A dump that failed leaves no file: its part is left out.
+    if len(sys.argv) > 2 and os.path.exists(sys.argv[2]):
         heap_summary(sys.argv[2])
+    if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
+        strings_summary(sys.argv[3])

@@ -177,14 +177,15 @@ elif [ "${PROFILE:-0}" = memory ]; then
   if [ $seen -eq 0 ]; then echo "PROFILE=memory: no measured window matched; nothing recorded" >&2; else sleep 5; fi
   if [ $seen -eq 1 ] && kill -0 "$ours_pid" 2>/dev/null; then
     cat "/proc/$ours_pid/smaps" > "$results/memory-smaps.txt"
-    rm -f "$results/memory.dump" "$results/memory.gcdump"
+    rm -f "$results/memory.dump" "$results/memory.gcdump" "$results/memory-heap.txt" "$results/memory-strings.txt"
     # A gcdump first, for the full collection it makes: the heap dump just after it holds little that is dead (SOS's
     # `dumpheap -live` was seen to crash dotnet-dump on such a dump).
     { dotnet-gcdump collect -p "$ours_pid" -o "$results/memory.gcdump" \
       && dotnet-dump collect -p "$ours_pid" --type Heap -o "$results/memory.dump" \
-      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c "eeheap -loader" -c exit > "$results/memory-heap.txt"; } > "$results/trace.log" 2>&1 || true
+      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c "eeheap -loader" -c exit > "$results/memory-heap.txt" \
+      && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -strings" -c exit > "$results/memory-strings.txt"; } > "$results/trace.log" 2>&1 || true
     rm -f "$results/memory.dump" "$results/memory.gcdump"
-    python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" > "$results/memory.txt" || true
+    python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" "$results/memory-strings.txt" > "$results/memory.txt" || true
   fi
 elif [ "${PROFILE:-0}" = 1 ]; then
   profile_start

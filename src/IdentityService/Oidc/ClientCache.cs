@@ -182,6 +182,7 @@ public sealed class ClientCache : IDisposable
             throw new InvalidOperationException("A client is cached under another tenant or client id than its own.");
         }
 
+        ShareCommonValues(client);
         client.IsSharedSnapshot = true;
         var key = new Key(tenantId, clientId);
         if (Version != version)
@@ -198,6 +199,25 @@ public sealed class ClientCache : IDisposable
         }
 
         return client;
+    }
+
+    /// <summary>
+    /// The values that clients of many tenants have alike (their types, and their permissions, requirements and settings
+    /// as the JSON OpenIddict stores): one copy for every cached client, where 10,000 alike clients kept 10,000 (about
+    /// 350 bytes each in the benchmark's). None of them is a secret.
+    /// </summary>
+    private static readonly SharedValues<string> CommonValues = new();
+
+    private static void ShareCommonValues(TenantApplication client)
+    {
+        client.ApplicationType = Common(client.ApplicationType);
+        client.ClientType = Common(client.ClientType);
+        client.ConsentType = Common(client.ConsentType);
+        client.Permissions = Common(client.Permissions);
+        client.Requirements = Common(client.Requirements);
+        client.Settings = Common(client.Settings);
+
+        static string? Common(string? value) => value is null ? null : CommonValues.Share(value, value);
     }
 
     /// <summary>Forgets a changed, rotated or deleted client, here and on every replica.</summary>

@@ -22,6 +22,7 @@ public sealed class PolicyStore : IDisposable
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         MaxDepth = 16,
+        Converters = { new LiteralStrings() },
     };
 
     private readonly IServiceScopeFactory _scopes;

@@ -154,6 +154,14 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
             Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, bravoSecret)));
         }
 
+        // Alike clients of two tenants share one copy of what they have alike, and keep their own secrets.
+        Assert.True(_factory.Services.GetRequiredService<ClientCache>().TryGet(Tenant, ClientId, out var acme));
+        Assert.True(_factory.Services.GetRequiredService<ClientCache>().TryGet("bravo", ClientId, out var bravo));
+        Assert.Contains("gt:client_credentials", acme!.Permissions);
+        Assert.Same(acme.Permissions, bravo!.Permissions);
+        Assert.Same(acme.ClientType, bravo.ClientType);
+        Assert.NotEqual(acme.ClientSecret, bravo.ClientSecret);
+
         // Deleting the client of one tenant leaves the other's.
         Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/bravo/clients/{ClientId}")).StatusCode);
         Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, "bravo", ClientId, bravoSecret)));

@@ -93,6 +93,8 @@ public sealed class DiscoveryCacheTests(ITestOutputHelper output)
         // The issuer is cut out wherever it is named (itself and each endpoint); what is left is one copy for all three.
         Assert.True(kept[0].Segments.Length > 5, $"{kept[0].Segments.Length} segments");
         Assert.All(kept, document => Assert.Same(kept[0].Segments, document.Segments));
+        Assert.All(kept, document => Assert.Same(kept[0].Path, document.Path));
+        Assert.All(kept, document => Assert.Same(kept[0].Scheme, document.Scheme));
         Assert.Equal(3, kept.Select(d => System.Text.Encoding.UTF8.GetString(d.Issuer)).Distinct().Count());
     }
 

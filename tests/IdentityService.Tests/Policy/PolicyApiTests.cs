@@ -67,6 +67,7 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     [InlineData("""{"ipRules": {"allow": ["not-an-ip"]}}""", "ipRules.allow[0]")]
     [InlineData("""{"mfa": {"mode": "sometimes"}}""", "mfa.mode")]
     [InlineData("""{"lockout": {"maxFailedAttempts": "ten"}}""", "lockout.maxFailedAttempts")]
+    [InlineData("""{"mfa": {"mode": 5}}""", "mfa.mode")]
     [InlineData("""{"lockout": {"maxAttempts": 3}}""", "lockout.maxAttempts")]
     [InlineData("""{"captcha": {"provider": "v3"}}""", "captcha.siteKey")]
     public async Task BadField_Is400NamingIt_AndNothingIsStored(string patch, string field)
@@ -112,6 +113,35 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
+    public async Task TenantsPoliciesInMemory_ShareOneCopyOfEachWordOfThePolicy_AndATenantsOwnValuesStayItsOwn()
+    {
+        await _factory.CreateTenantAsync("other");
+        var siteKeys = new Dictionary<string, string>();
+        foreach (var tenant in new[] { "acme", "other" })
+        {
+            siteKeys[tenant] = $"site-{Guid.NewGuid():N}";
+            var patch = $$$"""{"mfa": {"mode": "optional", "factors": ["totp", "email"]}, "countries": {"whenUnknown": "deny"}, "captcha": {"provider": "v3", "siteKey": "{{{siteKeys[tenant]}}}", "secretKey": "s"}}""";
+            Assert.Equal(HttpStatusCode.OK, (await PatchAsync(patch, tenant)).StatusCode);
+        }
+
+        // As the sign-in path reads them: from the database, each tenant's document on its own.
+        var store = _factory.Services.GetRequiredService<PolicyStore>();
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var acme = await store.GetAsync((await directory.FindAsync("acme", CancellationToken.None))!, CancellationToken.None);
+        var other = await store.GetAsync((await directory.FindAsync("other", CancellationToken.None))!, CancellationToken.None);
+
+        Assert.Equal("optional", acme.Mfa.Mode);
+        Assert.Same(acme.Mfa.Mode, other.Mfa.Mode);
+        Assert.Same(acme.Countries.WhenUnknown, other.Countries.WhenUnknown);
+        Assert.Equal(["totp", "email"], acme.Mfa.Factors);
+        Assert.Same(acme.Mfa.Factors[1], other.Mfa.Factors[1]);
+        // A value of the tenant's own is kept as sent, and never put in the process's pool of interned strings.
+        Assert.Equal(siteKeys["acme"], acme.Captcha.SiteKey);
+        Assert.Equal(siteKeys["other"], other.Captcha.SiteKey);
+        Assert.Null(string.IsInterned(acme.Captcha.SiteKey!));
+    }
+
+    [Fact]
     public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
     {
         await _factory.CreateTenantAsync("other");
@@ -122,10 +152,10 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
         Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/policy", token: token)).StatusCode);
     }
 
-    private async Task<HttpResponseMessage> PatchAsync(string json)
+    private async Task<HttpResponseMessage> PatchAsync(string json, string tenant = "acme")
     {
         using var client = _factory.CreateApi();
-        using var request = new HttpRequestMessage(HttpMethod.Patch, "/api/v1/tenants/acme/policy")
+        using var request = new HttpRequestMessage(HttpMethod.Patch, $"/api/v1/tenants/{tenant}/policy")
         {
             Content = new StringContent(json, Encoding.UTF8, "application/merge-patch+json"),
         };
