@@ -39,6 +39,8 @@ internal sealed class CompactEcdsa : ECDsa
     /// <summary>How often the private parameters were exported (each export makes OpenSSL keep a second copy of the key).</summary>
     internal int PrivateExports => Volatile.Read(ref _privateExports);
 
+    private static readonly ECCurve P256 = ECCurve.NamedCurves.nistP256;
+
     /// <summary>A P-256 private key from its PKCS#8 encoding.</summary>
     public static ECDsa FromPkcs8(ReadOnlySpan<byte> pkcs8)
     {
@@ -47,10 +49,13 @@ internal sealed class CompactEcdsa : ECDsa
         {
             parsed.ImportPkcs8PrivateKey(pkcs8, out _);
             var publicParameters = parsed.ExportParameters(includePrivateParameters: false);
-            if (publicParameters.Curve.Oid?.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
+            if (publicParameters.Curve.Oid?.Value != P256.Oid.Value)
             {
                 throw new CryptographicException("An ES256 key is a P-256 key.");
             }
+
+            // One curve (and its identifier's strings) for every key, where each export made its own.
+            publicParameters.Curve = P256;
 
             if (OperatingSystem.IsLinux() && OpenSsl.TryDecodePrivateKey(pkcs8) is { } handle)
             {

@@ -10,7 +10,23 @@ namespace IdentityService.Oidc;
 /// </summary>
 public sealed class TenantOidcState(Tenant tenant, OpenIddictServerOptions options, TenantKeySet keys)
 {
-    public Tenant Tenant { get; } = tenant;
+    private Tenant _tenant = tenant;
+
+    public Tenant Tenant => Volatile.Read(ref _tenant);
+
+    /// <summary>
+    /// Holds <paramref name="same"/>, the tenant directory's newer instance of the same version (read again after its
+    /// entry expired, unchanged), so that the two copies are not both kept while this state lives.
+    /// </summary>
+    internal void Follow(Tenant same)
+    {
+        if (same.Id != _tenant.Id || same.Version != _tenant.Version)
+        {
+            throw new InvalidOperationException("A tenant's OpenID Connect state follows only its own tenant, unchanged.");
+        }
+
+        Volatile.Write(ref _tenant, same);
+    }
 
     public OpenIddictServerOptions Options { get; } = options;
 

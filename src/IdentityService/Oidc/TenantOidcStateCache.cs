@@ -69,6 +69,11 @@ public sealed class TenantOidcStateCache : IDisposable
         if (_cache.TryGetValue(tenant.Id, out TenantOidcState? cached) && cached is not null
             && cached.Tenant.Version == tenant.Version && cached.Keys.ValidUntil > _time.GetUtcNow())
         {
+            if (!ReferenceEquals(cached.Tenant, tenant))
+            {
+                cached.Follow(tenant);
+            }
+
             state = cached;
             return true;
         }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.IdentityModel.Tokens;
 
 namespace IdentityService.Tests.Oidc;
 
@@ -30,6 +31,16 @@ public sealed class DiscoveryTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("public, max-age=3600", response.Headers.CacheControl?.ToString());
         var jwks = await client.GetAsync("/t/acme/.well-known/jwks");
         Assert.Equal("public, max-age=3600", jwks.Headers.CacheControl?.ToString());
+
+        // The ES256 key as a relying party reads it: its curve named, both coordinates 32 bytes, no private part.
+        var keys = JsonDocument.Parse(await jwks.Content.ReadAsStringAsync()).RootElement.GetProperty("keys").EnumerateArray().ToList();
+        var ec = Assert.Single(keys, k => k.GetProperty("kty").GetString() == "EC");
+        Assert.Equal("P-256", ec.GetProperty("crv").GetString());
+        Assert.Equal("ES256", ec.GetProperty("alg").GetString());
+        Assert.Equal(32, Base64UrlEncoder.DecodeBytes(ec.GetProperty("x").GetString()).Length);
+        Assert.Equal(32, Base64UrlEncoder.DecodeBytes(ec.GetProperty("y").GetString()).Length);
+        Assert.False(ec.TryGetProperty("d", out _));
+        Assert.Single(keys, k => k.GetProperty("kty").GetString() == "RSA");
     }
 
     [Fact]

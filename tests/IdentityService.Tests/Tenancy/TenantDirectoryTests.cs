@@ -71,6 +71,28 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task ATenantReadAgainAfterItsEntryExpired_IsHeldOnce_ByTheDirectoryAndItsOpenIdConnectState()
+    {
+        using var client = _factory.CreateApi();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var states = _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>();
+        var first = await directory.FindAsync(Tenant, CancellationToken.None);
+        var state = await states.GetAsync(first!, CancellationToken.None);
+
+        // Idle past the directory's TTL, not the state's: the tenant is read anew, unchanged, as a new instance.
+        _factory.Time.Advance(TenantDirectory.Ttl + TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+        var again = await directory.FindAsync(Tenant, CancellationToken.None);
+        Assert.NotSame(first, again);
+
+        Assert.Same(state, await states.GetAsync(again!, CancellationToken.None));
+        Assert.Same(again, state.Tenant);
+        Assert.Equal("ES256", state.Tenant.AccessTokenAlgorithm);
+        Assert.Same("ES256", again!.AccessTokenAlgorithm);
+    }
+
+    [Fact]
     public async Task ATenantReadAgain_WithAnApiResourceAddedByHand_IsReplaced()
     {
         // A change only in a list column (a primitive collection) is a change too.
