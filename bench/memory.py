@@ -3,11 +3,12 @@
 
 SMAPS is a copy of /proc/<pid>/smaps; HEAP_STAT what `dotnet-dump analyze` prints for `dumpheap -stat` and
 `eeheap -loader` on a heap dump taken just after it, and just after a full collection; STRINGS what it prints
-for `dumpheap -strings` on the same dump (bench/run.sh writes all three with PROFILE=memory). Prints the resident memory by kind of mapping (anonymous: the managed heap, native
-allocations and thread stacks; files: the assemblies and native libraries; and the memfd called doublemapper,
-through which .NET maps what its W^X policy keeps apart: the JIT's code and stubs, executable, and the
-runtime's type data, writable), the largest anonymous mappings, the files resident the most, the runtime's
-loader and code heaps, the managed types that hold the most bytes, and the strings kept in the most copies.
+for `dumpheap -strings` on the same dump (bench/run.sh writes all three with PROFILE=memory). Prints the
+resident memory by kind of mapping (anonymous: the managed heap, native allocations and thread stacks; files:
+the assemblies and native libraries; and the memfd called doublemapper, through which .NET maps what its W^X
+policy keeps apart: the JIT's code and stubs, executable, and the runtime's type data, writable), the largest
+anonymous mappings, the files resident the most, the runtime's loader and code heaps, the managed types that
+hold the most bytes, and the strings kept in the most copies.
 """
 import collections
 import os
