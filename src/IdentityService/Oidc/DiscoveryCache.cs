@@ -34,15 +34,19 @@ internal sealed class DiscoveryCache(RequestDelegate next, IOptions<IssuerOption
             return next(context);
         }
 
-        // The literals these equal, not the request's strings: a kept document holds them (one copy for every tenant).
-        var path = request.Path.Value == Configuration ? Configuration : Jwks;
-        var scheme = request.Scheme switch { "https" => "https", "http" => "http", var other => other };
+        var path = request.Path.Value;
         // With a configured public origin the documents never name the request's host: one entry serves every host.
         var host = issuer.Value.PublicOrigin is null ? request.Host.Value ?? "" : "";
         var pathBase = request.PathBase.Value ?? "";
-        return state.Documents.Find(path, scheme, host, pathBase) is { } document
-            ? ServeAsync(context, document)
-            : RenderAndKeepAsync(context, state.Documents, new DiscoveryDocuments.Document(path, scheme, host, pathBase, [], [], "", null));
+        if (state.Documents.Find(path, request.Scheme, host, pathBase) is { } document)
+        {
+            return ServeAsync(context, document);
+        }
+
+        // A kept document holds the literals its path and scheme equal, not the request's strings: one copy for every tenant.
+        var scheme = request.Scheme switch { "https" => "https", "http" => "http", var other => other };
+        return RenderAndKeepAsync(context, state.Documents,
+            new DiscoveryDocuments.Document(path == Configuration ? Configuration : Jwks, scheme, host, pathBase, [], [], "", null));
     }
 
     private async Task ServeAsync(HttpContext context, DiscoveryDocuments.Document document)

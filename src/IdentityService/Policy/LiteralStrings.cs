@@ -12,8 +12,11 @@ namespace IdentityService.Policy;
 /// </summary>
 internal sealed class LiteralStrings : JsonConverter<string>
 {
+    /// <summary>The literal equal to <paramref name="value"/> where the process has one; else <paramref name="value"/> itself.</summary>
+    internal static string Of(string value) => string.IsInterned(value) ?? value;
+
     public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        reader.GetString() is { } value ? string.IsInterned(value) ?? value : null;
+        reader.GetString() is { } value ? Of(value) : null;
 
     public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
 }

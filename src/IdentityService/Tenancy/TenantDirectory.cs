@@ -123,8 +123,8 @@ public sealed class TenantDirectory : IDisposable
             return false;
         }
 
-        // ES256 or RS256: the literal of the same value, one copy for every tenant (see Policy.LiteralStrings).
-        tenant.AccessTokenAlgorithm = string.IsInterned(tenant.AccessTokenAlgorithm) ?? tenant.AccessTokenAlgorithm;
+        // ES256 or RS256: the literal of the same value, one copy for every tenant.
+        tenant.AccessTokenAlgorithm = Policy.LiteralStrings.Of(tenant.AccessTokenAlgorithm);
         _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Ttl });
         if (Volatile.Read(ref _evictions) != version)
         {
