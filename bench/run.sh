@@ -184,7 +184,8 @@ elif [ "${PROFILE:-0}" = memory ]; then
       && dotnet-dump collect -p "$ours_pid" --type Heap -o "$results/memory.dump" \
       && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -stat" -c "eeheap -loader" -c exit > "$results/memory-heap.txt" \
       && dotnet-dump analyze "$results/memory.dump" -c "dumpheap -strings" -c exit > "$results/memory-strings.txt"; } > "$results/trace.log" 2>&1 || true
-    rm -f "$results/memory.dump" "$results/memory.gcdump"
+    # PROFILE_KEEP=1 keeps the heap dump, to look further with `dotnet-dump analyze bench/results/memory.dump`.
+    rm -f "$results/memory.gcdump"; [ "${PROFILE_KEEP:-0}" = 1 ] || rm -f "$results/memory.dump"
     python3 bench/memory.py "$results/memory-smaps.txt" "$results/memory-heap.txt" "$results/memory-strings.txt" > "$results/memory.txt" || true
   fi
 elif [ "${PROFILE:-0}" = 1 ]; then

@@ -23,9 +23,10 @@ namespace IdentityService.Oidc;
 /// Refresh ahead: a client in use is read again in the background once its entry is <see cref="RefreshAfter"/>
 /// old (many clients per query, <see cref="BatchRefresher{TKey,TValue}"/>), while requests keep using the entry, so
 /// that a busy client's token requests never wait for the database; an entry <see cref="Ttl"/> old is never used
-/// (ages are the entries' own, read from the injected <see cref="TimeProvider"/>; the memory cache only drops
-/// entries unused for that long). A client read again unchanged keeps its entry and instance, so that refreshing
-/// many clients allocates nothing long-lived.
+/// (ages are the entries' own, read from the injected <see cref="TimeProvider"/>; the memory cache drops entries
+/// unused for <see cref="Retention"/>). A client read again unchanged keeps its entry and instance, in the background
+/// or on a request past the TTL, so that refreshing many clients, or their coming back after an idle, allocates
+/// nothing long-lived.
 /// </para>
 /// <para>
 /// A cached client is one instance shared by concurrent requests: it is read-only. It was loaded without tracking,
@@ -43,6 +44,13 @@ public sealed class ClientCache : IDisposable
 
     /// <summary>The age at which a client in use is read again in the background.</summary>
     internal static readonly TimeSpan RefreshAfter = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How long an entry unused is kept. Past <see cref="Ttl"/> it is never served without a read; it is kept so that a
+    /// client back after an idle and found unchanged by that read keeps its instance, rather than leaving the old one,
+    /// long-lived, as garbage in the heap's oldest generation. The cost: an idle client's kept entry, about a kilobyte.
+    /// </summary>
+    internal static readonly TimeSpan Retention = TimeSpan.FromMinutes(10);
 
     internal const int SizeLimit = 50_000;
 
@@ -175,7 +183,7 @@ public sealed class ClientCache : IDisposable
     /// Keeps a client loaded (without tracking) when <see cref="Version"/> was <paramref name="version"/>, unless
     /// an eviction happened since; returns it, marked read-only.
     /// </summary>
-    internal TenantApplication Add(string tenantId, string clientId, TenantApplication client, long version)
+    internal TenantApplication Add(string tenantId, string clientId, TenantApplication client, long version, IModel? model = null)
     {
         if (client.TenantId != tenantId || !string.Equals(client.ClientId, clientId, StringComparison.Ordinal))
         {
@@ -190,7 +198,16 @@ public sealed class ClientCache : IDisposable
             return client;
         }
 
-        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Ttl });
+        model = _model ??= model;
+        if (model is not null && _cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null
+            && RowEquality.Same(model, stale.Value, client) && Version == version)
+        {
+            // Read on a request past the TTL, unchanged: the entry is as fresh as that read, and the row just read is dropped young.
+            stale.Renew(_time.GetUtcNow());
+            return stale.Value;
+        }
+
+        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
 
         // An eviction between the check above and the Set: it may have run before the entry existed.
         if (Version != version)
@@ -218,6 +235,18 @@ public sealed class ClientCache : IDisposable
         client.Settings = Common(client.Settings);
 
         static string? Common(string? value) => value is null ? null : CommonValues.Share(value, value);
+    }
+
+    /// <summary>A client read on a request's path and not found: its entry past the TTL, if any, is dropped (it was never served).</summary>
+    internal TenantApplication? Gone(string tenantId, string clientId)
+    {
+        var key = new Key(tenantId, clientId);
+        if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null && _time.GetUtcNow() - stale.LoadedAt >= Ttl)
+        {
+            _cache.Remove(key);
+        }
+
+        return null;
     }
 
     /// <summary>Forgets a changed, rotated or deleted client, here and on every replica.</summary>

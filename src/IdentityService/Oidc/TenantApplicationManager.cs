@@ -57,8 +57,9 @@ internal sealed class TenantApplicationManager(
         if (!clients.TryGet(tenant.Required, identifier, out var client))
         {
             var version = clients.Version;
-            var loaded = await ClientCache.LoadAsync(services.GetRequiredService<IdentityDb>(), identifier, cancellationToken);
-            client = loaded is null ? null : clients.Add(tenantId, identifier, loaded, version);
+            var db = services.GetRequiredService<IdentityDb>();
+            var loaded = await ClientCache.LoadAsync(db, identifier, cancellationToken);
+            client = loaded is null ? clients.Gone(tenantId, identifier) : clients.Add(tenantId, identifier, loaded, version, db.Model);
         }
 
         if (client is not null)

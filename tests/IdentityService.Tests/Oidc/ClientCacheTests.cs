@@ -215,6 +215,32 @@ public sealed class ClientCacheTests(ITestOutputHelper output) : IAsyncLifetime,
 
         Assert.False(IsCached(_factory, Tenant, ClientId));
         Assert.Equal("invalid_client", await ErrorAsync(await TokenAsync(_factory, Tenant, ClientId, _secret)));
+        // Read past the TTL and not found: its entry, never served since, is dropped.
+        Assert.Null(_factory.Services.GetRequiredService<ClientCache>().ReadAt(Tenant, ClientId));
+    }
+
+    [Fact]
+    public async Task AClientBackAfterAnIdlePastTheTtl_IsReadAgain_AndKeepsItsInstanceWhenUnchanged()
+    {
+        await WarmAsync(_factory, Tenant, ClientId, _secret);
+        var cache = _factory.Services.GetRequiredService<ClientCache>();
+        Assert.True(cache.TryGet(Tenant, ClientId, out var first));
+
+        // Idle past the TTL: the grant reads the client before using it, finds it unchanged, keeps the instance.
+        _factory.Time.Advance(ClientCache.Ttl + TimeSpan.FromSeconds(1));
+        var back = _factory.Time.GetUtcNow();
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        Assert.InRange(cache.ReadAt(Tenant, ClientId)!.Value, back, _factory.Time.GetUtcNow());
+        Assert.True(cache.TryGet(Tenant, ClientId, out var again));
+        Assert.Same(first, again);
+
+        // Changed while idle: the read past the TTL gives the new row, as a new instance.
+        await RenameByHandAsync(Tenant, "Renamed by hand");
+        _factory.Time.Advance(ClientCache.Ttl + TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(_factory, Tenant, ClientId, _secret)).StatusCode);
+        Assert.True(cache.TryGet(Tenant, ClientId, out var renamed));
+        Assert.NotSame(first, renamed);
+        Assert.Equal("Renamed by hand", renamed!.DisplayName);
     }
 
     [Fact]

@@ -71,7 +71,7 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
-    public async Task ATenantReadAgainAfterItsEntryExpired_IsHeldOnce_ByTheDirectoryAndItsOpenIdConnectState()
+    public async Task ATenantBackAfterAnIdlePastTheTtl_IsReadAgain_AndKeepsItsInstanceWhenUnchanged()
     {
         using var client = _factory.CreateApi();
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
@@ -80,8 +80,35 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
         var first = await directory.FindAsync(Tenant, CancellationToken.None);
         var state = await states.GetAsync(first!, CancellationToken.None);
 
-        // Idle past the directory's TTL, not the state's: the tenant is read anew, unchanged, as a new instance.
+        // Idle past the TTL: the request reads the tenant before it is served, finds it unchanged, keeps the instance.
         _factory.Time.Advance(TenantDirectory.Ttl + TimeSpan.FromSeconds(1));
+        var back = _factory.Time.GetUtcNow();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+        Assert.InRange(directory.ReadAt(Tenant)!.Value, back, _factory.Time.GetUtcNow());
+        Assert.Same(first, await directory.FindAsync(Tenant, CancellationToken.None));
+        Assert.Same(state, await states.GetAsync(first!, CancellationToken.None));
+
+        // Changed while idle: the read past the TTL gives the new row, as a new instance.
+        await RenameByHandAsync("Renamed by hand");
+        _factory.Time.Advance(TenantDirectory.Ttl + TimeSpan.FromSeconds(1));
+        var renamed = await directory.FindAsync(Tenant, CancellationToken.None);
+        Assert.NotSame(first, renamed);
+        Assert.Equal("Renamed by hand", renamed!.DisplayName);
+    }
+
+    [Fact]
+    public async Task ATenantReadAgainAfterItsEntryWasLetGo_IsHeldOnce_ByTheDirectoryAndItsOpenIdConnectState()
+    {
+        using var client = _factory.CreateApi();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var states = _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>();
+        var first = await directory.FindAsync(Tenant, CancellationToken.None);
+        var state = await states.GetAsync(first!, CancellationToken.None);
+
+        // The directory lets the entry go (evicted unchanged here; idle past its retention in service) while the
+        // tenant's OpenID Connect state stays: the tenant is read anew, unchanged, as a new instance.
+        await directory.EvictAsync(Tenant);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
         var again = await directory.FindAsync(Tenant, CancellationToken.None);
         Assert.NotSame(first, again);
@@ -110,6 +137,13 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
         await directory.FindAsync(Tenant, CancellationToken.None);
         await Eventually.TrueAsync(async () => (await directory.FindAsync(Tenant, CancellationToken.None))!.ApiResources.Contains("https://api.example.com"));
         Assert.NotSame(first, await directory.FindAsync(Tenant, CancellationToken.None));
+    }
+
+    private async Task RenameByHandAsync(string name)
+    {
+        using var scope = _factory.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IdentityDb>().Tenants
+            .Where(t => t.Id == Tenant).ExecuteUpdateAsync(u => u.SetProperty(t => t.DisplayName, name));
     }
 
     private async Task SuspendByHandAsync()
