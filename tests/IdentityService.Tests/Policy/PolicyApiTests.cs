@@ -142,6 +142,36 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
+    public async Task APolicyInMemory_IsReadAgainAfterFiveMinutes_KeepingItsInstanceWhenUnchanged()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
+        var store = _factory.Services.GetRequiredService<PolicyStore>();
+        var tenant = (await _factory.Services.GetRequiredService<TenantDirectory>().FindAsync("acme", CancellationToken.None))!;
+        var first = await store.GetAsync(tenant, CancellationToken.None);
+        Assert.Equal(7, first.Lockout.MaxFailedAttempts);
+
+        // Past the TTL, read again and unchanged: the same instance.
+        _factory.Time.Advance(PolicyStore.Ttl + TimeSpan.FromSeconds(1));
+        Assert.Same(first, await store.GetAsync(tenant, CancellationToken.None));
+
+        // Changed by hand (no eviction reaches this instance): the cached policy serves until the TTL, then the new one.
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            var record = await db.Set<TenantPolicyRecord>().SingleAsync();
+            record.Document = record.Document.Replace("\"maxFailedAttempts\":7", "\"maxFailedAttempts\":3", StringComparison.Ordinal);
+            await db.SaveChangesAsync();
+        }
+
+        _factory.Time.Advance(PolicyStore.Ttl - TimeSpan.FromSeconds(2));
+        Assert.Same(first, await store.GetAsync(tenant, CancellationToken.None));
+        _factory.Time.Advance(TimeSpan.FromSeconds(2));
+        var changed = await store.GetAsync(tenant, CancellationToken.None);
+        Assert.NotSame(first, changed);
+        Assert.Equal(3, changed.Lockout.MaxFailedAttempts);
+    }
+
+    [Fact]
     public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
     {
         await _factory.CreateTenantAsync("other");

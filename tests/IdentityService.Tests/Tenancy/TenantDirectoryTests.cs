@@ -74,11 +74,7 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
     public async Task ATenantBackAfterAnIdlePastTheTtl_IsReadAgain_AndKeepsItsInstanceWhenUnchanged()
     {
         using var client = _factory.CreateApi();
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
-        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
-        var states = _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>();
-        var first = await directory.FindAsync(Tenant, CancellationToken.None);
-        var state = await states.GetAsync(first!, CancellationToken.None);
+        var (directory, states, first, state) = await InUseAsync(client);
 
         // Idle past the TTL: the request reads the tenant before it is served, finds it unchanged, keeps the instance.
         _factory.Time.Advance(TenantDirectory.Ttl + TimeSpan.FromSeconds(1));
@@ -86,7 +82,7 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
         Assert.InRange(directory.ReadAt(Tenant)!.Value, back, _factory.Time.GetUtcNow());
         Assert.Same(first, await directory.FindAsync(Tenant, CancellationToken.None));
-        Assert.Same(state, await states.GetAsync(first!, CancellationToken.None));
+        Assert.Same(state, await states.GetAsync(first, CancellationToken.None));
 
         // Changed while idle: the read past the TTL gives the new row, as a new instance.
         await RenameByHandAsync("Renamed by hand");
@@ -100,11 +96,7 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
     public async Task ATenantReadAgainAfterItsEntryWasLetGo_IsHeldOnce_ByTheDirectoryAndItsOpenIdConnectState()
     {
         using var client = _factory.CreateApi();
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
-        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
-        var states = _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>();
-        var first = await directory.FindAsync(Tenant, CancellationToken.None);
-        var state = await states.GetAsync(first!, CancellationToken.None);
+        var (directory, states, first, state) = await InUseAsync(client);
 
         // The directory lets the entry go (evicted unchanged here; idle past its retention in service) while the
         // tenant's OpenID Connect state stays: the tenant is read anew, unchanged, as a new instance.
@@ -137,6 +129,16 @@ public sealed class TenantDirectoryTests(ITestOutputHelper output) : IAsyncLifet
         await directory.FindAsync(Tenant, CancellationToken.None);
         await Eventually.TrueAsync(async () => (await directory.FindAsync(Tenant, CancellationToken.None))!.ApiResources.Contains("https://api.example.com"));
         Assert.NotSame(first, await directory.FindAsync(Tenant, CancellationToken.None));
+    }
+
+    /// <summary>The tenant in use (its discovery document served): the directory, the states, its instance and its state.</summary>
+    private async Task<(TenantDirectory Directory, IdentityService.Oidc.TenantOidcStateCache States, IdentityService.Tenancy.Tenant First, IdentityService.Oidc.TenantOidcState State)> InUseAsync(HttpClient client)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Discovery)).StatusCode);
+        var directory = _factory.Services.GetRequiredService<TenantDirectory>();
+        var states = _factory.Services.GetRequiredService<IdentityService.Oidc.TenantOidcStateCache>();
+        var first = (await directory.FindAsync(Tenant, CancellationToken.None))!;
+        return (directory, states, first, await states.GetAsync(first, CancellationToken.None));
     }
 
     private async Task RenameByHandAsync(string name)
