@@ -54,8 +54,7 @@ public sealed class ClientCache : IDisposable
 
     internal const int SizeLimit = 50_000;
 
-    // Compiled once: a client that is not cached (idle for 30 seconds, or new to this instance) is read on its request's
-    // path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
+    // Compiled once: a client that is not cached, or idle past its TTL, is read on its request's path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
     // The tenant's query filter still applies, with the context's tenant.
     private static readonly Func<IdentityDb, string, CancellationToken, Task<TenantApplication?>> ByClientId = EF.CompileAsyncQuery(
         (IdentityDb db, string clientId, CancellationToken _) => db.Applications.AsNoTracking().FirstOrDefault(a => a.ClientId == clientId));
@@ -165,7 +164,8 @@ public sealed class ClientCache : IDisposable
     {
         if (loaded is not null)
         {
-            Add(key.TenantId, key.ClientId, loaded, version);
+            // The batch read that gave this row recorded the model.
+            Add(key.TenantId, key.ClientId, loaded, version, _model!);
             if (!_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? kept) || kept?.Value != loaded)
             {
                 // Not kept (an eviction raced with the read): a later request may queue it again.
@@ -181,9 +181,10 @@ public sealed class ClientCache : IDisposable
 
     /// <summary>
     /// Keeps a client loaded (without tracking) when <see cref="Version"/> was <paramref name="version"/>, unless
-    /// an eviction happened since; returns it, marked read-only.
+    /// an eviction happened since; returns it, marked read-only. If its entry past the TTL holds the same row, that
+    /// entry is renewed and its instance returned instead.
     /// </summary>
-    internal TenantApplication Add(string tenantId, string clientId, TenantApplication client, long version, IModel? model = null)
+    internal TenantApplication Add(string tenantId, string clientId, TenantApplication client, long version, IModel model)
     {
         if (client.TenantId != tenantId || !string.Equals(client.ClientId, clientId, StringComparison.Ordinal))
         {
@@ -198,8 +199,8 @@ public sealed class ClientCache : IDisposable
             return client;
         }
 
-        model = _model ??= model;
-        if (model is not null && _cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null
+        _model ??= model;
+        if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null
             && RowEquality.Same(model, stale.Value, client) && Version == version)
         {
             // Read on a request past the TTL, unchanged: the entry is as fresh as that read, and the row just read is dropped young.
@@ -238,15 +239,13 @@ public sealed class ClientCache : IDisposable
     }
 
     /// <summary>A client read on a request's path and not found: its entry past the TTL, if any, is dropped (it was never served).</summary>
-    internal TenantApplication? Gone(string tenantId, string clientId)
+    internal void Gone(string tenantId, string clientId)
     {
         var key = new Key(tenantId, clientId);
         if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null && _time.GetUtcNow() - stale.LoadedAt >= Ttl)
         {
             _cache.Remove(key);
         }
-
-        return null;
     }
 
     /// <summary>Forgets a changed, rotated or deleted client, here and on every replica.</summary>

@@ -59,7 +59,14 @@ internal sealed class TenantApplicationManager(
             var version = clients.Version;
             var db = services.GetRequiredService<IdentityDb>();
             var loaded = await ClientCache.LoadAsync(db, identifier, cancellationToken);
-            client = loaded is null ? clients.Gone(tenantId, identifier) : clients.Add(tenantId, identifier, loaded, version, db.Model);
+            if (loaded is null)
+            {
+                clients.Gone(tenantId, identifier);
+            }
+            else
+            {
+                client = clients.Add(tenantId, identifier, loaded, version, db.Model);
+            }
         }
 
         if (client is not null)

@@ -29,9 +29,6 @@ public sealed class PolicyStore : IDisposable
         Converters = { new LiteralStrings() },
     };
 
-    private readonly IServiceScopeFactory _scopes;
-    private readonly IInvalidationBus _bus;
-    private readonly TimeProvider _time;
     /// <summary>The longest a cached policy is used after it was read (from the injected clock).</summary>
     internal static readonly TimeSpan Ttl = TimeSpan.FromMinutes(5);
 
@@ -42,6 +39,9 @@ public sealed class PolicyStore : IDisposable
     /// </summary>
     internal static readonly TimeSpan Retention = TimeSpan.FromMinutes(30);
 
+    private readonly IServiceScopeFactory _scopes;
+    private readonly IInvalidationBus _bus;
+    private readonly TimeProvider _time;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private long _evictions;
 

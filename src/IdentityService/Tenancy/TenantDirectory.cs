@@ -33,7 +33,7 @@ public sealed class TenantDirectory : IDisposable
     /// </summary>
     internal static readonly TimeSpan Retention = TimeSpan.FromMinutes(30);
 
-    // Compiled once: a tenant not cached (idle for 30 seconds, or new to this instance) is read on its request's path.
+    // Compiled once: a tenant not cached, or idle past its TTL, is read on its request's path.
     private static readonly Func<IdentityDb, string, CancellationToken, Task<Tenant?>> ById = EF.CompileAsyncQuery(
         (IdentityDb db, string id, CancellationToken _) => db.Tenants.AsNoTracking().FirstOrDefault(t => t.Id == id));
 
