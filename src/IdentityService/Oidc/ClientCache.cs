@@ -191,21 +191,18 @@ public sealed class ClientCache : IDisposable
             throw new InvalidOperationException("A client is cached under another tenant or client id than its own.");
         }
 
+        var key = new Key(tenantId, clientId);
+        _model ??= model;
+        if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && _refresher.RenewIfUnchanged(stale, client, version) is { } kept)
+        {
+            return kept;
+        }
+
         ShareCommonValues(client);
         client.IsSharedSnapshot = true;
-        var key = new Key(tenantId, clientId);
         if (Version != version)
         {
             return client;
-        }
-
-        _model ??= model;
-        if (_cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? stale) && stale is not null
-            && RowEquality.Same(model, stale.Value, client) && Version == version)
-        {
-            // Read on a request past the TTL, unchanged: the entry is as fresh as that read, and the row just read is dropped young.
-            stale.Renew(_time.GetUtcNow());
-            return stale.Value;
         }
 
         _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });

@@ -34,6 +34,22 @@ internal sealed class BatchRefresher<TKey, TValue>(
         }
     }
 
+    /// <summary>
+    /// For a value read on a request's path because its entry (<paramref name="stale"/>) was past its TTL: if the value
+    /// is <c>unchanged</c> and no eviction happened since <paramref name="before"/>, the entry is renewed as of now and
+    /// its value answered (the one just read is dropped young), as a background read does; else null.
+    /// </summary>
+    public TValue? RenewIfUnchanged(RefreshAheadEntry<TValue>? stale, TValue loaded, long before)
+    {
+        if (stale is null || !unchanged(stale.Value, loaded) || version() != before)
+        {
+            return null;
+        }
+
+        stale.Renew(time.GetUtcNow());
+        return stale.Value;
+    }
+
     private async Task RunAsync()
     {
         // Off the request that queued the first entry.

@@ -88,17 +88,15 @@ public sealed class TenantDirectory : IDisposable
         var version = Volatile.Read(ref _evictions);
         using var scope = _scopes.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var model = _model ??= db.Model;
+        _model ??= db.Model;
         var tenant = await ById(db, id, cancellationToken);
         if (tenant is null)
         {
             _cache.Remove(id);
         }
-        else if (stale is not null && RowEquality.Same(model, stale.Value, tenant) && Volatile.Read(ref _evictions) == version)
+        else if (_refresher.RenewIfUnchanged(stale, tenant, version) is { } kept)
         {
-            // Unchanged: the entry is as fresh as this read, and the row just read is dropped young.
-            stale.Renew(_time.GetUtcNow());
-            return stale.Value;
+            return kept;
         }
         else
         {
