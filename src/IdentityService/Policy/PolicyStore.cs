@@ -14,8 +14,10 @@ namespace IdentityService.Policy;
 /// <summary>
 /// Reads and writes tenants' policies. The sign-in path reads them from memory; a change evicts the local
 /// copy and tells the other replicas (through Redis when configured) to evict theirs. A cached policy is used for
-/// <see cref="Ttl"/> at most after it was read (a safety net for a change no eviction reached); read again then and
-/// found unchanged, it keeps its instance.
+/// <see cref="Ttl"/> at most after it was read (a safety net for a change no eviction reached). A tenant's policy in
+/// use is read again in the background once its entry is <see cref="RefreshAfter"/> old (many tenants per query,
+/// <see cref="BatchRefresher{TKey,TValue}"/>), so its requests do not wait for the database; read again (in the
+/// background, or on a request past the TTL) and found unchanged, it keeps its entry and instance.
 /// </summary>
 public sealed class PolicyStore : IDisposable
 {
@@ -32,59 +34,146 @@ public sealed class PolicyStore : IDisposable
     /// <summary>The longest a cached policy is used after it was read (from the injected clock).</summary>
     internal static readonly TimeSpan Ttl = TimeSpan.FromMinutes(5);
 
+    /// <summary>The age at which a policy in use is read again in the background.</summary>
+    internal static readonly TimeSpan RefreshAfter = TimeSpan.FromMinutes(4);
+
     /// <summary>
     /// How long an entry unused is kept. Past <see cref="Ttl"/> it is never used without a read; it is kept so that a
     /// policy read again unchanged keeps its instance rather than leaving it, long-lived, as garbage in the heap's
-    /// oldest generation (every tenant in use, every five minutes).
+    /// oldest generation.
     /// </summary>
     internal static readonly TimeSpan Retention = TimeSpan.FromMinutes(30);
 
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
     private readonly TimeProvider _time;
+    private readonly ILogger<PolicyStore> _logger;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
+    private readonly BatchRefresher<string, CachedPolicy> _refresher;
     private long _evictions;
 
-    public PolicyStore(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time)
+    public PolicyStore(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time, ILogger<PolicyStore> logger)
     {
         _scopes = scopes;
         _bus = bus;
         _time = time;
+        _logger = logger;
+        _refresher = new(LoadAsync, (cached, loaded) => cached.Digest.AsSpan().SequenceEqual(loaded.Digest), Apply,
+            () => Volatile.Read(ref _evictions), time, logger);
         bus.Subscribe(Channel, Forget);
     }
 
     public async ValueTask<TenantPolicy> GetAsync(Tenant tenant, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(tenant.Id, out Cached? cached) && cached is not null && _time.GetUtcNow() - cached.ReadAt < Ttl)
+        if (_cache.TryGetValue(tenant.Id, out RefreshAheadEntry<CachedPolicy>? entry) && entry is not null)
         {
-            return cached.Policy;
+            var age = _time.GetUtcNow() - entry.LoadedAt;
+            if (age < Ttl)
+            {
+                if (age >= RefreshAfter && entry.TryStartRefresh())
+                {
+                    _refresher.Enqueue(tenant.Id, entry);
+                }
+
+                return entry.Value.Policy;
+            }
         }
 
+        return await LoadAsync(tenant, entry, cancellationToken);
+    }
+
+    /// <summary>When the cached policy of a tenant was last read (or found unchanged) in the database; null if none.</summary>
+    internal DateTimeOffset? ReadAt(string tenantId) => _cache.TryGetValue(tenantId, out RefreshAheadEntry<CachedPolicy>? entry) ? entry?.LoadedAt : null;
+
+    /// <summary>Reads a tenant's policy on a request's path: not cached, or its entry (<paramref name="stale"/>) past the TTL.</summary>
+    private async Task<TenantPolicy> LoadAsync(Tenant tenant, RefreshAheadEntry<CachedPolicy>? stale, CancellationToken cancellationToken)
+    {
         // Taken before the read: a read that raced with an eviction is not kept.
         var version = Volatile.Read(ref _evictions);
         using var scope = _scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var record = await db.Set<TenantPolicyRecord>().AsNoTracking().FirstOrDefaultAsync(cancellationToken);
-        var digest = record is null ? [] : SHA256.HashData(Encoding.UTF8.GetBytes(record.Document));
-        if (cached is not null && cached.Digest.AsSpan().SequenceEqual(digest) && Volatile.Read(ref _evictions) == version)
+        var document = await db.Set<TenantPolicyRecord>().AsNoTracking().Select(r => r.Document).FirstOrDefaultAsync(cancellationToken);
+        var read = Read(document, stale?.Value);
+        if (_refresher.RenewIfUnchanged(stale, read, version) is { } kept)
         {
-            // Unchanged: the entry is as fresh as this read.
-            cached.Renew(_time.GetUtcNow());
-            return cached.Policy;
+            return kept.Policy;
         }
 
-        var policy = record is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(record.Document, Json)!;
-        if (Volatile.Read(ref _evictions) == version)
+        Keep(tenant.Id, read, version);
+        return read.Policy;
+    }
+
+    /// <summary>
+    /// Reads the policies of tenants in use again, many per query (their tenants' filters set aside). A tenant without a
+    /// row has the defaults; a stored document that no longer parses is left out, and its entry serves until its TTL.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, CachedPolicy>> LoadAsync(IReadOnlyList<string> tenantIds, CancellationToken cancellationToken)
+    {
+        using var scope = _scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var documents = await db.Set<TenantPolicyRecord>().IgnoreQueryFilters().AsNoTracking()
+            .Where(r => tenantIds.Contains(r.TenantId))
+            .ToDictionaryAsync(r => r.TenantId, r => r.Document, StringComparer.Ordinal, cancellationToken);
+        var read = new Dictionary<string, CachedPolicy>(tenantIds.Count, StringComparer.Ordinal);
+        foreach (var id in tenantIds)
         {
-            _cache.Set(tenant.Id, new Cached(policy, digest, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
-            if (Volatile.Read(ref _evictions) != version)
+            _cache.TryGetValue(id, out RefreshAheadEntry<CachedPolicy>? entry);
+            try
             {
-                // An eviction between the check and the Set: it may have run before the entry existed.
-                _cache.Remove(tenant.Id);
+                read[id] = Read(documents.GetValueOrDefault(id), entry?.Value);
+            }
+            catch (JsonException ex)
+            {
+                _logger.LogError(ex, "The stored policy of tenant {TenantId} does not parse.", id);
             }
         }
 
-        return policy;
+        return read;
+    }
+
+    /// <summary>
+    /// A stored document (null: no row, the defaults) as a cached policy: <paramref name="current"/> itself if its digest
+    /// is the same, so an unchanged policy is not parsed again; else the document parsed.
+    /// </summary>
+    private static CachedPolicy Read(string? document, CachedPolicy? current)
+    {
+        var digest = document is null ? [] : SHA256.HashData(Encoding.UTF8.GetBytes(document));
+        if (current is not null && current.Digest.AsSpan().SequenceEqual(digest))
+        {
+            return current;
+        }
+
+        return new CachedPolicy(document is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(document, Json)!, digest);
+    }
+
+    private void Apply(string tenantId, RefreshAheadEntry<CachedPolicy> entry, CachedPolicy? read, long version)
+    {
+        // Not read (a document that does not parse): the entry is not queued again, and serves until its TTL; the
+        // request after that reads it on its path, and fails there as it would have without a cache.
+        if (read is not null && !Keep(tenantId, read, version))
+        {
+            // Not kept (an eviction raced with the read): a later request may queue it again.
+            entry.RefreshFailed();
+        }
+    }
+
+    /// <summary>Keeps a policy read when the eviction count was <paramref name="version"/>, unless an eviction happened since.</summary>
+    private bool Keep(string tenantId, CachedPolicy read, long version)
+    {
+        if (Volatile.Read(ref _evictions) != version)
+        {
+            return false;
+        }
+
+        _cache.Set(tenantId, new RefreshAheadEntry<CachedPolicy>(read, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
+        if (Volatile.Read(ref _evictions) != version)
+        {
+            // An eviction between the check and the Set: it may have run before the entry existed.
+            _cache.Remove(tenantId);
+            return false;
+        }
+
+        return true;
     }
 
     private void Forget(string tenantId)
@@ -161,17 +250,11 @@ public sealed class PolicyStore : IDisposable
 
     public void Dispose() => _cache.Dispose();
 
-    /// <summary>A policy as read, the SHA-256 of its stored document (empty: none stored), and when it was last read.</summary>
-    private sealed class Cached(TenantPolicy policy, byte[] digest, DateTimeOffset readAt)
+    /// <summary>A policy as read, and the SHA-256 of its stored document (empty: none stored, the defaults).</summary>
+    private sealed class CachedPolicy(TenantPolicy policy, byte[] digest)
     {
-        private long _readAtTicks = readAt.UtcTicks;
-
         public TenantPolicy Policy { get; } = policy;
 
         public byte[] Digest { get; } = digest;
-
-        public DateTimeOffset ReadAt => new(Volatile.Read(ref _readAtTicks), TimeSpan.Zero);
-
-        public void Renew(DateTimeOffset readAt) => Volatile.Write(ref _readAtTicks, readAt.UtcTicks);
     }
 }

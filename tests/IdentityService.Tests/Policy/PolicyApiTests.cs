@@ -142,11 +142,10 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
-    public async Task APolicyInMemory_IsReadAgainAfterFiveMinutes_KeepingItsInstanceWhenUnchanged()
+    public async Task APolicyInMemory_IsReadAgainPastItsTtl_KeepingItsInstanceWhenUnchanged()
     {
         Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
-        var store = _factory.Services.GetRequiredService<PolicyStore>();
-        var tenant = (await _factory.Services.GetRequiredService<TenantDirectory>().FindAsync("acme", CancellationToken.None))!;
+        var (store, tenant) = await StoreAndTenantAsync("acme");
         var first = await store.GetAsync(tenant, CancellationToken.None);
         Assert.Equal(7, first.Lockout.MaxFailedAttempts);
 
@@ -154,21 +153,63 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
         _factory.Time.Advance(PolicyStore.Ttl + TimeSpan.FromSeconds(1));
         Assert.Same(first, await store.GetAsync(tenant, CancellationToken.None));
 
-        // Changed by hand (no eviction reaches this instance): the cached policy serves until the TTL, then the new one.
-        using (var scope = await _factory.TenantScopeAsync("acme"))
-        {
-            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-            var record = await db.Set<TenantPolicyRecord>().SingleAsync();
-            record.Document = record.Document.Replace("\"maxFailedAttempts\":7", "\"maxFailedAttempts\":3", StringComparison.Ordinal);
-            await db.SaveChangesAsync();
-        }
-
-        _factory.Time.Advance(PolicyStore.Ttl - TimeSpan.FromSeconds(2));
+        // Changed by hand (no eviction reaches this instance): the cached policy serves while it is young, and with no
+        // request in the age at which it is read ahead, the first request past the TTL reads the new one.
+        await SetMaxFailedAttemptsByHandAsync("acme", 7, 3);
+        _factory.Time.Advance(PolicyStore.RefreshAfter - TimeSpan.FromSeconds(1));
         Assert.Same(first, await store.GetAsync(tenant, CancellationToken.None));
-        _factory.Time.Advance(TimeSpan.FromSeconds(2));
+        _factory.Time.Advance(PolicyStore.Ttl - PolicyStore.RefreshAfter + TimeSpan.FromSeconds(1));
         var changed = await store.GetAsync(tenant, CancellationToken.None);
         Assert.NotSame(first, changed);
         Assert.Equal(3, changed.Lockout.MaxFailedAttempts);
+    }
+
+    [Fact]
+    public async Task PoliciesInUse_AreReadAgainInTheBackground_SoAChangeByHandIsSeenBeforeTheTtl_EachTenantItsOwn()
+    {
+        await _factory.CreateTenantAsync("bravo");
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 8}}""", "bravo")).StatusCode);
+        var (store, acme) = await StoreAndTenantAsync("acme");
+        var (_, bravo) = await StoreAndTenantAsync("bravo");
+        var acmeFirst = await store.GetAsync(acme, CancellationToken.None);
+        var bravoFirst = await store.GetAsync(bravo, CancellationToken.None);
+        await SetMaxFailedAttemptsByHandAsync("acme", 7, 4);
+        await SetMaxFailedAttemptsByHandAsync("bravo", 8, 5);
+
+        // Both due at once: these requests are served from their entries and start the reads.
+        _factory.Time.Advance(PolicyStore.RefreshAfter);
+        Assert.Same(acmeFirst, await store.GetAsync(acme, CancellationToken.None));
+        Assert.Same(bravoFirst, await store.GetAsync(bravo, CancellationToken.None));
+
+        await Eventually.TrueAsync(async () => (await store.GetAsync(acme, CancellationToken.None)).Lockout.MaxFailedAttempts == 4);
+        await Eventually.TrueAsync(async () => (await store.GetAsync(bravo, CancellationToken.None)).Lockout.MaxFailedAttempts == 5);
+    }
+
+    [Fact]
+    public async Task UnchangedPoliciesReadAgainInTheBackground_KeepTheirInstances_AndLiveOnFromThatRead()
+    {
+        // acme has a stored policy, bravo none (the defaults): both are read again, and kept.
+        await _factory.CreateTenantAsync("bravo");
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
+        var (store, acme) = await StoreAndTenantAsync("acme");
+        var (_, bravo) = await StoreAndTenantAsync("bravo");
+        var acmeFirst = await store.GetAsync(acme, CancellationToken.None);
+        var bravoFirst = await store.GetAsync(bravo, CancellationToken.None);
+        Assert.Equal(10, bravoFirst.Lockout.MaxFailedAttempts);
+        var firstRead = store.ReadAt("acme")!.Value;
+
+        _factory.Time.Advance(PolicyStore.RefreshAfter);
+        await store.GetAsync(acme, CancellationToken.None);
+        await store.GetAsync(bravo, CancellationToken.None);
+        await Eventually.TrueAsync(() => store.ReadAt("acme") >= firstRead + PolicyStore.RefreshAfter && store.ReadAt("bravo") >= firstRead + PolicyStore.RefreshAfter);
+
+        // Past the first read's TTL, the entries still serve the same instances, without a read on the request's path.
+        _factory.Time.Advance(PolicyStore.Ttl - PolicyStore.RefreshAfter + TimeSpan.FromSeconds(1));
+        var renewed = store.ReadAt("acme");
+        Assert.Same(acmeFirst, await store.GetAsync(acme, CancellationToken.None));
+        Assert.Same(bravoFirst, await store.GetAsync(bravo, CancellationToken.None));
+        Assert.Equal(renewed, store.ReadAt("acme"));
     }
 
     [Fact]
@@ -180,6 +221,19 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
 
         Assert.Equal(HttpStatusCode.Forbidden, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", token: token)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/policy", token: token)).StatusCode);
+    }
+
+    private async Task<(PolicyStore Store, Tenant Tenant)> StoreAndTenantAsync(string tenant) =>
+        (_factory.Services.GetRequiredService<PolicyStore>(), (await _factory.Services.GetRequiredService<TenantDirectory>().FindAsync(tenant, CancellationToken.None))!);
+
+    /// <summary>Written to the database without the API, so that no instance is told: only a read shows it.</summary>
+    private async Task SetMaxFailedAttemptsByHandAsync(string tenant, int from, int to)
+    {
+        using var scope = await _factory.TenantScopeAsync(tenant);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        var record = await db.Set<TenantPolicyRecord>().SingleAsync();
+        record.Document = record.Document.Replace($"\"maxFailedAttempts\":{from}", $"\"maxFailedAttempts\":{to}", StringComparison.Ordinal);
+        await db.SaveChangesAsync();
     }
 
     private async Task<HttpResponseMessage> PatchAsync(string json, string tenant = "acme")
