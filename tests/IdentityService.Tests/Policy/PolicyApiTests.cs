@@ -167,13 +167,7 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     [Fact]
     public async Task PoliciesInUse_AreReadAgainInTheBackground_SoAChangeByHandIsSeenBeforeTheTtl_EachTenantItsOwn()
     {
-        await _factory.CreateTenantAsync("bravo");
-        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 8}}""", "bravo")).StatusCode);
-        var (store, acme) = await StoreAndTenantAsync("acme");
-        var (_, bravo) = await StoreAndTenantAsync("bravo");
-        var acmeFirst = await store.GetAsync(acme, CancellationToken.None);
-        var bravoFirst = await store.GetAsync(bravo, CancellationToken.None);
+        var (store, acme, bravo, acmeFirst, bravoFirst) = await TwoPoliciesInUseAsync(bravoMaxFailedAttempts: 8);
         await SetMaxFailedAttemptsByHandAsync("acme", 7, 4);
         await SetMaxFailedAttemptsByHandAsync("bravo", 8, 5);
 
@@ -190,12 +184,7 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     public async Task UnchangedPoliciesReadAgainInTheBackground_KeepTheirInstances_AndLiveOnFromThatRead()
     {
         // acme has a stored policy, bravo none (the defaults): both are read again, and kept.
-        await _factory.CreateTenantAsync("bravo");
-        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
-        var (store, acme) = await StoreAndTenantAsync("acme");
-        var (_, bravo) = await StoreAndTenantAsync("bravo");
-        var acmeFirst = await store.GetAsync(acme, CancellationToken.None);
-        var bravoFirst = await store.GetAsync(bravo, CancellationToken.None);
+        var (store, acme, bravo, acmeFirst, bravoFirst) = await TwoPoliciesInUseAsync(bravoMaxFailedAttempts: null);
         Assert.Equal(10, bravoFirst.Lockout.MaxFailedAttempts);
         var (acmeRead, bravoRead) = (store.ReadAt("acme")!.Value, store.ReadAt("bravo")!.Value);
 
@@ -214,6 +203,33 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
+    public async Task AStoredPolicyThatNoLongerParses_LeavesTheTenantOnItsLastPolicyUntilTheTtl()
+    {
+        // Only possible by hand (the API validates every document): acme's is broken, bravo's changed, both due.
+        var (store, acme, bravo, acmeFirst, _) = await TwoPoliciesInUseAsync(bravoMaxFailedAttempts: 8);
+        var acmeRead = store.ReadAt("acme");
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            (await db.Set<TenantPolicyRecord>().SingleAsync()).Document = "{\"lockout\": ";
+            await db.SaveChangesAsync();
+        }
+
+        await SetMaxFailedAttemptsByHandAsync("bravo", 8, 5);
+
+        // acme is queued first: one worker reads the queue in order, so once bravo's change is seen, acme was read.
+        _factory.Time.Advance(PolicyStore.RefreshAfter);
+        await store.GetAsync(acme, CancellationToken.None);
+        await store.GetAsync(bravo, CancellationToken.None);
+        await Eventually.TrueAsync(async () => (await store.GetAsync(bravo, CancellationToken.None)).Lockout.MaxFailedAttempts == 5);
+
+        Assert.Same(acmeFirst, await store.GetAsync(acme, CancellationToken.None));
+        Assert.Equal(acmeRead, store.ReadAt("acme"));
+        var served = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(7, served["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
     {
         await _factory.CreateTenantAsync("other");
@@ -222,6 +238,24 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
 
         Assert.Equal(HttpStatusCode.Forbidden, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", token: token)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/policy", token: token)).StatusCode);
+    }
+
+    /// <summary>
+    /// acme with a stored policy (7 failed attempts), bravo made with one (<paramref name="bravoMaxFailedAttempts"/>) or
+    /// with none (the defaults); both policies read once through the store.
+    /// </summary>
+    private async Task<(PolicyStore Store, Tenant Acme, Tenant Bravo, TenantPolicy AcmeFirst, TenantPolicy BravoFirst)> TwoPoliciesInUseAsync(int? bravoMaxFailedAttempts)
+    {
+        await _factory.CreateTenantAsync("bravo");
+        Assert.Equal(HttpStatusCode.OK, (await PatchAsync("""{"lockout": {"maxFailedAttempts": 7}}""")).StatusCode);
+        if (bravoMaxFailedAttempts is { } attempts)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await PatchAsync($$"""{"lockout": {"maxFailedAttempts": {{attempts}} } }""", "bravo")).StatusCode);
+        }
+
+        var (store, acme) = await StoreAndTenantAsync("acme");
+        var (_, bravo) = await StoreAndTenantAsync("bravo");
+        return (store, acme, bravo, await store.GetAsync(acme, CancellationToken.None), await store.GetAsync(bravo, CancellationToken.None));
     }
 
     private async Task<(PolicyStore Store, Tenant Tenant)> StoreAndTenantAsync(string tenant) =>
