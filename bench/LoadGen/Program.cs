@@ -214,7 +214,8 @@ await Each("4 discovery + JWKS", "req", workers, target => async (_, i) =>
 
 // 5: many tenants. Created through the API in parallel (the service makes a tenant's keys and OpenIddict state as it
 // creates it, and holds them); then each touched once (cold: in a run that reuses its database, --data, its keys are
-// read and its OpenIddict options built; its client's secret verified) and again (warm); memory read along the way. The measured runs compare tenants in use (each used again just before) with one tenant.
+// read and its OpenIddict options built; its client's secret verified) and again (warm); memory read along the way.
+// The measured runs compare tenants in use (each used again just before) with one tenant.
 if (!Wanted("5 tenants"))
 {
     Report.Write(outDir, label, results, extra, Opt("hasher", ""), tenantCount, peerStore, new

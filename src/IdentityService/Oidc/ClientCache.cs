@@ -54,7 +54,8 @@ public sealed class ClientCache : IDisposable
 
     internal const int SizeLimit = 50_000;
 
-    // Compiled once: a client that is not cached, or idle past its TTL, is read on its request's path, and a LINQ query is translated again (its expression tree visited, its cache key computed) at every call.
+    // Compiled once: a client that is not cached, or idle past its TTL, is read on its request's path, and a LINQ query
+    // is translated again (its expression tree visited, its cache key computed) at every call.
     // The tenant's query filter still applies, with the context's tenant.
     private static readonly Func<IdentityDb, string, CancellationToken, Task<TenantApplication?>> ByClientId = EF.CompileAsyncQuery(
         (IdentityDb db, string clientId, CancellationToken _) => db.Applications.AsNoTracking().FirstOrDefault(a => a.ClientId == clientId));
@@ -89,7 +90,12 @@ public sealed class ClientCache : IDisposable
     internal long Version => Volatile.Read(ref _evictions);
 
     /// <summary>The cached client, if its entry is younger than <see cref="Ttl"/>.</summary>
-    public bool TryGet(string tenantId, string clientId, out TenantApplication? client) => TryGet(tenantId, clientId, out client, out _);
+    public bool TryGet(string tenantId, string clientId, out TenantApplication? client)
+    {
+        client = _cache.TryGetValue(new Key(tenantId, clientId), out RefreshAheadEntry<TenantApplication>? entry) && entry is not null
+            && _time.GetUtcNow() - entry.LoadedAt < Ttl ? entry.Value : null;
+        return client is not null;
+    }
 
     /// <summary>
     /// The cached client of <paramref name="tenant"/>, if its entry is younger than <see cref="Ttl"/>; past
@@ -97,29 +103,10 @@ public sealed class ClientCache : IDisposable
     /// </summary>
     public bool TryGet(Tenant tenant, string clientId, out TenantApplication? client)
     {
-        if (!TryGet(tenant.Id, clientId, out client, out var entry))
-        {
-            return false;
-        }
-
-        if (_time.GetUtcNow() - entry!.LoadedAt >= RefreshAfter && entry.TryStartRefresh())
-        {
-            _refresher.Enqueue(new Key(tenant.Id, clientId), entry);
-        }
-
-        return true;
-    }
-
-    private bool TryGet(string tenantId, string clientId, out TenantApplication? client, out RefreshAheadEntry<TenantApplication>? entry)
-    {
-        if (_cache.TryGetValue(new Key(tenantId, clientId), out entry) && entry is not null && _time.GetUtcNow() - entry.LoadedAt < Ttl)
-        {
-            client = entry.Value;
-            return true;
-        }
-
-        client = null;
-        return false;
+        var key = new Key(tenant.Id, clientId);
+        client = _cache.TryGetValue(key, out RefreshAheadEntry<TenantApplication>? entry) && entry is not null
+            && _refresher.Serve(key, entry, Ttl, RefreshAfter) ? entry.Value : null;
+        return client is not null;
     }
 
     /// <summary>When the cached entry of a client was last read (or found unchanged) in the database; null if none.</summary>
@@ -200,19 +187,7 @@ public sealed class ClientCache : IDisposable
 
         ShareCommonValues(client);
         client.IsSharedSnapshot = true;
-        if (Version != version)
-        {
-            return client;
-        }
-
-        _cache.Set(key, new RefreshAheadEntry<TenantApplication>(client, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
-
-        // An eviction between the check above and the Set: it may have run before the entry existed.
-        if (Version != version)
-        {
-            _cache.Remove(key);
-        }
-
+        _refresher.Keep(_cache, key, client, version, Retention);
         return client;
     }
 

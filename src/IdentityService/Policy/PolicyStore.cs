@@ -65,18 +65,9 @@ public sealed class PolicyStore : IDisposable
 
     public async ValueTask<TenantPolicy> GetAsync(Tenant tenant, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(tenant.Id, out RefreshAheadEntry<CachedPolicy>? entry) && entry is not null)
+        if (_cache.TryGetValue(tenant.Id, out RefreshAheadEntry<CachedPolicy>? entry) && entry is not null && _refresher.Serve(tenant.Id, entry, Ttl, RefreshAfter))
         {
-            var age = _time.GetUtcNow() - entry.LoadedAt;
-            if (age < Ttl)
-            {
-                if (age >= RefreshAfter && entry.TryStartRefresh())
-                {
-                    _refresher.Enqueue(tenant.Id, entry);
-                }
-
-                return entry.Value.Policy;
-            }
+            return entry.Value.Policy;
         }
 
         return await LoadAsync(tenant, entry, cancellationToken);
@@ -99,7 +90,7 @@ public sealed class PolicyStore : IDisposable
             return kept.Policy;
         }
 
-        Keep(tenant.Id, read, version);
+        _refresher.Keep(_cache, tenant.Id, read, version, Retention);
         return read.Policy;
     }
 
@@ -150,30 +141,11 @@ public sealed class PolicyStore : IDisposable
     {
         // Not read (a document that does not parse): the entry is not queued again, and serves until its TTL; the
         // request after that reads it on its path, and fails there as it would have without a cache.
-        if (read is not null && !Keep(tenantId, read, version))
+        if (read is not null && !_refresher.Keep(_cache, tenantId, read, version, Retention))
         {
             // Not kept (an eviction raced with the read): a later request may queue it again.
             entry.RefreshFailed();
         }
-    }
-
-    /// <summary>Keeps a policy read when the eviction count was <paramref name="version"/>, unless an eviction happened since.</summary>
-    private bool Keep(string tenantId, CachedPolicy read, long version)
-    {
-        if (Volatile.Read(ref _evictions) != version)
-        {
-            return false;
-        }
-
-        _cache.Set(tenantId, new RefreshAheadEntry<CachedPolicy>(read, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
-        if (Volatile.Read(ref _evictions) != version)
-        {
-            // An eviction between the check and the Set: it may have run before the entry existed.
-            _cache.Remove(tenantId);
-            return false;
-        }
-
-        return true;
     }
 
     private void Forget(string tenantId)

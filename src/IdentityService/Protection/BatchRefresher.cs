@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Caching.Memory;
 
 namespace IdentityService.Protection;
 
@@ -32,6 +33,49 @@ internal sealed class BatchRefresher<TKey, TValue>(
         {
             _ = RunAsync();
         }
+    }
+
+    /// <summary>
+    /// An entry found in its cache: true if it may be served (younger than <paramref name="ttl"/>); once it is
+    /// <paramref name="refreshAfter"/> old, the one caller that wins <see cref="RefreshAheadEntry{T}.TryStartRefresh"/>
+    /// queues it to be read again.
+    /// </summary>
+    public bool Serve(TKey key, RefreshAheadEntry<TValue> entry, TimeSpan ttl, TimeSpan refreshAfter)
+    {
+        var age = time.GetUtcNow() - entry.LoadedAt;
+        if (age >= ttl)
+        {
+            return false;
+        }
+
+        if (age >= refreshAfter && entry.TryStartRefresh())
+        {
+            Enqueue(key, entry);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Caches <paramref name="value"/> read when the eviction count was <paramref name="before"/> as a new entry, kept
+    /// <paramref name="retention"/> unused, unless an eviction happened since; true if it was kept.
+    /// </summary>
+    public bool Keep(MemoryCache cache, TKey key, TValue value, long before, TimeSpan retention)
+    {
+        if (version() != before)
+        {
+            return false;
+        }
+
+        cache.Set(key, new RefreshAheadEntry<TValue>(value, time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = retention });
+        if (version() != before)
+        {
+            // An eviction between the check and the Set: it may have run before the entry existed.
+            cache.Remove(key);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -40,7 +40,6 @@ public sealed class TenantDirectory : IDisposable
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
-    private readonly TimeProvider _time;
     private readonly BatchRefresher<string, Tenant> _refresher;
     private IModel? _model;
     private long _evictions;
@@ -49,7 +48,6 @@ public sealed class TenantDirectory : IDisposable
     {
         _scopes = scopes;
         _bus = bus;
-        _time = time;
         _refresher = new(LoadAsync, (cached, loaded) => _model is { } model && RowEquality.Same(model, cached, loaded), Apply,
             () => Volatile.Read(ref _evictions), time, logger);
         bus.Subscribe(Channel, Forget);
@@ -62,18 +60,9 @@ public sealed class TenantDirectory : IDisposable
             return null;
         }
 
-        if (_cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) && entry is not null)
+        if (_cache.TryGetValue(id, out RefreshAheadEntry<Tenant>? entry) && entry is not null && _refresher.Serve(id, entry, Ttl, RefreshAfter))
         {
-            var age = _time.GetUtcNow() - entry.LoadedAt;
-            if (age < Ttl)
-            {
-                if (age >= RefreshAfter && entry.TryStartRefresh())
-                {
-                    _refresher.Enqueue(id, entry);
-                }
-
-                return entry.Value;
-            }
+            return entry.Value;
         }
 
         return await LoadAsync(id, entry, cancellationToken);
@@ -132,22 +121,9 @@ public sealed class TenantDirectory : IDisposable
     /// <summary>Keeps a tenant read when the eviction count was <paramref name="version"/>, unless an eviction happened since.</summary>
     private bool Keep(string id, Tenant tenant, long version)
     {
-        if (Volatile.Read(ref _evictions) != version)
-        {
-            return false;
-        }
-
         // ES256 or RS256: the literal of the same value, one copy for every tenant.
         tenant.AccessTokenAlgorithm = Policy.LiteralStrings.Of(tenant.AccessTokenAlgorithm);
-        _cache.Set(id, new RefreshAheadEntry<Tenant>(tenant, _time.GetUtcNow()), new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = Retention });
-        if (Volatile.Read(ref _evictions) != version)
-        {
-            // An eviction between the check and the Set: it may have run before the entry existed.
-            _cache.Remove(id);
-            return false;
-        }
-
-        return true;
+        return _refresher.Keep(_cache, id, tenant, version, Retention);
     }
 
     /// <summary>Forgets a changed or deleted tenant, on every replica.</summary>
