@@ -15,21 +15,27 @@ public sealed partial class SignInPage(HttpClient browser, string tenant)
         public bool Refused => Status == HttpStatusCode.OK && Html.Contains("Email and/or password invalid.", StringComparison.Ordinal);
     }
 
-    public async Task<Answer> PostAsync(string email, string password, string ip = "203.0.113.10", IDictionary<string, string>? headers = null, IDictionary<string, string>? fields = null)
+    public async Task<Answer> PostAsync(string? email, string? password, string ip = "203.0.113.10", IDictionary<string, string>? headers = null, IDictionary<string, string>? fields = null, string query = "")
     {
         _token ??= await TokenAsync(ip);
-        var form = new Dictionary<string, string>
+        var form = new Dictionary<string, string> { ["__RequestVerificationToken"] = _token };
+        // A field given as null is left out of the form (to send it some other way).
+        if (email is not null)
         {
-            ["Email"] = email,
-            ["Password"] = password,
-            ["__RequestVerificationToken"] = _token,
-        };
+            form["Email"] = email;
+        }
+
+        if (password is not null)
+        {
+            form["Password"] = password;
+        }
+
         foreach (var (key, value) in fields ?? new Dictionary<string, string>())
         {
             form[key] = value;
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/login") { Content = new FormUrlEncodedContent(form) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/login{query}") { Content = new FormUrlEncodedContent(form) };
         request.Headers.Add(TestClientIp.Header, ip);
         foreach (var (key, value) in headers ?? new Dictionary<string, string>())
         {

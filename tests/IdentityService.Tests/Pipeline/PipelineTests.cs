@@ -30,6 +30,24 @@ public sealed class PipelineTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Credentials_InTheUrl_AreNeverRead_OnlyThoseInThePostBody()
+    {
+        using var factory = new IdentityServiceFactory { Output = output };
+        await factory.CreateTenantAsync("acme");
+        await factory.CreateUserAsync("acme", "ada@acme.test", Password);
+        var page = new SignInPage(factory.CreateBrowser(), "acme");
+        var inUrl = $"?Email=ada%40acme.test&Password={Uri.EscapeDataString(Password)}";
+
+        var both = await page.PostAsync(null, null, query: inUrl);
+        var passwordOnly = await page.PostAsync("ada@acme.test", null, query: inUrl);
+        var body = await page.PostAsync("ada@acme.test", Password, query: "?Email=nobody%40acme.test&Password=wrong");
+
+        Assert.True(both.Refused);
+        Assert.True(passwordOnly.Refused);
+        Assert.True(body.SignedIn);
+    }
+
+    [Fact]
     public async Task EveryAttempt_LeavesATrace_WithIpUserAgentAccountAndDecisions()
     {
         using var factory = new IdentityServiceFactory { Output = output };

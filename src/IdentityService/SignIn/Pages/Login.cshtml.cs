@@ -27,10 +27,13 @@ public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, De
     [BindProperty(SupportsGet = true, Name = "login_hint")]
     public string? LoginHint { get; set; }
 
+    // A person's credentials come from the POST body only, never from the URL: bound from the form alone.
     [BindProperty]
+    [FromForm]
     public string? Email { get; set; }
 
     [BindProperty]
+    [FromForm]
     public string? Password { get; set; }
 
     public string? Error { get; private set; }
