@@ -69,6 +69,15 @@ internal static class RowlessAccessTokens
                 return;
             }
 
+            // RFC 7009: a client revokes only the tokens issued to it. OpenIddict checks this only for tokens that name
+            // an audience; a row-less token names its client, and another client's request leaves it alone, answered
+            // as any token that cannot be revoked (200, nothing said).
+            if (!string.Equals(principal!.GetClaim(Claims.ClientId), context.Request.ClientId, StringComparison.Ordinal))
+            {
+                context.Reject(Errors.InvalidToken, "The token was not issued to this client.");
+                return;
+            }
+
             var revoked = context.Transaction.RequestServices().GetRequiredService<RevokedTokens>();
             var expires = principal!.GetExpirationDate() ?? DateTimeOffset.MaxValue;
             await revoked.RevokeAsync(principal.GetClaim(Claims.JwtId)!, expires, context.CancellationToken);

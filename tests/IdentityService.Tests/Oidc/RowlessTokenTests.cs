@@ -57,6 +57,39 @@ public sealed class RowlessTokenTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnotherClient_CannotRevokeAToken_ItWasNotIssued_ItsOwnClientCan()
+    {
+        // A user's access token names no audience, so OpenIddict's own check of the revoking party does not apply.
+        await _factory.CreateWebClientAsync("acme");
+        await _factory.CreateUserAsync("acme", "ada@acme.test", "correct horse battery staple");
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var token = (await flow.SignInAsync("ada@acme.test", "correct horse battery staple")).GetProperty("access_token").GetString()!;
+
+        var byOther = await RevokeAsync(token, "ops", _secret);
+        var stillValid = await flow.UserInfoStatusAsync(token);
+        var byOwner = await RevokeAsync(token, "web", null);
+
+        // Answered as a token that cannot be revoked (RFC 7009: 200, nothing said), and the token still works.
+        Assert.Equal(HttpStatusCode.OK, byOther.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, stillValid);
+        Assert.Equal(HttpStatusCode.OK, byOwner.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(token));
+    }
+
+    private async Task<HttpResponseMessage> RevokeAsync(string token, string clientId, string? secret)
+    {
+        using var client = _factory.CreateApi();
+        var form = new Dictionary<string, string> { ["token"] = token, ["client_id"] = clientId };
+        if (secret is not null)
+        {
+            form["client_secret"] = secret;
+        }
+
+        return await client.PostAsync("/t/acme/connect/revoke", new FormUrlEncodedContent(form));
+    }
+
+    [Fact]
     public async Task DeletedClientsRowlessTokens_StopWorking()
     {
         var token = await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "manage");
