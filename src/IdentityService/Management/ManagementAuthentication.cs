@@ -45,14 +45,19 @@ internal sealed class ManagementAuthenticationHandler(
             return AuthenticateResult.Fail("The token is malformed.");
         }
 
-        var unvalidated = Tokens.ReadJsonWebToken(raw);
+        var tokenIssuer = UnvalidatedIssuer(raw);
+        if (tokenIssuer is null)
+        {
+            return AuthenticateResult.Fail("The token is malformed.");
+        }
+
         var prefix = issuer.Value.OriginFor(Request) + "/t/";
-        if (!unvalidated.Issuer.StartsWith(prefix, StringComparison.Ordinal))
+        if (!tokenIssuer.StartsWith(prefix, StringComparison.Ordinal))
         {
             return AuthenticateResult.Fail("The token was not issued here.");
         }
 
-        var tenant = await directory.FindAsync(unvalidated.Issuer[prefix.Length..], Context.RequestAborted);
+        var tenant = await directory.FindAsync(tokenIssuer[prefix.Length..], Context.RequestAborted);
         if (tenant is null || tenant.Suspended)
         {
             return AuthenticateResult.Fail("The token's tenant does not exist.");
@@ -99,6 +104,22 @@ internal sealed class ManagementAuthenticationHandler(
 
         identity.AddClaim(new Claim(TenantClaim, tenant.Id));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    /// <summary>
+    /// The issuer a token names, read before anything is validated to find whose keys check it; null when the token
+    /// only looks like a JWT (five or more parts, a header or payload that is not JSON, an issuer that is not a string).
+    /// </summary>
+    private static string? UnvalidatedIssuer(string raw)
+    {
+        try
+        {
+            return Tokens.ReadJsonWebToken(raw).Issuer;
+        }
+        catch (Exception e) when (e is ArgumentException or SecurityTokenException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A token with a row must still be valid there; a row-less one (client credentials) must not be on the revoked list.</summary>

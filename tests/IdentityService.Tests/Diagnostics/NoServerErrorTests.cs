@@ -126,7 +126,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         var path = route.Replace("{user}", fixture.UserId).Replace("{doomed}", fixture.DoomedUserId);
 
         // Act
-        var failures = await SendEverythingAsync(method, path, [$"Bearer {fixture.AdminToken}", null]);
+        var failures = await SendEverythingAsync(method, path, [$"Bearer {fixture.AdminToken}", null, "Bearer a.b.c.d.e", "Bearer eHg.e30.AAAA", "Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOjEyM30."]);
 
         // Assert
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
