@@ -94,17 +94,10 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
             return null;
         }
 
-        try
-        {
-            // The form is buffered by ASP.NET Core: OpenIddict reads the same one afterwards.
-            var form = await context.Request.ReadFormAsync(context.RequestAborted);
-            var clientId = form["client_id"].ToString();
-            return clientId.Length is > 0 and <= 200 ? clientId : null;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
-        {
-            return null;
-        }
+        // Read once for the request: OpenIddict reads the same form afterwards, and one that cannot be read is
+        // answered after this (FormBodies).
+        var clientId = (await FormBodies.ReadAsync(context))?["client_id"].ToString();
+        return clientId?.Length is > 0 and <= 200 ? clientId : null;
     }
 
     private Task RefuseAsync(HttpContext context)

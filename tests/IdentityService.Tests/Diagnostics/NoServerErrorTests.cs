@@ -52,6 +52,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=zz",
         "application/json; charset=utf-32",
+        "application/x-www-form-urlencoded; charset=utf-7",
     ];
 
     private static readonly (string Name, byte[] Bytes)[] Bodies = BuildBodies();
