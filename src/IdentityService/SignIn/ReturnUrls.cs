@@ -1,13 +1,16 @@
 namespace IdentityService.SignIn;
 
-/// <summary>Keeps redirects after sign-in, consent and sign-out inside the current tenant.</summary>
+/// <summary>
+/// Keeps redirects after sign-in, consent and sign-out inside the current tenant, and local as ASP.NET Core's
+/// <c>LocalRedirect</c> requires (no control character: a tab or a line break in one made that redirect throw).
+/// </summary>
 public static class ReturnUrls
 {
     public static string Sanitize(HttpRequest request, string? returnUrl)
     {
         var home = request.PathBase.HasValue ? request.PathBase.Value! + "/" : "/";
         if (string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//", StringComparison.Ordinal)
-            || returnUrl.StartsWith("/\\", StringComparison.Ordinal) || returnUrl.Contains('\\'))
+            || returnUrl.StartsWith("/\\", StringComparison.Ordinal) || returnUrl.Contains('\\') || returnUrl.Any(char.IsControl))
         {
             return home;
         }

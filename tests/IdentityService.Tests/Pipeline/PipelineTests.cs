@@ -47,6 +47,27 @@ public sealed class PipelineTests(ITestOutputHelper output)
         Assert.True(body.SignedIn);
     }
 
+    [Theory]
+    [InlineData("//evil.example/x", "/t/acme/")]
+    [InlineData("/\\evil.example/x", "/t/acme/")]
+    [InlineData("https://evil.example/x", "/t/acme/")]
+    [InlineData("/t/other/x", "/t/acme/")]
+    [InlineData("/t/acme/\tx", "/t/acme/")]
+    [InlineData("/t/acme/x\r\nSet-Cookie: a=b", "/t/acme/")]
+    [InlineData("/t/acme/connect/authorize?client_id=web", "/t/acme/connect/authorize?client_id=web")]
+    public async Task AfterSignIn_TheReturnUrlIsFollowedOnlyInsideTheTenant(string returnUrl, string expected)
+    {
+        using var factory = new IdentityServiceFactory { Output = output };
+        await factory.CreateTenantAsync("acme");
+        await factory.CreateUserAsync("acme", "ada@acme.test", Password);
+
+        var answer = await new SignInPage(factory.CreateBrowser(), "acme")
+            .PostAsync("ada@acme.test", Password, fields: new Dictionary<string, string> { ["ReturnUrl"] = returnUrl });
+
+        Assert.True(answer.SignedIn);
+        Assert.Equal(expected, answer.Location?.OriginalString);
+    }
+
     [Fact]
     public async Task EveryAttempt_LeavesATrace_WithIpUserAgentAccountAndDecisions()
     {
