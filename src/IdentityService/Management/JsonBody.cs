@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace IdentityService.Management;
@@ -14,9 +15,17 @@ public static class JsonBody
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // A field given twice is ambiguous (which one did the caller mean?): refused, for objects and documents alike.
+        AllowDuplicateProperties = false,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         MaxDepth = 16,
     };
+
+    /// <summary>
+    /// The same rules for a body kept as a JSON document (a policy), read by the document parser: the serializer's
+    /// reading of a JSON object threw a plain <see cref="ArgumentException"/> on a duplicate field.
+    /// </summary>
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16, AllowDuplicateProperties = false };
 
     public readonly record struct Result<T>(T? Value, IResult? Error);
 
@@ -50,10 +59,24 @@ public static class JsonBody
 
         try
         {
-            var value = JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Options);
-            return value is null
-                ? new(null, Problems.Validation("$", "The body must be a JSON object."))
+            var json = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+            var value = typeof(JsonNode).IsAssignableFrom(typeof(T))
+                ? (T?)(object?)JsonNode.Parse(json, documentOptions: DocumentOptions)
+                : JsonSerializer.Deserialize<T>(json, Options);
+            if (value is null)
+            {
+                return new(null, Problems.Validation("$", "The body must be a JSON object."));
+            }
+
+            // A document kept as JSON (a policy) is read for its text only later: check it now, as binding checks a field.
+            return value is JsonNode node && InvalidTextAt(node, "$") is { } path
+                ? new(null, Problems.Validation(path, NotUnicode))
                 : new(value, null);
+        }
+        catch (InvalidOperationException)
+        {
+            // The document parser, checking names for duplicates, met a name that is not valid Unicode text.
+            return new(null, Problems.Validation("$", NotUnicode));
         }
         catch (JsonException e)
         {
@@ -63,8 +86,75 @@ public static class JsonBody
         }
     }
 
+    /// <summary>
+    /// The path of the first name or string in <paramref name="node"/> that is not well-formed Unicode text (an
+    /// unpaired surrogate, which the document parser leaves to be found when the text is read), or null.
+    /// </summary>
+    private static string? InvalidTextAt(JsonNode? node, string path)
+    {
+        try
+        {
+            switch (node)
+            {
+                case JsonObject members:
+                    foreach (var (name, member) in members)
+                    {
+                        if (!IsWellFormed(name))
+                        {
+                            return path;
+                        }
+
+                        if (InvalidTextAt(member, $"{path}.{name}") is { } found)
+                        {
+                            return found;
+                        }
+                    }
+
+                    return null;
+                case JsonArray items:
+                    for (var i = 0; i < items.Count; i++)
+                    {
+                        if (InvalidTextAt(items[i], $"{path}[{i}]") is { } found)
+                        {
+                            return found;
+                        }
+                    }
+
+                    return null;
+                case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                    return IsWellFormed(value.GetValue<string>()) ? null : path;
+                default:
+                    return null;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return path;
+        }
+    }
+
+    private static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private const string NotUnicode = "This field is not valid Unicode text (an unpaired surrogate).";
+
     private static string Describe(JsonException e) =>
         e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "This field is not known."
+        : e.Message.Contains("uplicate", StringComparison.Ordinal) ? "A field is given more than once."
         : e.Message.Contains("could not be converted", StringComparison.Ordinal) ? "This field has the wrong type."
         : "The body is not valid JSON.";
 

@@ -47,6 +47,9 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     [InlineData("Bearer not-a-jwt")]
     [InlineData("Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0L3Qvc3lzdGVtIn0.")]
     [InlineData("Basic cGxhdGZvcm0tYWRtaW46eA==")]
+    [InlineData("Bearer a.b.c.d.e")]
+    [InlineData("Bearer eHg.e30.AAAA")]
+    [InlineData("Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOjEyM30.")]
     public async Task BadToken_Is401ProblemJson(string authorization)
     {
         // Arrange
@@ -94,6 +97,7 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     [InlineData("{\"id\": \"wrongtype\", \"displayName\": \"X\", \"settings\": {\"accessTokenLifetimeSeconds\": \"long\"}}", "accessTokenLifetimeSeconds")]
     [InlineData("{\"id\": \"unknown\", \"displayName\": \"X\", \"colour\": \"red\"}", "colour")]
     [InlineData("{\"id\": \"unknown\", \"displayName\": \"X\", \"settings\": {\"colour\": \"red\"}}", "colour")]
+    [InlineData("{\"id\": \"twice\", \"id\": \"unknown\", \"displayName\": \"X\"}", "id")]
     public async Task BadJsonBody_Is400NamingTheField(string body, string field)
     {
         // Act
@@ -103,7 +107,7 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         // Assert
         var errors = problem["errors"]!.AsObject();
         Assert.Contains(errors, e => e.Key.Contains(field, StringComparison.Ordinal));
-        Assert.DoesNotContain(await ListTenantIdsAsync(), id => id is "truncated" or "wrongtype" or "unknown");
+        Assert.DoesNotContain(await ListTenantIdsAsync(), id => id is "truncated" or "wrongtype" or "unknown" or "twice");
     }
 
     [Theory]

@@ -84,6 +84,28 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
         Assert.Equal(before.ToJsonString(), after.ToJsonString());
     }
 
+    [Theory]
+    [InlineData("""{"countries": {"allowed": ["\ud800"]}}""", "countries.allowed[0]")]
+    [InlineData("""{"captcha": {"hostnames": ["a\udfffb"]}}""", "captcha.hostnames[0]")]
+    [InlineData("""{"\ud800": 1}""", "")]
+    [InlineData("""{"lockout": {"maxFailedAttempts": 3, "maxFailedAttempts": 4}}""", "")]
+    public async Task TextThatIsNotUnicode_OrAFieldGivenTwice_Is400NamingWhere_ForPutAndPatch(string body, string field)
+    {
+        var before = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+
+        foreach (var response in new[] { await PatchAsync(body), await PutAsync(body) })
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            Assert.True(problem["errors"]!.AsObject().Any(error => error.Key.TrimStart('$').TrimStart('.') == field), problem.ToJsonString());
+            Assert.DoesNotContain("not valid JSON", problem.ToJsonString());
+        }
+
+        var after = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(before.ToJsonString(), after.ToJsonString());
+    }
+
     [Fact]
     public async Task Put_ReplacesTheWholeDocument_MissingSectionsTakeTheirDefaults()
     {
@@ -271,12 +293,17 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
         await db.SaveChangesAsync();
     }
 
-    private async Task<HttpResponseMessage> PatchAsync(string json, string tenant = "acme")
+    private Task<HttpResponseMessage> PatchAsync(string json, string tenant = "acme") =>
+        SendPolicyAsync(HttpMethod.Patch, json, "application/merge-patch+json", tenant);
+
+    private Task<HttpResponseMessage> PutAsync(string json) => SendPolicyAsync(HttpMethod.Put, json, "application/json", "acme");
+
+    private async Task<HttpResponseMessage> SendPolicyAsync(HttpMethod method, string json, string mediaType, string tenant)
     {
         using var client = _factory.CreateApi();
-        using var request = new HttpRequestMessage(HttpMethod.Patch, $"/api/v1/tenants/{tenant}/policy")
+        using var request = new HttpRequestMessage(method, $"/api/v1/tenants/{tenant}/policy")
         {
-            Content = new StringContent(json, Encoding.UTF8, "application/merge-patch+json"),
+            Content = new StringContent(json, Encoding.UTF8, mediaType),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await _factory.AdminTokenAsync());
         return await client.SendAsync(request);
