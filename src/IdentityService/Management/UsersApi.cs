@@ -272,9 +272,14 @@ internal static partial class UsersApi
             user.Locale = request.Locale.Length == 0 ? null : request.Locale;
         }
 
-        if (request.Roles is { } roles && roles.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
+        if (request.Roles is { } roles && roles.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64 || r.Any(char.IsControl)))
         {
-            errors["roles"] = ["Each role is 1-64 characters."];
+            errors["roles"] = ["Each role is 1-64 characters, none of them a control character."];
+        }
+        else if (request.Roles?.Distinct(StringComparer.Ordinal).GroupBy(r => r, StringComparer.OrdinalIgnoreCase).Any(g => g.Count() > 1) == true)
+        {
+            // ASP.NET Core Identity compares role names without case: "ops" and "OPS" are one role, named once.
+            errors["roles"] = ["Each role once: role names that differ only in case are the same role."];
         }
     }
 
@@ -317,17 +322,28 @@ internal static partial class UsersApi
             return;
         }
 
+        // Role names compare without case, as Identity compares them: a role the user has, named in another case, stays.
         var current = await users.GetRolesAsync(user);
-        foreach (var role in wanted.Distinct().Except(current))
+        var added = wanted.Distinct(StringComparer.OrdinalIgnoreCase).Except(current, StringComparer.OrdinalIgnoreCase).ToList();
+        foreach (var role in added)
         {
             if (!await roles.RoleExistsAsync(role))
             {
-                await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role });
+                Succeeded(await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role }));
             }
         }
 
-        await users.RemoveFromRolesAsync(user, current.Except(wanted));
-        await users.AddToRolesAsync(user, wanted.Distinct().Except(current));
+        Succeeded(await users.RemoveFromRolesAsync(user, current.Except(wanted, StringComparer.OrdinalIgnoreCase)));
+        Succeeded(await users.AddToRolesAsync(user, added));
+    }
+
+    /// <summary>The request was validated before: a role change that fails now is the server's fault, not dropped in silence.</summary>
+    private static void Succeeded(IdentityResult result)
+    {
+        if (!result.Succeeded)
+        {
+            throw new InvalidOperationException("A user's roles could not be changed: " + string.Join(" ", result.Errors.Select(e => e.Code)));
+        }
     }
 
     private static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>

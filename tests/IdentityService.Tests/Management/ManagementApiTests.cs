@@ -266,6 +266,25 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task Roles_DifferingOnlyInCase_Are400_AndARoleRenamedInCaseIsKept()
+    {
+        var refused = await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/{Tenant}/users",
+            new { email = "rz@acme.test", password = Password, roles = new[] { "ops", "OPS" } });
+        var problem = await ProblemAsync(refused, HttpStatusCode.BadRequest);
+        Assert.True(problem["errors"]!.AsObject().ContainsKey("roles"), problem.ToJsonString());
+        Assert.Empty((await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{Tenant}/users?email=rz%40acme.test", expected: HttpStatusCode.OK))["items"]!.AsArray());
+
+        var created = await _factory.ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{Tenant}/users",
+            new { email = "rz@acme.test", password = Password, roles = new[] { "ops", "ops", "billing" } });
+        var id = created["id"]!.GetValue<string>();
+        var renamed = await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}/users/{id}",
+            new { roles = new[] { "OPS", "audit" } }, HttpStatusCode.OK);
+
+        Assert.Equal(["billing", "ops"], created["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
+        Assert.Equal(["audit", "ops"], renamed["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
+    }
+
+    [Fact]
     public async Task UserPaging_WithLimit2_WalksEveryUserOnceThenStops()
     {
         // Arrange
