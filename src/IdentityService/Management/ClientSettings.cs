@@ -20,9 +20,9 @@ internal static class ClientSettings
     {
         if (request.DisplayName is not null)
         {
-            if (request.DisplayName.Length > 200)
+            if (request.DisplayName.Length > 200 || request.DisplayName.Any(char.IsControl))
             {
-                errors["displayName"] = ["displayName must be at most 200 characters."];
+                errors["displayName"] = ["displayName must be at most 200 characters, none of them a control character."];
             }
 
             descriptor.DisplayName = request.DisplayName;
@@ -159,10 +159,15 @@ internal static class ClientSettings
         }
     }
 
-    /// <summary>https anywhere; http only on a loopback host; otherwise a custom scheme (native apps). Never a fragment.</summary>
+    /// <summary>
+    /// https anywhere; http only on a loopback host; otherwise a custom scheme (native apps). Never a fragment, a user
+    /// name or password, white space or a control character: the URI is kept as written and compared exactly, and
+    /// <see cref="Uri"/> would accept (trimmed, or escaped) what no client would send back the same.
+    /// </summary>
     internal static Uri? ParseRedirectUri(string? value)
     {
-        if (string.IsNullOrWhiteSpace(value) || value.Length > 2000 || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 || value.Contains('#'))
+        if (string.IsNullOrWhiteSpace(value) || value.Length > 2000 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
+            || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 || value.Contains('#') || uri.UserInfo.Length > 0)
         {
             return null;
         }

@@ -73,9 +73,9 @@ internal static class TenantsApi
             errors["id"] = ["id must be 2-63 characters of a-z, 0-9 and '-', starting with a letter."];
         }
 
-        if (string.IsNullOrWhiteSpace(request.DisplayName) || request.DisplayName.Length > 200)
+        if (string.IsNullOrWhiteSpace(request.DisplayName) || request.DisplayName.Length > 200 || request.DisplayName.Any(char.IsControl))
         {
-            errors["displayName"] = ["displayName is required, at most 200 characters."];
+            errors["displayName"] = ["displayName is required, at most 200 characters, none of them a control character."];
         }
 
         var tenant = new Tenant { Id = request.Id ?? "", DisplayName = request.DisplayName?.Trim() ?? "", CreatedAt = time.GetUtcNow() };
@@ -139,9 +139,9 @@ internal static class TenantsApi
         var errors = new Dictionary<string, string[]>();
         if (request.DisplayName is not null)
         {
-            if (string.IsNullOrWhiteSpace(request.DisplayName) || request.DisplayName.Length > 200)
+            if (string.IsNullOrWhiteSpace(request.DisplayName) || request.DisplayName.Length > 200 || request.DisplayName.Any(char.IsControl))
             {
-                errors["displayName"] = ["displayName must be 1-200 characters."];
+                errors["displayName"] = ["displayName must be 1-200 characters, none of them a control character."];
             }
 
             tenant.DisplayName = request.DisplayName.Trim();

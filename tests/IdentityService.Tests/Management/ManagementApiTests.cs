@@ -254,6 +254,12 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     [InlineData("javascript:alert(1)")]
     [InlineData("data:text/html,hi")]
     [InlineData("")]
+    [InlineData(" https://app.example/cb")]
+    [InlineData("https://app.example/c b")]
+    [InlineData("https://app.example/cb\u0000x")]
+    [InlineData("https://app.example/cb\n")]
+    [InlineData("https://user:pw@app.example/cb")]
+    [InlineData("myapp://user@callback")]
     public async Task RedirectUri_Refused_With400NamingIt(string uri)
     {
         // Act
@@ -282,6 +288,22 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
 
         Assert.Equal(["billing", "ops"], created["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
         Assert.Equal(["audit", "ops"], renamed["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
+    }
+
+    [Theory]
+    [InlineData("POST", "/api/v1/tenants", "{\"id\": \"ctl\", \"displayName\": \"a\\u0000b\"}")]
+    [InlineData("PATCH", "/api/v1/tenants/acme", "{\"displayName\": \"a\\u001bb\"}")]
+    [InlineData("PATCH", "/api/v1/tenants/acme/clients/web", "{\"displayName\": \"a\\nb\"}")]
+    public async Task DisplayName_WithAControlCharacter_Is400NamingIt(string method, string path, string body)
+    {
+        await _factory.CreateWebClientAsync(Tenant);
+        var before = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme", expected: HttpStatusCode.OK);
+
+        var problem = await ProblemAsync(await RawAsync(new HttpMethod(method), path, body), HttpStatusCode.BadRequest);
+
+        Assert.True(problem["errors"]!.AsObject().ContainsKey("displayName"), problem.ToJsonString());
+        Assert.Equal(before.ToJsonString(), (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme", expected: HttpStatusCode.OK)).ToJsonString());
+        Assert.DoesNotContain("ctl", await ListTenantIdsAsync());
     }
 
     [Fact]
