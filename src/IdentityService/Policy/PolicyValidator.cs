@@ -124,9 +124,9 @@ public static class PolicyValidator
 
         for (var i = 0; i < ranges.Count; i++)
         {
-            if (!IpRanges.TryParse(ranges[i], out _))
+            if (!IpRanges.IsWellWritten(ranges[i]))
             {
-                errors[$"{path}[{i}]"] = ["Not an IP address or CIDR range (IPv4 or IPv6, host bits zero: 203.0.113.0/24)."];
+                errors[$"{path}[{i}]"] = ["Not an IP address or CIDR range as written here: IPv4 in four decimal parts (203.0.113.7), IPv6 without a zone or an IPv4-mapped form, host bits zero (203.0.113.0/24)."];
             }
         }
     }

@@ -28,6 +28,30 @@ public static class IpRanges
         return true;
     }
 
+    /// <summary>
+    /// Whether a policy may hold <paramref name="value"/>: what <see cref="TryParse"/> reads, written as it means. IPv4
+    /// in four decimal parts (.NET also reads <c>017.0.0.1</c> as octal, <c>127.1</c>, <c>0x7f.0.0.1</c> or a single
+    /// number), a range's host bits zero, no IPv6 zone (<c>%eth0</c>), and no IPv4-mapped IPv6 address: the
+    /// protections see a client's address as IPv4 (<see cref="Normalize"/>), so such a rule would never match.
+    /// </summary>
+    public static bool IsWellWritten(string? value)
+    {
+        if (!TryParse(value, out var network) || value!.Contains('%'))
+        {
+            return false;
+        }
+
+        var slash = value.IndexOf('/');
+        var written = IPAddress.Parse(slash < 0 ? value : value[..slash]);
+        if (written.IsIPv4MappedToIPv6 || !written.Equals(network.BaseAddress))
+        {
+            return false;
+        }
+
+        return written.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
+            || string.Equals(written.ToString(), slash < 0 ? value : value[..slash], StringComparison.Ordinal);
+    }
+
     public static bool Contains(IEnumerable<string> ranges, IPAddress address)
     {
         foreach (var range in ranges)

@@ -65,6 +65,15 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     [InlineData("""{"countries": {"whenUnknown": "maybe"}}""", "countries.whenUnknown")]
     [InlineData("""{"ipRules": {"deny": ["10.0.0.0/33"]}}""", "ipRules.deny[0]")]
     [InlineData("""{"ipRules": {"allow": ["not-an-ip"]}}""", "ipRules.allow[0]")]
+    [InlineData("""{"ipRules": {"deny": ["10.0.0.0/8", "017.0.0.1"]}}""", "ipRules.deny[1]")]
+    [InlineData("""{"ipRules": {"deny": ["127.1"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"deny": ["0x7f.0.0.1"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"deny": ["4294967295"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"deny": ["203.0.113.7/24"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"deny": ["2001:db8::1/32"]}}""", "ipRules.deny[0]")]
+    [InlineData("""{"ipRules": {"allow": ["::ffff:203.0.113.7"]}}""", "ipRules.allow[0]")]
+    [InlineData("""{"ipRules": {"allow": ["fe80::1%eth0"]}}""", "ipRules.allow[0]")]
+    [InlineData("""{"ipRules": {"allow": ["fe80::1%2"]}}""", "ipRules.allow[0]")]
     [InlineData("""{"mfa": {"mode": "sometimes"}}""", "mfa.mode")]
     [InlineData("""{"lockout": {"maxFailedAttempts": "ten"}}""", "lockout.maxFailedAttempts")]
     [InlineData("""{"mfa": {"mode": 5}}""", "mfa.mode")]
@@ -104,6 +113,14 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
 
         var after = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
         Assert.Equal(before.ToJsonString(), after.ToJsonString());
+    }
+
+    [Fact]
+    public async Task IpRules_WrittenAsTheyMean_AreAccepted()
+    {
+        var response = await PatchAsync("""{"ipRules": {"allow": ["203.0.113.7", "10.0.0.0/8", "2001:DB8::/32", "2001:0db8::1", "::1", "0.0.0.0/0"], "deny": ["198.51.100.0/24"]}}""");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
     [Fact]
