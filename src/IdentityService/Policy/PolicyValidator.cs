@@ -52,6 +52,10 @@ public static class PolicyValidator
         {
             errors["countries.allowed"] = ["countries.allowed must be a list (empty: every country)."];
         }
+        else if (policy.Countries.Allowed.Distinct(StringComparer.Ordinal).Count() < policy.Countries.Allowed.Count)
+        {
+            errors["countries.allowed"] = ["countries.allowed names each country once."];
+        }
 
         OneOf(policy.Countries.WhenUnknown, ["allow", "deny"], "countries.whenUnknown");
         Ranges(policy.IpRules.Allow, "ipRules.allow", errors);
@@ -61,6 +65,11 @@ public static class PolicyValidator
         if (policy.Mfa.Factors is null || policy.Mfa.Factors.Any(f => f is not ("totp" or "sms" or "email")))
         {
             errors["mfa.factors"] = ["mfa.factors must be among: totp, sms, email."];
+        }
+        else if (policy.Mfa.Mode == "required" && policy.Mfa.Factors.Count == 0)
+        {
+            // Nobody could sign in: every sign-in would need a second factor that no one can enroll.
+            errors["mfa.factors"] = ["mfa.mode required needs at least one factor."];
         }
 
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
@@ -98,9 +107,20 @@ public static class PolicyValidator
             errors["captcha.projectId"] = ["captcha.projectId and captcha.apiKey are required for enterprise."];
         }
 
-        if (captcha.Hostnames is null)
+        if (captcha.Hostnames is null || captcha.Hostnames.Count > 100)
         {
-            errors["captcha.hostnames"] = ["captcha.hostnames must be a list."];
+            errors["captcha.hostnames"] = ["captcha.hostnames must be a list of at most 100 host names."];
+        }
+        else
+        {
+            for (var i = 0; i < captcha.Hostnames.Count; i++)
+            {
+                // Compared with the host name Google saw the page on: a DNS name or an address, as a URL holds it.
+                if (captcha.Hostnames[i] is not { Length: > 0 and <= 253 } host || Uri.CheckHostName(host) == UriHostNameType.Unknown)
+                {
+                    errors[$"captcha.hostnames[{i}]"] = ["Not a host name (such as id.example.com)."];
+                }
+            }
         }
 
         return errors;

@@ -79,6 +79,12 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     [InlineData("""{"mfa": {"mode": 5}}""", "mfa.mode")]
     [InlineData("""{"lockout": {"maxAttempts": 3}}""", "lockout.maxAttempts")]
     [InlineData("""{"captcha": {"provider": "v3"}}""", "captcha.siteKey")]
+    [InlineData("""{"captcha": {"hostnames": ["id.example.com", null]}}""", "captcha.hostnames[1]")]
+    [InlineData("""{"captcha": {"hostnames": ["<script>"]}}""", "captcha.hostnames[0]")]
+    [InlineData("""{"captcha": {"hostnames": ["a b.example"]}}""", "captcha.hostnames[0]")]
+    [InlineData("""{"captcha": {"hostnames": ["id.example.com/login"]}}""", "captcha.hostnames[0]")]
+    [InlineData("""{"mfa": {"mode": "required", "factors": []}}""", "mfa.factors")]
+    [InlineData("""{"countries": {"allowed": ["FR", "BE", "FR"]}}""", "countries.allowed")]
     public async Task BadField_Is400NamingIt_AndNothingIsStored(string patch, string field)
     {
         var before = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
