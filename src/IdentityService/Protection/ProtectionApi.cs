@@ -18,10 +18,21 @@ internal static class ProtectionApi
         return api;
     }
 
+    /// <summary>Active blocks in the order of their addresses, paged as every list is (the store answers them all).</summary>
     private static async Task<IResult> ListBlocksAsync(HttpContext http, TenantContext tenantContext, IProtectionStore store)
     {
-        var blocks = await store.ListBlocksAsync(tenantContext.Required.Id, http.RequestAborted);
-        return Results.Ok(new Paging.Page<IpBlock>(blocks, null));
+        var (limit, after, error) = Paging.Read(http.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var blocks = (await store.ListBlocksAsync(tenantContext.Required.Id, http.RequestAborted))
+            .Where(b => after is null || string.CompareOrdinal(b.Ip, after) > 0)
+            .OrderBy(b => b.Ip, StringComparer.Ordinal)
+            .Take(limit + 1)
+            .ToList();
+        return Results.Ok(Paging.Create(blocks, limit, b => b.Ip, b => b));
     }
 
     private static async Task<IResult> LiftBlockAsync(HttpContext http, string ip, TenantContext tenantContext, IProtectionStore store)

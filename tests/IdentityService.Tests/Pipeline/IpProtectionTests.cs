@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using IdentityService.Protection;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Pipeline;
 
@@ -43,6 +45,35 @@ public sealed class IpProtectionTests(ITestOutputHelper output) : IAsyncLifetime
         _factory.Time.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
         Assert.True((await new SignInPage(_factory.CreateBrowser(), "acme").PostAsync("ada@acme.test", Password, ip: "198.51.100.7")).SignedIn);
         Assert.Empty((await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks", expected: HttpStatusCode.OK))["items"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task IpBlocks_AreListedPageByPage_AndBadPagingIs400()
+    {
+        var store = _factory.Services.GetRequiredService<IProtectionStore>();
+        var until = _factory.Time.GetUtcNow().AddMinutes(30);
+        string[] ips = ["198.51.100.3", "2001:db8::1", "198.51.100.1", "203.0.113.9", "198.51.100.2"];
+        foreach (var ip in ips)
+        {
+            await store.BlockAsync("acme", ip, until, "unknown_user_failures");
+        }
+
+        var seen = new List<string>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var page = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
+            seen.AddRange(page["items"]!.AsArray().Select(b => b!["ip"]!.GetValue<string>()));
+            cursor = page["next"]?.GetValue<string>();
+            pages++;
+        }
+        while (cursor is not null);
+
+        Assert.Equal(3, pages);
+        Assert.Equal(ips.Order(StringComparer.Ordinal), seen);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?limit=-1")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?cursor=%25%25")).StatusCode);
     }
 
     [Fact]
