@@ -28,7 +28,17 @@ public static class PolicyValidator
             || policy.Mfa is null || policy.PasswordReset is null || policy.RateLimits is null || policy.Captcha is null
             || policy.Mfa.StepUp is null)
         {
-            errors["$"] = ["No section may be null."];
+            (string Path, object? Value)[] sections =
+            [
+                ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
+                ("mfa", policy.Mfa), ("mfa.stepUp", policy.Mfa?.StepUp ?? new object()), ("passwordReset", policy.PasswordReset),
+                ("rateLimits", policy.RateLimits), ("captcha", policy.Captcha),
+            ];
+            foreach (var (path, _) in sections.Where(s => s.Value is null))
+            {
+                errors[path] = [$"{path} may not be null: leave it out for its defaults."];
+            }
+
             return errors;
         }
 

@@ -122,6 +122,16 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
+    public async Task Put_WithANullSection_Is400NamingIt()
+    {
+        var response = await PutAsync("""{"lockout": null, "ipRules": null}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var errors = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["errors"]!.AsObject();
+        Assert.Equal(["ipRules", "lockout"], errors.Select(e => e.Key).Order());
+    }
+
+    [Fact]
     public async Task IpRules_WrittenAsTheyMean_AreAccepted()
     {
         var response = await PatchAsync("""{"ipRules": {"allow": ["203.0.113.7", "10.0.0.0/8", "2001:DB8::/32", "2001:0db8::1", "::1", "0.0.0.0/0"], "deny": ["198.51.100.0/24"]}}""");
