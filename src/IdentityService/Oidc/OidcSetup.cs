@@ -83,6 +83,7 @@ public static class OidcSetup
                 options.AddTokenFamilies();
                 options.AddSealedRefreshTokens();
                 options.AddCodeIssuanceWrites();
+                options.AddRequestRules();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

@@ -114,6 +114,20 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task UserInfo_RefusesAnAccessTokenInTheUrl_ButTakesItFromAPostBody()
+    {
+        using var browser = _factory.CreateBrowser();
+        var token = (await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password)).GetProperty("access_token").GetString()!;
+
+        var inUrl = await browser.GetAsync("/t/acme/connect/userinfo?access_token=" + Uri.EscapeDataString(token));
+        var inBody = await browser.PostAsync("/t/acme/connect/userinfo", new FormUrlEncodedContent(new Dictionary<string, string> { ["access_token"] = token }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, inUrl.StatusCode);
+        Assert.Contains("invalid_request", inUrl.Headers.WwwAuthenticate.ToString() + await inUrl.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, inBody.StatusCode);
+    }
+
+    [Fact]
     public async Task RefreshToken_HoldsNoProfile_ButTheRefreshedIdTokenHasTheUsersCurrentOne()
     {
         using var browser = _factory.CreateBrowser();
@@ -282,6 +296,25 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         {
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         }
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM0")]
+    [InlineData("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c")]
+    [InlineData("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+c=")]
+    public async Task Authorize_WithACodeChallengeNoS256VerifierCanMatch_IsRefused(string challenge)
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["code_challenge"] = challenge;
+
+        var response = await browser.GetAsync(flow.AuthorizeUrl());
+
+        // As a request without PKCE: on the error page, before the client's redirect URI is checked; no code either way.
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("code_challenge", WebUtility.HtmlDecode(await response.Content.ReadAsStringAsync()));
     }
 
     [Fact]
