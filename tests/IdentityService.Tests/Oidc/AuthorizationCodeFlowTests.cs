@@ -401,6 +401,40 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task Consent_ShowsAndRemembersOnlyTheScopesTheClientMayAskFor()
+    {
+        await _factory.CreateWebClientAsync("acme", clientId: "partner", firstParty: false, scopes: ["openid", "email"]);
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var returnUrl = "/t/acme/connect/authorize?client_id=partner&scope=" + Uri.EscapeDataString("openid email manage phantom");
+        var consent = "/t/acme/consent?ReturnUrl=" + Uri.EscapeDataString(returnUrl);
+
+        var page = await (await browser.GetAsync(consent)).Content.ReadAsStringAsync();
+        await browser.PostAsync(consent, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["ReturnUrl"] = returnUrl,
+            ["decision"] = "allow",
+            ["__RequestVerificationToken"] = OidcFlow.Hidden(page, "__RequestVerificationToken"),
+        }));
+
+        Assert.Contains("<li>email</li>", page);
+        Assert.DoesNotContain("<li>manage</li>", page);
+        Assert.DoesNotContain("<li>phantom</li>", page);
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var authorizations = scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>();
+        var kept = new List<string>();
+        await foreach (var authorization in authorizations.ListAsync())
+        {
+            if (await authorizations.GetTypeAsync(authorization) == OpenIddict.Abstractions.OpenIddictConstants.AuthorizationTypes.Permanent)
+            {
+                kept.AddRange(await authorizations.GetScopesAsync(authorization));
+            }
+        }
+
+        Assert.Equal(["email", "openid"], kept.Order());
+    }
+
+    [Fact]
     public async Task EndSession_WithoutIdTokenHint_AsksConfirmation_ThenClearsTheSessionAndRedirectsOnlyToARegisteredUri()
     {
         using var browser = _factory.CreateBrowser();

@@ -69,8 +69,22 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
         }
 
         ClientName = await applications.GetDisplayNameAsync(application) ?? clientId!;
-        Scopes = (query.TryGetValue("scope", out var scope) ? scope.ToString() : "")
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToList();
+
+        // Only what the client may ask for is shown and remembered: the return URL is the browser's to change, and a
+        // consent to a scope the client lacks would wait, kept, for the day it is granted one. The protocol scopes
+        // need no permission, as OpenIddict's own check has it.
+        var scopes = new List<string>();
+        foreach (var scope in (query.TryGetValue("scope", out var requested) ? requested.ToString() : "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal))
+        {
+            if (scope is OpenIddictConstants.Scopes.OpenId or OpenIddictConstants.Scopes.OfflineAccess
+                || await applications.HasPermissionAsync(application, OpenIddictConstants.Permissions.Prefixes.Scope + scope))
+            {
+                scopes.Add(scope);
+            }
+        }
+
+        Scopes = scopes;
         return application;
     }
 }
