@@ -38,6 +38,7 @@ app.UseMiddleware<IdentityService.Protection.RequestRateLimiting>();
 app.UseMiddleware<DiscoveryCache>();
 app.UseCors();
 app.UseSignInErrorPages();
+app.UseManagementErrorBodies();
 app.UseMiddleware<FormBodies>();
 app.UseRouting();
 app.UseAuthentication();

@@ -13,6 +13,15 @@ public static class ManagementSetup
         return services;
     }
 
+    /// <summary>
+    /// An error the management API's routes do not write themselves (no such route: 404; a method the route does
+    /// not take: 405) is problem+json as every other error there, not an empty body.
+    /// </summary>
+    public static IApplicationBuilder UseManagementErrorBodies(this IApplicationBuilder app) =>
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal),
+            branch => branch.UseStatusCodePages());
+
     public static IEndpointRouteBuilder MapManagement(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api/v1").WithTags("Management").DisableAntiforgery();

@@ -65,6 +65,19 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
+    [Theory]
+    [InlineData("GET", "/api/v1/nothing-here", HttpStatusCode.NotFound)]
+    [InlineData("GET", "/api/v1/tenants/acme/users/x/y/z", HttpStatusCode.NotFound)]
+    [InlineData("PUT", "/api/v1/tenants/acme", HttpStatusCode.MethodNotAllowed)]
+    [InlineData("DELETE", "/api/v1/tenants", HttpStatusCode.MethodNotAllowed)]
+    public async Task NoSuchRouteOrMethod_IsProblemJson(string method, string path, HttpStatusCode expected)
+    {
+        var response = await _factory.ManageAsync(new HttpMethod(method), path);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
     [Fact]
     public async Task TokenWithoutManageScope_Is401()
     {
