@@ -61,7 +61,7 @@ public static class JsonBody
         {
             var json = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
             var value = typeof(JsonNode).IsAssignableFrom(typeof(T))
-                ? (T?)(object?)JsonNode.Parse(json, documentOptions: DocumentOptions)
+                ? JsonNode.Parse(json, documentOptions: DocumentOptions) as T
                 : JsonSerializer.Deserialize<T>(json, Options);
             if (value is null)
             {

@@ -86,6 +86,13 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/api/v1/tenants/acme/users?limit=-1&cursor=%FF%FE" },
         { "GET", "/api/v1/tenants/acme/users?cursor=AAAA&email=%00" },
         { "GET", "/api/v1/tenants/acme/clients?cursor=" + "%F0%9F%98%80" },
+        { "GET", "/api/v1/tenants/acme/policy" },
+        { "PUT", "/api/v1/tenants/acme/policy" },
+        { "PATCH", "/api/v1/tenants/acme/policy" },
+        { "GET", "/api/v1/tenants/acme/ip-blocks?limit=0&cursor=%00" },
+        { "DELETE", "/api/v1/tenants/acme/ip-blocks/not-an-ip" },
+        { "POST", "/api/v1/tenants/acme/users/{user}/unlock" },
+        { "POST", "/api/v1/tenants/acme/users/not-a-guid/unlock" },
     };
 
     public static TheoryData<string, string> OidcRoutes => new()
@@ -222,6 +229,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
             ("array", utf8("[1, 2, 3]")),
             ("null", utf8("null")),
             ("wrong-types", utf8("{\"id\": 5, \"displayName\": true, \"suspended\": \"yes\", \"email\": [], \"password\": {}, \"clientId\": 1.5, \"redirectUris\": \"x\", \"grantTypes\": {}, \"scopes\": [1], \"overlapHours\": 1e400, \"settings\": []}")),
+            ("policy-like", utf8("{\"lockout\": {\"maxFailedAttempts\": \"x\", \"maxFailedAttempts\": 2}, \"countries\": null, \"ipRules\": {\"allow\": [\"\\ud800\"]}, \"\\udfff\": []}")),
             ("nulls", utf8("{\"id\": null, \"displayName\": null, \"email\": null, \"password\": null, \"clientId\": null, \"redirectUris\": [null], \"grantTypes\": [null], \"scopes\": [null], \"roles\": [null], \"settings\": {\"apiResources\": [null]}}")),
             ("lone-surrogate", utf8("{\"email\": \"\\ud800@x.test\", \"displayName\": \"\\udfff\", \"clientId\": \"\\u0000\"}")),
             ("deep", utf8(deep)),
