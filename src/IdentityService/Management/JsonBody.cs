@@ -27,6 +27,8 @@ public static class JsonBody
     /// </summary>
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16, AllowDuplicateProperties = false };
 
+    private const string NotUnicode = "This field is not valid Unicode text (an unpaired surrogate).";
+
     public readonly record struct Result<T>(T? Value, IResult? Error);
 
     public static async Task<Result<T>> ReadAsync<T>(HttpRequest request, params string[] mediaTypes)
@@ -73,7 +75,7 @@ public static class JsonBody
                 ? new(null, Problems.Validation(path, NotUnicode))
                 : new(value, null);
         }
-        catch (InvalidOperationException)
+        catch (InvalidOperationException) when (typeof(JsonNode).IsAssignableFrom(typeof(T)))
         {
             // The document parser, checking names for duplicates, met a name that is not valid Unicode text.
             return new(null, Problems.Validation("$", NotUnicode));
@@ -150,11 +152,10 @@ public static class JsonBody
         return true;
     }
 
-    private const string NotUnicode = "This field is not valid Unicode text (an unpaired surrogate).";
-
     private static string Describe(JsonException e) =>
         e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "This field is not known."
         : e.Message.Contains("uplicate", StringComparison.Ordinal) ? "A field is given more than once."
+        : e.InnerException is InvalidOperationException ? NotUnicode
         : e.Message.Contains("could not be converted", StringComparison.Ordinal) ? "This field has the wrong type."
         : "The body is not valid JSON.";
 

@@ -4,12 +4,12 @@ namespace IdentityService.Oidc;
 
 /// <summary>
 /// A form sent to a tenant's endpoint or page is read once, here, before anything else reads it (page binding reads
-/// a form sent with a GET too). A form that
-/// cannot be read (a charset .NET refuses, such as UTF-7; a NUL or other invalid character; more fields, or longer
-/// keys or values, than ASP.NET Core's limits; a body cut short) is the caller's error, answered as the endpoint's
-/// own errors are: an OAuth <c>invalid_request</c> from the back-channel endpoints (token, userinfo, introspection,
-/// revocation), the tenant's error page on anything a person sees (authorize, end session, the sign-in pages). Read
-/// later by OpenIddict or by page binding, the same failure escaped as an exception: a 500, or a bare 400.
+/// a form sent with a GET too). A form that cannot be read (a charset .NET refuses, such as UTF-7; a NUL or other
+/// invalid character; more fields, or longer keys or values, than ASP.NET Core's limits; a body cut short) is the
+/// caller's error, answered as the endpoint's own errors are: an OAuth <c>invalid_request</c> from the back-channel
+/// endpoints (token, userinfo, introspection, revocation), the tenant's error page on anything a person sees
+/// (authorize, end session, the sign-in pages). Read later by OpenIddict or by page binding, the same failure escaped
+/// as an exception: a 500, or a bare 400.
 /// </summary>
 internal sealed class FormBodies(RequestDelegate next)
 {
@@ -58,7 +58,8 @@ internal sealed class FormBodies(RequestDelegate next)
         }
         catch (BadHttpRequestException e)
         {
-            context.Features.Set(new UnreadableForm(e.StatusCode, "The request's body could not be read in full."));
+            context.Features.Set(new UnreadableForm(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? "The request's body is larger than this server takes." : "The request's body could not be read in full."));
         }
         catch (IOException)
         {

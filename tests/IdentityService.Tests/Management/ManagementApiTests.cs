@@ -123,6 +123,17 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.DoesNotContain(await ListTenantIdsAsync(), id => id is "truncated" or "wrongtype" or "unknown" or "twice");
     }
 
+    [Fact]
+    public async Task TextThatIsNotUnicode_Is400SayingSo()
+    {
+        var response = await RawAsync(HttpMethod.Post, "/api/v1/tenants", "{\"id\": \"uni\", \"displayName\": \"a\\ud800b\"}");
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+
+        var error = Assert.Single(problem["errors"]!.AsObject());
+        Assert.Contains("displayName", error.Key);
+        Assert.Contains("Unicode", error.Value!.ToJsonString());
+    }
+
     [Theory]
     [InlineData("POST", "/api/v1/tenants", "{}", new[] { "id", "displayName" })]
     [InlineData("POST", "/api/v1/tenants/acme/users", "{}", new[] { "email", "password" })]
