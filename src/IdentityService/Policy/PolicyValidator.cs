@@ -28,12 +28,16 @@ public static class PolicyValidator
             || policy.Mfa is null || policy.PasswordReset is null || policy.RateLimits is null || policy.Captcha is null
             || policy.Mfa.StepUp is null)
         {
-            (string Path, object? Value)[] sections =
+            List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
-                ("mfa", policy.Mfa), ("mfa.stepUp", policy.Mfa?.StepUp ?? new object()), ("passwordReset", policy.PasswordReset),
-                ("rateLimits", policy.RateLimits), ("captcha", policy.Captcha),
+                ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("rateLimits", policy.RateLimits), ("captcha", policy.Captcha),
             ];
+            if (policy.Mfa is not null)
+            {
+                sections.Add(("mfa.stepUp", policy.Mfa.StepUp));
+            }
+
             foreach (var (path, _) in sections.Where(s => s.Value is null))
             {
                 errors[path] = [$"{path} may not be null: leave it out for its defaults."];
