@@ -10,11 +10,14 @@ public static class DiagnosticsSetup
     {
         services.AddProblemDetails();
         // A body the server cannot parse (a form past its limits or with undecodable characters, read by
-        // OpenIddict or by page binding) is the caller's error: 400, not 500.
+        // OpenIddict or by page binding) is the caller's error: 400, not 500; a write that lost a race, 409.
         services.Configure<Microsoft.AspNetCore.Builder.ExceptionHandlerOptions>(options => options.StatusCodeSelector = exception => exception switch
         {
             BadHttpRequestException bad => bad.StatusCode,
             InvalidDataException or Microsoft.AspNetCore.Mvc.ModelBinding.ValueProviderException => StatusCodes.Status400BadRequest,
+            // Two writes of the same row at once (two admins, or a script's parallel calls): the later one is told to
+            // read again and retry, as an optimistic-concurrency failure is meant to be answered.
+            DbUpdateConcurrencyException or OpenIddict.Abstractions.OpenIddictExceptions.ConcurrencyException => StatusCodes.Status409Conflict,
             _ => StatusCodes.Status500InternalServerError,
         });
         services.AddHealthChecks().AddCheck<DatabaseReadyCheck>("database", tags: ["ready"]);

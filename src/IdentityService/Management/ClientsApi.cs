@@ -65,7 +65,8 @@ internal static class ClientsApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, TenantApplicationManager manager, TenantContext tenantContext, TimeProvider time)
+    private static async Task<IResult> CreateAsync(
+        HttpContext http, TenantApplicationManager manager, IOpenIddictApplicationStore<TenantApplication> store, TenantContext tenantContext, TimeProvider time)
     {
         var body = await JsonBody.ReadAsync<ClientBody>(http.Request);
         if (body.Error is not null)
@@ -116,8 +117,15 @@ internal static class ClientsApi
         {
             await manager.CreateAsync(entity, secret, http.RequestAborted);
         }
-        catch (DbUpdateException)
+        catch (Exception e) when (e is DbUpdateException or OpenIddictExceptions.ValidationException)
         {
+            // Created meanwhile by a request racing this one: OpenIddict's own uniqueness check, or the database's index.
+            // Asked of the store: the manager's cache still holds the miss this request saw above.
+            if (await store.FindByClientIdAsync(request.ClientId!, http.RequestAborted) is null)
+            {
+                throw;
+            }
+
             return Problems.Conflict("client_exists", "A client with this clientId exists in this tenant.");
         }
 

@@ -109,7 +109,11 @@ internal static partial class UsersApi
             return IdentityProblem(result);
         }
 
-        await SetRolesAsync(users, roles, user, request.Roles);
+        if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
+        {
+            return IdentityProblem(rolesResult);
+        }
+
         return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/users/{user.Id}", await ViewAsync(users, user));
     }
 
@@ -154,7 +158,9 @@ internal static partial class UsersApi
         return user is null ? UserNotFound() : Results.Ok(await ViewAsync(users, user));
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TimeProvider time)
+    private static async Task<IResult> UpdateAsync(
+        HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TimeProvider time,
+        OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -202,12 +208,15 @@ internal static partial class UsersApi
 
         if (request.Password is not null)
         {
-            // A new password ends the sessions and grants made with the old one.
+            // A new password ends the grants made with the old one: its refresh tokens, and the access tokens of
+            // those sign-ins (each names its authorization, checked on every validation).
             await users.UpdateSecurityStampAsync(user);
+            await RevokeGrantsAsync(user, authorizations, tokens);
         }
 
-        await SetRolesAsync(users, roles, user, request.Roles);
-        return Results.Ok(await ViewAsync(users, user));
+        return await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult
+            ? IdentityProblem(rolesResult)
+            : Results.Ok(await ViewAsync(users, user));
     }
 
     private static async Task<IResult> DeleteAsync(string userId, UserManager<AppUser> users, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
@@ -219,10 +228,15 @@ internal static partial class UsersApi
         }
 
         // The user's grants go with them: no refresh token of theirs works after this.
+        await RevokeGrantsAsync(user, authorizations, tokens);
+        var result = await users.DeleteAsync(user);
+        return result.Succeeded ? Results.NoContent() : IdentityProblem(result);
+    }
+
+    private static async Task RevokeGrantsAsync(AppUser user, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+    {
         await tokens.RevokeBySubjectAsync(user.Id.ToString());
         await authorizations.RevokeBySubjectAsync(user.Id.ToString());
-        await users.DeleteAsync(user);
-        return Results.NoContent();
     }
 
     private static void Apply(AppUser user, UserBody request, Dictionary<string, string[]> errors)
@@ -315,11 +329,12 @@ internal static partial class UsersApi
         return errors;
     }
 
-    private static async Task SetRolesAsync(UserManager<AppUser> users, RoleManager<AppRole> roles, AppUser user, List<string>? wanted)
+    /// <summary>Gives the user exactly the roles named (null: unchanged); a failure (a concurrent change) is answered, not dropped.</summary>
+    private static async Task<IdentityResult> SetRolesAsync(UserManager<AppUser> users, RoleManager<AppRole> roles, AppUser user, List<string>? wanted)
     {
         if (wanted is null)
         {
-            return;
+            return IdentityResult.Success;
         }
 
         // Role names compare without case, as Identity compares them: a role the user has, named in another case, stays.
@@ -329,21 +344,23 @@ internal static partial class UsersApi
         {
             if (!await roles.RoleExistsAsync(role))
             {
-                Succeeded(await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role }));
+                try
+                {
+                    if (await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role }) is { Succeeded: false } created)
+                    {
+                        return created;
+                    }
+                }
+                catch (DbUpdateException)
+                {
+                    // Made meanwhile by a request naming the same new role: this one is told to retry (409).
+                    return IdentityResult.Failed(new IdentityErrorDescriber().ConcurrencyFailure());
+                }
             }
         }
 
-        Succeeded(await users.RemoveFromRolesAsync(user, current.Except(wanted, StringComparer.OrdinalIgnoreCase)));
-        Succeeded(await users.AddToRolesAsync(user, added));
-    }
-
-    /// <summary>The request was validated before: a role change that fails now is the server's fault, not dropped in silence.</summary>
-    private static void Succeeded(IdentityResult result)
-    {
-        if (!result.Succeeded)
-        {
-            throw new InvalidOperationException("A user's roles could not be changed: " + string.Join(" ", result.Errors.Select(e => e.Code)));
-        }
+        var removed = await users.RemoveFromRolesAsync(user, current.Except(wanted, StringComparer.OrdinalIgnoreCase));
+        return removed.Succeeded ? await users.AddToRolesAsync(user, added) : removed;
     }
 
     private static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
@@ -355,6 +372,11 @@ internal static partial class UsersApi
 
     private static IResult IdentityProblem(IdentityResult result)
     {
+        if (result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.ConcurrencyFailure)))
+        {
+            return Problems.Conflict("concurrent_change", "The user was changed by another request meanwhile: read it again and retry.");
+        }
+
         if (result.Errors.Any(e => e.Code is "DuplicateEmail" or "DuplicateUserName"))
         {
             return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");

@@ -68,7 +68,16 @@ internal static class PolicyApi
             return Problems.Validation(errors);
         }
 
-        await store.SaveAsync(tenant, policy, Actor(http.User), http.RequestAborted);
+        try
+        {
+            await store.SaveAsync(tenant, policy, Actor(http.User), http.RequestAborted);
+        }
+        catch (Microsoft.EntityFrameworkCore.DbUpdateException)
+        {
+            // Two first saves of a tenant's policy at once both insert its row; the second is told to read and retry.
+            return Problems.Conflict("concurrent_change", "The policy was changed by another request meanwhile: read it again and retry.");
+        }
+
         return Results.Json(PolicyStore.Redact(policy), PolicyStore.Json);
     }
 

@@ -128,6 +128,21 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task ANewPasswordSetByTheAdmin_EndsTheGrantsMadeWithTheOldOne()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+        var users = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/users?email=ada%40acme.test", expected: HttpStatusCode.OK);
+        var id = users["items"]![0]!["id"]!.GetValue<string>();
+
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{id}", new { password = "an entirely new passphrase 7" }, HttpStatusCode.OK);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(tokens.GetProperty("access_token").GetString()!));
+    }
+
+    [Fact]
     public async Task RefreshToken_HoldsNoProfile_ButTheRefreshedIdTokenHasTheUsersCurrentOne()
     {
         using var browser = _factory.CreateBrowser();
