@@ -354,7 +354,7 @@ internal static partial class UsersApi
                 catch (DbUpdateException)
                 {
                     // Made meanwhile by a request naming the same new role: this one is told to retry (409).
-                    return IdentityResult.Failed(new IdentityErrorDescriber().ConcurrencyFailure());
+                    return IdentityResult.Failed(users.ErrorDescriber.ConcurrencyFailure());
                 }
             }
         }

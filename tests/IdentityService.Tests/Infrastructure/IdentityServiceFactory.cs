@@ -144,6 +144,28 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         return JsonNode.Parse(text)!.AsObject();
     }
 
+    /// <summary>
+    /// Walks a list route two items a page, following each answer's cursor (ten pages at most): every item's
+    /// <paramref name="key"/> in the order given, and the size of each page.
+    /// </summary>
+    public async Task<(List<string> Seen, List<int> PageSizes)> WalkPagesAsync(string path, string key)
+    {
+        var seen = new List<string>();
+        var sizes = new List<int>();
+        string? cursor = null;
+        do
+        {
+            var page = await ManageOkAsync(HttpMethod.Get, $"{path}?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
+            var items = page["items"]!.AsArray();
+            seen.AddRange(items.Select(item => item![key]!.GetValue<string>()));
+            sizes.Add(items.Count);
+            cursor = page["next"]?.GetValue<string>();
+        }
+        while (cursor is not null && sizes.Count < 10);
+
+        return (seen, sizes);
+    }
+
     public Task<JsonObject> CreateTenantAsync(string id, string? displayName = null) =>
         ManageOkAsync(HttpMethod.Post, "/api/v1/tenants", new { id, displayName = displayName ?? id.ToUpperInvariant() });
 

@@ -341,22 +341,11 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         }
 
         // Act
-        var seen = new List<string>();
-        var pages = 0;
-        string? cursor = null;
-        do
-        {
-            var page = await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{Tenant}/users?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
-            var items = page["items"]!.AsArray();
-            Assert.InRange(items.Count, 1, 2);
-            seen.AddRange(items.Select(u => u!["id"]!.GetValue<string>()));
-            cursor = page["next"]?.GetValue<string>();
-            pages++;
-        }
-        while (cursor is not null && pages < 10);
+        var (seen, pageSizes) = await _factory.WalkPagesAsync($"/api/v1/tenants/{Tenant}/users", "id");
 
         // Assert
-        Assert.Equal(3, pages);
+        Assert.All(pageSizes, size => Assert.InRange(size, 1, 2));
+        Assert.Equal(3, pageSizes.Count);
         Assert.Equal(seen.Count, seen.Distinct().Count());
         Assert.Equal(created, seen.ToHashSet());
     }
@@ -373,20 +362,10 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         }
 
         // Act
-        var seen = new List<string>();
-        string? cursor = null;
-        var pages = 0;
-        do
-        {
-            var page = await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{Tenant}/clients?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
-            seen.AddRange(page["items"]!.AsArray().Select(c => c!["clientId"]!.GetValue<string>()));
-            cursor = page["next"]?.GetValue<string>();
-            pages++;
-        }
-        while (cursor is not null && pages < 10);
+        var (seen, pageSizes) = await _factory.WalkPagesAsync($"/api/v1/tenants/{Tenant}/clients", "clientId");
 
         // Assert
-        Assert.Equal(2, pages);
+        Assert.Equal(2, pageSizes.Count);
         Assert.Equal(seen.Count, seen.Distinct().Count());
         Assert.Equal(created, seen.ToHashSet());
     }
@@ -399,17 +378,7 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
         await _factory.CreateTenantAsync("gamma");
 
         // Act
-        var seen = new List<string>();
-        string? cursor = null;
-        var pages = 0;
-        do
-        {
-            var page = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
-            seen.AddRange(page["items"]!.AsArray().Select(t => t!["id"]!.GetValue<string>()));
-            cursor = page["next"]?.GetValue<string>();
-            pages++;
-        }
-        while (cursor is not null && pages < 10);
+        var (seen, _) = await _factory.WalkPagesAsync("/api/v1/tenants", "id");
 
         // Assert
         Assert.Equal(seen.Count, seen.Distinct().Count());

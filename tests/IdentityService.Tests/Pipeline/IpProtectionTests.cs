@@ -58,19 +58,9 @@ public sealed class IpProtectionTests(ITestOutputHelper output) : IAsyncLifetime
             await store.BlockAsync("acme", ip, until, "unknown_user_failures");
         }
 
-        var seen = new List<string>();
-        string? cursor = null;
-        var pages = 0;
-        do
-        {
-            var page = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?limit=2" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)), expected: HttpStatusCode.OK);
-            seen.AddRange(page["items"]!.AsArray().Select(b => b!["ip"]!.GetValue<string>()));
-            cursor = page["next"]?.GetValue<string>();
-            pages++;
-        }
-        while (cursor is not null);
+        var (seen, pageSizes) = await _factory.WalkPagesAsync("/api/v1/tenants/acme/ip-blocks", "ip");
 
-        Assert.Equal(3, pages);
+        Assert.Equal(3, pageSizes.Count);
         Assert.Equal(ips.Order(StringComparer.Ordinal), seen);
         Assert.Equal(HttpStatusCode.BadRequest, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?limit=-1")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks?cursor=%25%25")).StatusCode);
