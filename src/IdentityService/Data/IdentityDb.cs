@@ -1,3 +1,4 @@
+using IdentityService.Audit;
 using IdentityService.Oidc;
 using IdentityService.Pipeline;
 using IdentityService.Policy;
@@ -109,11 +110,14 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.HasIndex(k => new { k.TenantId, k.Algorithm, k.ActivatesAt });
         });
 
-        builder.Entity<SignInEvent>(e =>
+        builder.Entity<AuditEvent>(e =>
         {
-            e.ToTable("SignInEvents");
+            e.ToTable("AuditEvents");
+            e.HasIndex(x => new { x.TenantId, x.Id });
             e.HasIndex(x => new { x.TenantId, x.Time });
+            e.Property(x => x.Type).HasMaxLength(64);
             e.Property(x => x.Outcome).HasMaxLength(20);
+            e.Property(x => x.Actor).HasMaxLength(200);
             e.Property(x => x.Reason).HasMaxLength(64);
             e.Property(x => x.DecidedBy).HasMaxLength(64);
             e.Property(x => x.Identifier).HasMaxLength(256);
@@ -121,6 +125,22 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.Country).HasMaxLength(2);
             e.Property(x => x.UserAgent).HasMaxLength(512);
             e.Property(x => x.ClientId).HasMaxLength(100);
+        });
+
+        builder.Entity<Webhooks.Webhook>(e =>
+        {
+            e.ToTable("Webhooks");
+            e.Property(x => x.Url).HasMaxLength(2000);
+            e.Property(x => x.CreatedBy).HasMaxLength(200);
+            e.PrimitiveCollection(x => x.Events);
+        });
+
+        builder.Entity<PasswordResetToken>(e =>
+        {
+            e.ToTable("PasswordResetTokens");
+            e.HasIndex(x => x.TokenHash).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.Property(x => x.TokenHash).HasMaxLength(32);
         });
 
         builder.Entity<AccountLockout>(e =>
@@ -149,13 +169,6 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         {
             e.ToTable("TenantPolicies");
             e.HasKey(x => x.TenantId);
-        });
-
-        builder.Entity<PolicyChange>(e =>
-        {
-            e.ToTable("PolicyChanges");
-            e.HasIndex(x => new { x.TenantId, x.Time });
-            e.Property(x => x.Actor).HasMaxLength(200);
         });
 
         builder.Entity<AppUser>(e =>
@@ -203,11 +216,12 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<TenantScope>().HasQueryFilter(s => s.TenantId == CurrentTenantId);
         builder.Entity<TenantToken>().HasQueryFilter(t => t.TenantId == CurrentTenantId);
         builder.Entity<TenantKey>().HasQueryFilter(k => k.TenantId == CurrentTenantId);
-        builder.Entity<SignInEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<AuditEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Webhooks.Webhook>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<PasswordResetToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<AccountLockout>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
-        builder.Entity<PolicyChange>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<RevokedToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
+using IdentityService.Audit;
 using IdentityService.Oidc;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
@@ -66,7 +67,7 @@ internal static class ClientsApi
     }
 
     private static async Task<IResult> CreateAsync(
-        HttpContext http, TenantApplicationManager manager, IOpenIddictApplicationStore<TenantApplication> store, TenantContext tenantContext, TimeProvider time)
+        HttpContext http, TenantApplicationManager manager, IOpenIddictApplicationStore<TenantApplication> store, TenantContext tenantContext, TimeProvider time, AuditLog audit)
     {
         var body = await JsonBody.ReadAsync<ClientBody>(http.Request);
         if (body.Error is not null)
@@ -129,6 +130,7 @@ internal static class ClientsApi
             return Problems.Conflict("client_exists", "A client with this clientId exists in this tenant.");
         }
 
+        await audit.AdminActionAsync(http, AuditEventTypes.ClientCreated, clientId: entity.ClientId, details: new { fields = AuditLog.FieldsSet(request) });
         var view = await ViewAsync(manager, entity) with { ClientSecret = request.GenerateSecret == true ? secret : null };
         return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/clients/{entity.ClientId}", view);
     }
@@ -163,7 +165,7 @@ internal static class ClientsApi
         return entity is null ? ClientNotFound() : Results.Ok(await ViewAsync(manager, entity));
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, string clientId, TenantApplicationManager manager, TenantContext tenantContext)
+    private static async Task<IResult> UpdateAsync(HttpContext http, string clientId, TenantApplicationManager manager, TenantContext tenantContext, AuditLog audit)
     {
         var body = await JsonBody.ReadAsync<ClientBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -199,11 +201,13 @@ internal static class ClientsApi
 
         await manager.PopulateAsync(entity, descriptor, http.RequestAborted);
         await manager.UpdateAsync(entity, http.RequestAborted);
+        await audit.AdminActionAsync(http, AuditEventTypes.ClientUpdated, clientId: clientId, details: new { fields = AuditLog.FieldsSet(request) });
         return Results.Ok(await ViewAsync(manager, entity));
     }
 
-    private static async Task<IResult> DeleteAsync(string clientId, TenantApplicationManager manager, IOpenIddictTokenManager tokens, IOpenIddictAuthorizationManager authorizations, CancellationToken cancellationToken)
+    private static async Task<IResult> DeleteAsync(HttpContext http, string clientId, TenantApplicationManager manager, AuditLog audit)
     {
+        var cancellationToken = http.RequestAborted;
         var entity = await manager.FindForChangeAsync(clientId, cancellationToken);
         if (entity is null)
         {
@@ -212,10 +216,11 @@ internal static class ClientsApi
 
         // OpenIddict's store removes the client's authorizations and tokens with it: its tokens stop working.
         await manager.DeleteAsync(entity, cancellationToken);
+        await audit.AdminActionAsync(http, AuditEventTypes.ClientDeleted, clientId: clientId);
         return Results.NoContent();
     }
 
-    private static async Task<IResult> RotateSecretAsync(HttpContext http, string clientId, TenantApplicationManager manager, TimeProvider time)
+    private static async Task<IResult> RotateSecretAsync(HttpContext http, string clientId, TenantApplicationManager manager, TimeProvider time, AuditLog audit)
     {
         RotateSecret request = new();
         if (http.Request.ContentLength is > 0 || http.Request.ContentType is not null)
@@ -250,10 +255,11 @@ internal static class ClientsApi
         entity.PreviousSecretExpiresAt = overlap > TimeSpan.Zero ? time.GetUtcNow() + overlap : null;
         var secret = NewSecret();
         await manager.UpdateAsync(entity, secret, http.RequestAborted);
+        await audit.AdminActionAsync(http, AuditEventTypes.ClientSecretRotated, clientId: clientId, details: new { overlapHours = overlap.TotalHours });
         return Results.Ok((await ViewAsync(manager, entity)) with { ClientSecret = secret, PreviousSecretExpiresAt = entity.PreviousSecretExpiresAt });
     }
 
-    private static async Task<ClientView> ViewAsync(TenantApplicationManager manager, TenantApplication entity)
+    internal static async Task<ClientView> ViewAsync(TenantApplicationManager manager, TenantApplication entity)
     {
         var permissions = await manager.GetPermissionsAsync(entity);
         List<string> With(string prefix) => permissions.Where(p => p.StartsWith(prefix, StringComparison.Ordinal)).Select(p => p[prefix.Length..]).ToList();

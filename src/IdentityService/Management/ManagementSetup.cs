@@ -9,6 +9,7 @@ public static class ManagementSetup
     {
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ManagementAuthenticationHandler>(ManagementAuthenticationHandler.SchemeName, null);
         services.AddSingleton<TenantErasure>();
+        Webhooks.WebhooksSetup.AddWebhooks(services);
         services.AddOpenApi();
         return services;
     }
@@ -30,6 +31,9 @@ public static class ManagementSetup
         api.MapUsers();
         Policy.PolicyApi.MapPolicy(api);
         Protection.ProtectionApi.MapProtection(api);
+        Audit.AuditApi.MapAudit(api);
+        Webhooks.WebhooksApi.MapWebhooks(api);
+        api.MapExport();
         return endpoints;
     }
 }

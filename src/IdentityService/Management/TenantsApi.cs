@@ -1,3 +1,4 @@
+using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Oidc;
 using IdentityService.Tenancy;
@@ -58,7 +59,8 @@ internal static class TenantsApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, IdentityDb db, TimeProvider time, TenantOidcStateCache states, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
+    private static async Task<IResult> CreateAsync(
+        HttpContext http, IdentityDb db, TimeProvider time, TenantOidcStateCache states, TenantDirectory directory, AuditLog audit, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
     {
         var body = await JsonBody.ReadAsync<CreateTenant>(http.Request);
         if (body.Error is not null)
@@ -102,6 +104,7 @@ internal static class TenantsApi
 
         // The tenant's keys are made now, not on its first sign-in: RSA key generation is the bulk of a cold start.
         await states.GetAsync(tenant, http.RequestAborted);
+        await audit.AdminActionAsync(http, AuditEventTypes.TenantCreated, details: new { tenant = tenant.Id }, tenant: await PlatformAsync(directory));
         return Results.Created($"/api/v1/tenants/{tenant.Id}", View(tenant, http.Request, issuer.Value));
     }
 
@@ -126,7 +129,8 @@ internal static class TenantsApi
     private static IResult Get(HttpContext http, TenantContext tenantContext, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer) =>
         Results.Ok(View(tenantContext.Required, http.Request, issuer.Value));
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, IdentityDb db, TenantContext context, TenantDirectory directory, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
+    private static async Task<IResult> UpdateAsync(
+        HttpContext http, IdentityDb db, TenantContext context, TenantDirectory directory, AuditLog audit, Microsoft.Extensions.Options.IOptions<IssuerOptions> issuer)
     {
         var body = await JsonBody.ReadAsync<UpdateTenant>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -166,10 +170,11 @@ internal static class TenantsApi
         tenant.Version = Guid.NewGuid();
         await db.SaveChangesAsync(http.RequestAborted);
         await directory.EvictAsync(tenant.Id);
+        await audit.AdminActionAsync(http, AuditEventTypes.TenantUpdated, details: new { fields = AuditLog.FieldsSet(request) });
         return Results.Ok(View(tenant, http.Request, issuer.Value));
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext http, TenantContext context, TenantErasure erasure)
+    private static async Task<IResult> DeleteAsync(HttpContext http, TenantContext context, TenantErasure erasure, TenantDirectory directory, AuditLog audit)
     {
         if (context.Required.Id == Tenant.SystemId)
         {
@@ -177,8 +182,13 @@ internal static class TenantsApi
         }
 
         await erasure.EraseAsync(context.Required.Id, http.RequestAborted);
+        // The tenant's own log went with it: its deletion is recorded in the platform tenant's.
+        await audit.AdminActionAsync(http, AuditEventTypes.TenantDeleted, details: new { tenant = context.Required.Id }, tenant: await PlatformAsync(directory));
         return Results.NoContent();
     }
+
+    private static async Task<Tenant> PlatformAsync(TenantDirectory directory) =>
+        await directory.FindAsync(Tenant.SystemId, CancellationToken.None) ?? throw new InvalidOperationException("The platform tenant is missing.");
 
     private static void Apply(Tenant tenant, TenantSettings? settings, Dictionary<string, string[]> errors)
     {

@@ -1,5 +1,6 @@
 using System.Net.Mail;
 using System.Text.RegularExpressions;
+using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Tenancy;
 using IdentityService.Users;
@@ -56,7 +57,8 @@ internal static partial class UsersApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, TimeProvider time)
+    private static async Task<IResult> CreateAsync(
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, Policy.PolicyStore policies, TimeProvider time, AuditLog audit)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request);
         if (body.Error is not null)
@@ -83,7 +85,8 @@ internal static partial class UsersApi
             return Problems.Validation(errors);
         }
 
-        var passwordErrors = await CheckPasswordAsync(users, user, request.Password!);
+        var rules = (await policies.GetAsync(tenantContext.Required, http.RequestAborted)).Passwords;
+        var passwordErrors = await UserSecurity.CheckPasswordAsync(users, user, request.Password!, rules, tenantContext.Required);
         if (passwordErrors.Count > 0)
         {
             return Problems.Validation(new Dictionary<string, string[]> { ["password"] = passwordErrors.ToArray() });
@@ -114,6 +117,7 @@ internal static partial class UsersApi
             return IdentityProblem(rolesResult);
         }
 
+        await audit.AdminActionAsync(http, AuditEventTypes.UserCreated, userId: user.Id, details: new { fields = AuditLog.FieldsSet(request) });
         return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/users/{user.Id}", await ViewAsync(users, user));
     }
 
@@ -159,8 +163,8 @@ internal static partial class UsersApi
     }
 
     private static async Task<IResult> UpdateAsync(
-        HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TimeProvider time,
-        OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+        HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, Policy.PolicyStore policies,
+        TimeProvider time, AuditLog audit, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -185,7 +189,8 @@ internal static partial class UsersApi
 
         if (request.Password is not null)
         {
-            var passwordErrors = await CheckPasswordAsync(users, user, request.Password);
+            var rules = (await policies.GetAsync(tenantContext.Required, http.RequestAborted)).Passwords;
+            var passwordErrors = await UserSecurity.CheckPasswordAsync(users, user, request.Password, rules, tenantContext.Required);
             if (passwordErrors.Count > 0)
             {
                 return Problems.Validation(new Dictionary<string, string[]> { ["password"] = passwordErrors.ToArray() });
@@ -211,15 +216,21 @@ internal static partial class UsersApi
             // A new password ends the grants made with the old one: its refresh tokens, and the access tokens of
             // those sign-ins (each names its authorization, checked on every validation).
             await users.UpdateSecurityStampAsync(user);
-            await RevokeGrantsAsync(user, authorizations, tokens);
+            await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
         }
 
-        return await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult
-            ? IdentityProblem(rolesResult)
-            : Results.Ok(await ViewAsync(users, user));
+        if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
+        {
+            return IdentityProblem(rolesResult);
+        }
+
+        await audit.AdminActionAsync(http, AuditEventTypes.UserUpdated, userId: user.Id, details: new { fields = AuditLog.FieldsSet(request) });
+        return Results.Ok(await ViewAsync(users, user));
     }
 
-    private static async Task<IResult> DeleteAsync(string userId, UserManager<AppUser> users, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+    private static async Task<IResult> DeleteAsync(
+        HttpContext http, string userId, UserManager<AppUser> users, IdentityDb db, AuditLog audit,
+        OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
     {
         var user = await FindAsync(users, userId);
         if (user is null)
@@ -228,15 +239,16 @@ internal static partial class UsersApi
         }
 
         // The user's grants go with them: no refresh token of theirs works after this.
-        await RevokeGrantsAsync(user, authorizations, tokens);
+        await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
         var result = await users.DeleteAsync(user);
-        return result.Succeeded ? Results.NoContent() : IdentityProblem(result);
-    }
+        if (!result.Succeeded)
+        {
+            return IdentityProblem(result);
+        }
 
-    private static async Task RevokeGrantsAsync(AppUser user, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
-    {
-        await tokens.RevokeBySubjectAsync(user.Id.ToString());
-        await authorizations.RevokeBySubjectAsync(user.Id.ToString());
+        await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        await audit.AdminActionAsync(http, AuditEventTypes.UserDeleted, userId: user.Id);
+        return Results.NoContent();
     }
 
     private static void Apply(AppUser user, UserBody request, Dictionary<string, string[]> errors)
@@ -312,23 +324,6 @@ internal static partial class UsersApi
         return value.Length == 0 ? null : value;
     }
 
-    private static async Task<List<string>> CheckPasswordAsync(UserManager<AppUser> users, AppUser user, string password)
-    {
-        var errors = new List<string>();
-        foreach (var validator in users.PasswordValidators)
-        {
-            var result = await validator.ValidateAsync(users, user, password);
-            errors.AddRange(result.Errors.Select(e => e.Description));
-        }
-
-        if (password.Length > 1024)
-        {
-            errors.Add("Passwords must be at most 1024 characters.");
-        }
-
-        return errors;
-    }
-
     /// <summary>Gives the user exactly the roles named (null: unchanged); a failure (a concurrent change) is answered, not dropped.</summary>
     private static async Task<IdentityResult> SetRolesAsync(UserManager<AppUser> users, RoleManager<AppRole> roles, AppUser user, List<string>? wanted)
     {
@@ -366,7 +361,7 @@ internal static partial class UsersApi
     private static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
         Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
 
-    private static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
+    internal static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
         u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.Name, u.GivenName, u.FamilyName, u.Locale,
         (await users.GetRolesAsync(u)).ToList(), u.CreatedAt, u.UpdatedAt);
 

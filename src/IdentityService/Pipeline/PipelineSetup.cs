@@ -11,6 +11,7 @@ public static class PipelineSetup
     public static IServiceCollection AddSignInPipeline(this IServiceCollection services)
     {
         services.AddScoped<SignInPipeline>();
+        services.AddSingleton<Audit.AuditLog>();
         services.AddSingleton<SignInLog>();
         services.AddSingleton<PolicyStore>();
         services.AddScoped<DeviceCookie>();

@@ -1,47 +1,34 @@
 using System.Text.Json;
-using IdentityService.Data;
-using IdentityService.Tenancy;
+using IdentityService.Audit;
 
 namespace IdentityService.Pipeline;
 
-/// <summary>Writes sign-in attempts to the append-only log, in the attempt's tenant.</summary>
-public sealed class SignInLog(IServiceScopeFactory scopes, TimeProvider time, ILogger<SignInLog> logger)
+/// <summary>Writes sign-in attempts to the attempt's tenant's audit log, with what each step decided.</summary>
+public sealed class SignInLog(AuditLog log)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     /// <remarks>The attempt is written even when the person gave up: the request's cancellation is not used.</remarks>
-    public async Task WriteAsync(SignInContext context, SignInResult result)
+    public Task WriteAsync(SignInContext context, SignInResult result)
     {
-        using var scope = scopes.CreateTenantScope(context.Tenant);
-        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        db.Add(new SignInEvent
+        var outcome = result.Outcome switch
         {
-            Id = Guid.NewGuid(),
-            Time = time.GetUtcNow(),
-            Outcome = result.Outcome switch
-            {
-                StepOutcome.Continue => "succeeded",
-                StepOutcome.Challenge => "challenged",
-                _ => "failed",
-            },
+            StepOutcome.Continue => "succeeded",
+            StepOutcome.Challenge => "challenged",
+            _ => "failed",
+        };
+        return log.WriteAsync(context.Tenant, new AuditEvent
+        {
+            Type = "signin." + outcome,
+            Outcome = outcome,
             Reason = result.Reason,
             DecidedBy = result.DecidedBy,
-            Identifier = Truncate(context.Email, 256)!,
+            Identifier = Truncate(context.Email, 256),
             UserId = context.User?.Id,
             Ip = context.Ip.ToString(),
             Country = context.Country,
             UserAgent = Truncate(context.UserAgent, 512),
             ClientId = Truncate(context.ClientId, 100),
-            Trace = JsonSerializer.Serialize(context.Trace, Json),
+            Trace = JsonSerializer.Serialize(context.Trace, AuditLog.Json),
         });
-        try
-        {
-            await db.SaveChangesAsync(CancellationToken.None);
-        }
-        catch (Exception e) when (e is Microsoft.EntityFrameworkCore.DbUpdateException or InvalidOperationException)
-        {
-            logger.LogError(e, "Writing a sign-in attempt of tenant {Tenant} to the sign-in log failed.", context.Tenant.Id);
-        }
     }
 
     private static string? Truncate(string? value, int max) => value is null || value.Length <= max ? value : value[..max];

@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using IdentityService.Management;
@@ -70,7 +69,7 @@ internal static class PolicyApi
 
         try
         {
-            await store.SaveAsync(tenant, policy, Actor(http.User), http.RequestAborted);
+            await store.SaveAsync(tenant, policy, Audit.AuditLog.Actor(http.User), Protection.IpRanges.Normalize(http.Connection.RemoteIpAddress ?? System.Net.IPAddress.IPv6None).ToString(), http.RequestAborted);
         }
         catch (Microsoft.EntityFrameworkCore.DbUpdateException)
         {
@@ -79,13 +78,5 @@ internal static class PolicyApi
         }
 
         return Results.Json(PolicyStore.Redact(policy), PolicyStore.Json);
-    }
-
-    internal static string Actor(ClaimsPrincipal user)
-    {
-        var tenant = user.FindFirstValue(ManagementAuthenticationHandler.TenantClaim);
-        var subject = user.FindFirstValue("sub");
-        var isClient = subject is not null && subject == user.FindFirstValue("client_id");
-        return $"{(isClient ? "client" : "user")}:{subject}@{tenant}";
     }
 }

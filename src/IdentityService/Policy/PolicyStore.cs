@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
@@ -46,16 +47,18 @@ public sealed class PolicyStore : IDisposable
 
     private readonly IServiceScopeFactory _scopes;
     private readonly IInvalidationBus _bus;
+    private readonly AuditLog _audit;
     private readonly TimeProvider _time;
     private readonly ILogger<PolicyStore> _logger;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
     private readonly BatchRefresher<string, CachedPolicy> _refresher;
     private long _evictions;
 
-    public PolicyStore(IServiceScopeFactory scopes, IInvalidationBus bus, TimeProvider time, ILogger<PolicyStore> logger)
+    public PolicyStore(IServiceScopeFactory scopes, IInvalidationBus bus, AuditLog audit, TimeProvider time, ILogger<PolicyStore> logger)
     {
         _scopes = scopes;
         _bus = bus;
+        _audit = audit;
         _time = time;
         _logger = logger;
         _refresher = new(LoadAsync, (cached, loaded) => cached.Digest.AsSpan().SequenceEqual(loaded.Digest), Apply,
@@ -154,8 +157,8 @@ public sealed class PolicyStore : IDisposable
         _cache.Remove(tenantId);
     }
 
-    /// <summary>Stores a validated policy and records the change; returns the policy before it.</summary>
-    public async Task<TenantPolicy> SaveAsync(Tenant tenant, TenantPolicy policy, string actor, CancellationToken cancellationToken)
+    /// <summary>Stores a validated policy and records the change in the audit log; returns the policy before it.</summary>
+    public async Task<TenantPolicy> SaveAsync(Tenant tenant, TenantPolicy policy, string actor, string? ip, CancellationToken cancellationToken)
     {
         using var scope = _scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
@@ -173,15 +176,22 @@ public sealed class PolicyStore : IDisposable
             record.UpdatedAt = now;
         }
 
-        db.Add(new PolicyChange
+        // Recorded with the change itself: a policy never changes unrecorded.
+        var change = db.Add(new AuditEvent
         {
-            Id = Guid.NewGuid(),
             Time = now,
+            Type = AuditEventTypes.PolicyChanged,
+            Outcome = "succeeded",
+            Ip = ip,
             Actor = actor,
-            Before = JsonSerializer.Serialize(Redact(before), Json),
-            After = JsonSerializer.Serialize(Redact(policy), Json),
-        });
+            Details = new JsonObject
+            {
+                ["before"] = JsonSerializer.SerializeToNode(Redact(before), Json),
+                ["after"] = JsonSerializer.SerializeToNode(Redact(policy), Json),
+            }.ToJsonString(),
+        }).Entity;
         await db.SaveChangesAsync(cancellationToken);
+        _audit.Written(tenant, change);
         Forget(tenant.Id);
         await _bus.PublishAsync(Channel, tenant.Id);
         return before;

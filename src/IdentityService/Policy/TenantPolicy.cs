@@ -20,6 +20,8 @@ public sealed class TenantPolicy
 
     public PasswordResetPolicy PasswordReset { get; set; } = new();
 
+    public PasswordPolicy Passwords { get; set; } = new();
+
     public RateLimitPolicy RateLimits { get; set; } = new();
 
     public CaptchaPolicy Captcha { get; set; } = new();
@@ -102,6 +104,19 @@ public sealed class StepUpPolicy
 
     /// <summary>An IP that failed recently against other accounts.</summary>
     public bool RecentFailuresFromIp { get; set; } = true;
+}
+
+/// <summary>What a new password must be: set by an admin, or by its user through a reset link.</summary>
+public sealed class PasswordPolicy
+{
+    /// <summary>The fewest characters (8 to 128). Default 8, NIST SP 800-63B's floor.</summary>
+    public int MinLength { get; set; } = 8;
+
+    /// <summary>
+    /// The lowest zxcvbn score (0 to 4: too guessable, very guessable, somewhat guessable, safely unguessable, very
+    /// unguessable), counting the account's email and names and the tenant's name as guessable words. Default 2.
+    /// </summary>
+    public int MinStrength { get; set; } = 2;
 }
 
 public sealed class PasswordResetPolicy

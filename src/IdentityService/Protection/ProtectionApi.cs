@@ -1,4 +1,5 @@
 using System.Net;
+using IdentityService.Audit;
 using IdentityService.Management;
 using IdentityService.Tenancy;
 using IdentityService.Users;
@@ -35,19 +36,24 @@ internal static class ProtectionApi
         return Results.Ok(Paging.Create(blocks, limit, b => b.Ip, b => b));
     }
 
-    private static async Task<IResult> LiftBlockAsync(HttpContext http, string ip, TenantContext tenantContext, IProtectionStore store)
+    private static async Task<IResult> LiftBlockAsync(HttpContext http, string ip, TenantContext tenantContext, IProtectionStore store, AuditLog audit)
     {
         if (!IPAddress.TryParse(ip, out var address))
         {
             return Problems.Validation("ip", "Not an IP address.");
         }
 
-        return await store.UnblockAsync(tenantContext.Required.Id, IpRanges.Normalize(address).ToString(), http.RequestAborted)
-            ? Results.NoContent()
-            : Problems.NotFound("ip_block_not_found", "This address is not blocked.");
+        var blocked = IpRanges.Normalize(address).ToString();
+        if (!await store.UnblockAsync(tenantContext.Required.Id, blocked, http.RequestAborted))
+        {
+            return Problems.NotFound("ip_block_not_found", "This address is not blocked.");
+        }
+
+        await audit.AdminActionAsync(http, AuditEventTypes.IpBlockLifted, details: new { blockedIp = blocked });
+        return Results.NoContent();
     }
 
-    private static async Task<IResult> UnlockAsync(HttpContext http, string userId, TenantContext tenantContext, UserManager<AppUser> users, ILockoutStore lockouts)
+    private static async Task<IResult> UnlockAsync(HttpContext http, string userId, TenantContext tenantContext, UserManager<AppUser> users, ILockoutStore lockouts, AuditLog audit)
     {
         var user = Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
         if (user is null)
@@ -56,6 +62,7 @@ internal static class ProtectionApi
         }
 
         await lockouts.UnlockAsync(tenantContext.Required.Id, user.Id.ToString(), http.RequestAborted);
+        await audit.AdminActionAsync(http, AuditEventTypes.UserUnlocked, userId: user.Id);
         return Results.NoContent();
     }
 }

@@ -29,6 +29,10 @@ public static class UsersSetup
             .AddUserStore<TenantUserStore>();
         services.AddSingleton<DummyPasswordHash>();
         services.AddScoped<PasswordSignIn>();
+        services.AddScoped<PasswordResets>();
+        services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
+        services.AddSingleton<Email.Mailer>();
+        services.AddHostedService(sp => sp.GetRequiredService<Email.Mailer>());
         return services;
     }
 }

@@ -93,6 +93,17 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "DELETE", "/api/v1/tenants/acme/ip-blocks/not-an-ip" },
         { "POST", "/api/v1/tenants/acme/users/{user}/unlock" },
         { "POST", "/api/v1/tenants/acme/users/not-a-guid/unlock" },
+        { "GET", "/api/v1/tenants/acme/audit-events" },
+        { "POST", "/api/v1/tenants/acme/audit-events" },
+        { "GET", "/api/v1/tenants/acme/audit-events?from=9999-12-31T23:59:59-14:00&to=0001-01-01T00:00:00%2B14:00" },
+        { "GET", "/api/v1/tenants/acme/audit-events?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5&type=%25&userId=%00&ip=fe80::1%25eth0&outcome=" },
+        { "GET", "/api/v1/tenants/acme/audit-events/export?format=csv&from=2026-02-30T00:00:00Z" },
+        { "GET", "/api/v1/tenants/acme/audit-events/export?format=ndjson&type=signin.*&limit=0" },
+        { "GET", "/api/v1/tenants/acme/webhooks?limit=1&cursor=%FF" },
+        { "POST", "/api/v1/tenants/acme/webhooks" },
+        { "DELETE", "/api/v1/tenants/acme/webhooks/not-a-guid" },
+        { "DELETE", "/api/v1/tenants/acme/webhooks/00000000-0000-0000-0000-000000000000" },
+        { "POST", "/api/v1/tenants/acme/export?includePasswordHashes=%00" },
     };
 
     public static TheoryData<string, string> OidcRoutes => new()
@@ -232,6 +243,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
             ("policy-like", utf8("{\"lockout\": {\"maxFailedAttempts\": \"x\", \"maxFailedAttempts\": 2}, \"countries\": null, \"ipRules\": {\"allow\": [\"\\ud800\"]}, \"\\udfff\": []}")),
             ("nulls", utf8("{\"id\": null, \"displayName\": null, \"email\": null, \"password\": null, \"clientId\": null, \"redirectUris\": [null], \"grantTypes\": [null], \"scopes\": [null], \"roles\": [null], \"settings\": {\"apiResources\": [null]}}")),
             ("lone-surrogate", utf8("{\"email\": \"\\ud800@x.test\", \"displayName\": \"\\udfff\", \"clientId\": \"\\u0000\"}")),
+            ("webhook-like", utf8("{\"url\": \"http://127.0.0.1:9/\\u0000\", \"events\": [\"*\", null, 5, \"user.*\"]}")),
+            ("webhook", utf8("{\"url\": \"http://[::1]:9/x?y=%00\", \"events\": [\"*\"]}")),
             ("deep", utf8(deep)),
             ("form", utf8("grant_type=authorization_code&code=%ZZ&client_id=web&client_id=other&redirect_uri=%00&code_verifier=&token=" + new string('a', 20_000) + "&Email=%FF&Password=&__RequestVerificationToken=x&decision=allow")),
             ("form-refresh", utf8("grant_type=refresh_token&refresh_token=abc.def.ghi.jkl.mno&client_id=svc&client_secret=x&scope=manage%20openid")),

@@ -166,6 +166,14 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         return (seen, sizes);
     }
 
+    /// <summary>A management token of a tenant's own admin: a back end of that tenant with the manage scope (client <c>ops</c>).</summary>
+    public async Task<string> TenantAdminTokenAsync(string tenant)
+    {
+        var client = await ManageOkAsync(HttpMethod.Post, $"/api/v1/tenants/{tenant}/clients",
+            new { clientId = "ops", generateSecret = true, grantTypes = new[] { "client_credentials" }, scopes = new[] { "manage" } });
+        return await ClientCredentialsTokenAsync(tenant, "ops", client["clientSecret"]!.GetValue<string>(), "manage");
+    }
+
     public Task<JsonObject> CreateTenantAsync(string id, string? displayName = null) =>
         ManageOkAsync(HttpMethod.Post, "/api/v1/tenants", new { id, displayName = displayName ?? id.ToUpperInvariant() });
 

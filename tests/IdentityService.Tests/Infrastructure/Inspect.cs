@@ -1,5 +1,5 @@
 using IdentityService.Data;
-using IdentityService.Pipeline;
+using IdentityService.Audit;
 using IdentityService.Tenancy;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,10 +17,11 @@ public static class Inspect
         return factory.Services.GetRequiredService<IServiceScopeFactory>().CreateTenantScope(found);
     }
 
-    public static async Task<List<SignInEvent>> SignInEventsAsync(this IdentityServiceFactory factory, string tenant)
+    /// <summary>The tenant's sign-in attempts in its audit log, oldest first.</summary>
+    public static async Task<List<AuditEvent>> SignInEventsAsync(this IdentityServiceFactory factory, string tenant)
     {
         using var scope = await factory.TenantScopeAsync(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        return await db.Set<SignInEvent>().AsNoTracking().OrderBy(e => e.Time).ThenBy(e => e.Id).ToListAsync();
+        return await db.Set<AuditEvent>().AsNoTracking().Where(e => e.Type.StartsWith("signin.")).OrderBy(e => e.Id).ToListAsync();
     }
 }

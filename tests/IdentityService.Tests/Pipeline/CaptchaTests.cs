@@ -92,7 +92,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>The page the person sees, which must not tell why; returns the log's record of the attempt.</summary>
-    private async Task<IdentityService.Pipeline.SignInEvent> RefusedAsync(string expectedReason, string? token = FakeRecaptcha.Token, string message = LoginModel.RefusedMessage)
+    private async Task<IdentityService.Audit.AuditEvent> RefusedAsync(string expectedReason, string? token = FakeRecaptcha.Token, string message = LoginModel.RefusedMessage)
     {
         using var browser = Browser();
         var refused = await Assert.ThrowsAsync<SignInRefusedException>(() => Flow(browser, token).GetCodeAsync(Email, Password));
@@ -105,7 +105,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
         return attempt;
     }
 
-    private async Task<IdentityService.Pipeline.SignInEvent> OnlyAttemptAsync() => Assert.Single(await _factory.SignInEventsAsync(Tenant));
+    private async Task<IdentityService.Audit.AuditEvent> OnlyAttemptAsync() => Assert.Single(await _factory.SignInEventsAsync(Tenant));
 
     [Fact]
     public async Task V3_HighScore_SignsIn_AndGoogleIsAskedWithTheSecretTokenAndClientAddress()

@@ -25,7 +25,7 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var owl = (await factory.SignInEventsAsync("acme"))[0];
         Assert.Equal("DenyNightOwls", owl.DecidedBy);
         Assert.Equal("night_owl", owl.Reason);
-        var steps = JsonDocument.Parse(owl.Trace).RootElement.EnumerateArray().Select(s => s.GetProperty("step").GetString()).ToList();
+        var steps = JsonDocument.Parse(owl.Trace!).RootElement.EnumerateArray().Select(s => s.GetProperty("step").GetString()).ToList();
         Assert.Equal(["EnforceSignInRateLimit", "CheckIpBlock", "FindAccount", "DenyNightOwls"], steps);
     }
 

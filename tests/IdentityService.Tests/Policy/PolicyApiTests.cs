@@ -288,8 +288,7 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
     {
         await _factory.CreateTenantAsync("other");
-        var client = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/other/clients", new { clientId = "ops", generateSecret = true, grantTypes = new[] { "client_credentials" }, scopes = new[] { "manage" } });
-        var token = await _factory.ClientCredentialsTokenAsync("other", "ops", client["clientSecret"]!.GetValue<string>(), "manage");
+        var token = await _factory.TenantAdminTokenAsync("other");
 
         Assert.Equal(HttpStatusCode.Forbidden, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", token: token)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/other/policy", token: token)).StatusCode);
@@ -342,11 +341,16 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
         return await client.SendAsync(request);
     }
 
-    private async Task<PolicyChange> LastChangeAsync()
+    private sealed record Change(string? Actor, string Before, string After);
+
+    private async Task<Change> LastChangeAsync()
     {
         using var scope = await _factory.TenantScopeAsync("acme");
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        return (await db.Set<PolicyChange>().AsNoTracking().ToListAsync()).OrderBy(c => c.Time).Last();
+        var last = await db.Set<IdentityService.Audit.AuditEvent>().AsNoTracking()
+            .Where(e => e.Type == "policy.changed").OrderByDescending(e => e.Id).FirstAsync();
+        var details = System.Text.Json.Nodes.JsonNode.Parse(last.Details!)!;
+        return new Change(last.Actor, details["before"]!.ToJsonString(), details["after"]!.ToJsonString());
     }
 
     private async Task<TenantPolicy> StoredAsync()

@@ -14,7 +14,7 @@ namespace IdentityService.SignIn.Pages;
 /// The sign-in page: email and password, posted in the body only, through the tenant's sign-in pipeline.
 /// Every refusal shows the same message with the same status, whatever step refused.
 /// </summary>
-public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, Email.Mailer mailer, TimeProvider time) : PageModel
 {
     /// <summary>The one message of every refused sign-in, whatever refused it.</summary>
     public const string RefusedMessage = "Email and/or password invalid.";
@@ -37,6 +37,9 @@ public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, De
     public string? Password { get; set; }
 
     public string? Error { get; private set; }
+
+    /// <summary>Whether the page offers a password reset by email (an SMTP server is configured).</summary>
+    public bool CanResetPassword => mailer.IsConfigured;
 
     /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
     public CaptchaPolicy? Captcha { get; private set; }

@@ -1,0 +1,88 @@
+using IdentityService.Data;
+
+namespace IdentityService.Audit;
+
+/// <summary>
+/// One entry of a tenant's append-only audit log: a sign-in attempt or an admin action. Nothing updates or
+/// deletes a row, except the erasure of the whole tenant. <see cref="Id"/> grows with every entry, so the
+/// log reads newest first by it.
+/// </summary>
+public sealed class AuditEvent : ITenantOwned
+{
+    public long Id { get; set; }
+
+    public string TenantId { get; set; } = "";
+
+    public DateTimeOffset Time { get; set; }
+
+    /// <summary>What happened: one of <see cref="AuditEventTypes"/>.</summary>
+    public required string Type { get; set; }
+
+    /// <summary><c>succeeded</c>, <c>failed</c> or <c>challenged</c>.</summary>
+    public required string Outcome { get; set; }
+
+    /// <summary>The address the request came from.</summary>
+    public string? Ip { get; set; }
+
+    /// <summary>The account signing in, or the one an admin action was about.</summary>
+    public Guid? UserId { get; set; }
+
+    /// <summary>The client a person signed in to, or the one an admin action was about.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Who did an admin action: <c>client:{clientId}@{tenant}</c> or <c>user:{userId}@{tenant}</c>.</summary>
+    public string? Actor { get; set; }
+
+    /// <summary>A sign-in's reason code of a denial or challenge (<c>invalid_credentials</c>, <c>ip_blocked</c>...).</summary>
+    public string? Reason { get; set; }
+
+    /// <summary>The sign-in step that decided.</summary>
+    public string? DecidedBy { get; set; }
+
+    /// <summary>The identifier a person typed to sign in.</summary>
+    public string? Identifier { get; set; }
+
+    public string? Country { get; set; }
+
+    public string? UserAgent { get; set; }
+
+    /// <summary>Each sign-in step that ran, with its decision and reason, as JSON.</summary>
+    public string? Trace { get; set; }
+
+    /// <summary>What an admin action changed, as a JSON object (never a secret).</summary>
+    public string? Details { get; set; }
+}
+
+/// <summary>The audit log's event types; webhooks subscribe to these names.</summary>
+public static class AuditEventTypes
+{
+    public const string SignInSucceeded = "signin.succeeded";
+    public const string SignInFailed = "signin.failed";
+    public const string SignInChallenged = "signin.challenged";
+    public const string UserCreated = "user.created";
+    public const string UserUpdated = "user.updated";
+    public const string UserDeleted = "user.deleted";
+    public const string UserUnlocked = "user.unlocked";
+    public const string PasswordResetRequested = "password_reset.requested";
+    public const string PasswordResetCompleted = "password_reset.completed";
+    public const string ClientCreated = "client.created";
+    public const string ClientUpdated = "client.updated";
+    public const string ClientDeleted = "client.deleted";
+    public const string ClientSecretRotated = "client.secret_rotated";
+    public const string PolicyChanged = "policy.changed";
+    public const string TenantCreated = "tenant.created";
+    public const string TenantUpdated = "tenant.updated";
+    public const string TenantDeleted = "tenant.deleted";
+    public const string IpBlockLifted = "ip_block.lifted";
+    public const string WebhookCreated = "webhook.created";
+    public const string WebhookDeleted = "webhook.deleted";
+    public const string TenantExported = "tenant.exported";
+
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
+    {
+        SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
+        PasswordResetRequested, PasswordResetCompleted,
+        ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
+        TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported,
+    };
+}

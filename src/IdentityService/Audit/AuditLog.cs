@@ -1,0 +1,83 @@
+using System.Net;
+using System.Security.Claims;
+using System.Text.Json;
+using IdentityService.Data;
+using IdentityService.Management;
+using IdentityService.Protection;
+using IdentityService.Tenancy;
+
+namespace IdentityService.Audit;
+
+/// <summary>Writes entries to a tenant's audit log.</summary>
+public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispatcher webhooks, TimeProvider time, ILogger<AuditLog> logger)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// Writes an entry in its own scope, then hands it to the tenant's webhooks. A failure to write is logged, never
+    /// thrown: what was done stays done.
+    /// </summary>
+    /// <remarks>The request's cancellation is not used: an action done is recorded even when its caller went away.</remarks>
+    public async Task WriteAsync(Tenant tenant, AuditEvent entry)
+    {
+        using var scope = scopes.CreateTenantScope(tenant);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+        db.Add(Stamp(entry));
+        try
+        {
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is Microsoft.EntityFrameworkCore.DbUpdateException or InvalidOperationException)
+        {
+            logger.LogError(e, "Writing a {Type} event of tenant {Tenant} to the audit log failed.", entry.Type, tenant.Id);
+            return;
+        }
+
+        Written(tenant, entry);
+    }
+
+    /// <summary>Tells the tenant's webhooks of an entry written (by <see cref="WriteAsync"/>, or with the change it records).</summary>
+    public void Written(Tenant tenant, AuditEvent entry) => webhooks.Enqueue(tenant, entry);
+
+    /// <summary>
+    /// Records an admin action of a management request, in the tenant the request manages (or <paramref name="tenant"/>):
+    /// its caller as the actor, its address, and what changed.
+    /// </summary>
+    public Task AdminActionAsync(HttpContext http, string type, Guid? userId = null, string? clientId = null, object? details = null, Tenant? tenant = null) =>
+        WriteAsync(
+            tenant ?? http.RequestServices.GetRequiredService<TenantContext>().Required,
+            new AuditEvent
+            {
+                Type = type,
+                Outcome = "succeeded",
+                Ip = IpRanges.Normalize(http.Connection.RemoteIpAddress ?? IPAddress.IPv6None).ToString(),
+                UserId = userId,
+                ClientId = clientId,
+                Actor = Actor(http.User),
+                Details = details is null ? null : JsonSerializer.Serialize(details, Json),
+            });
+
+    /// <summary>The names of the fields a request body set (its members that are not null), never their values.</summary>
+    public static string[] FieldsSet(object body) =>
+        body.GetType().GetProperties().Where(p => p.GetValue(body) is not null).Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToArray();
+
+    /// <summary>Sets the time of an entry about to be added to a context.</summary>
+    public AuditEvent Stamp(AuditEvent entry)
+    {
+        if (entry.Time == default)
+        {
+            entry.Time = time.GetUtcNow();
+        }
+
+        return entry;
+    }
+
+    /// <summary>The caller of a management request: <c>client:{clientId}@{tenant}</c> or <c>user:{userId}@{tenant}</c>.</summary>
+    public static string Actor(ClaimsPrincipal user)
+    {
+        var tenant = user.FindFirstValue(ManagementAuthenticationHandler.TenantClaim);
+        var subject = user.FindFirstValue("sub");
+        var isClient = subject is not null && subject == user.FindFirstValue("client_id");
+        return $"{(isClient ? "client" : "user")}:{subject}@{tenant}";
+    }
+}

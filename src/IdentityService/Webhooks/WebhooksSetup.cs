@@ -1,0 +1,23 @@
+namespace IdentityService.Webhooks;
+
+public static class WebhooksSetup
+{
+    /// <summary>The webhook dispatcher, and its HTTP client: no redirects, and outside Development public addresses only.</summary>
+    public static IServiceCollection AddWebhooks(this IServiceCollection services)
+    {
+        services.AddSingleton<WebhookDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
+        services.AddHttpClient(WebhookDispatcher.HttpClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Webhooks/1"))
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+                if (!sp.GetRequiredService<IHostEnvironment>().IsDevelopment())
+                {
+                    handler.ConnectCallback = WebhookAddresses.ConnectPublicAsync;
+                }
+
+                return handler;
+            });
+        return services;
+    }
+}

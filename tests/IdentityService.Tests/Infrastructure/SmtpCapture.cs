@@ -1,0 +1,82 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using MimeKit;
+using SmtpServer;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
+
+namespace IdentityService.Tests.Infrastructure;
+
+/// <summary>
+/// A real SMTP server on a loopback port (the SmtpServer library) that keeps every message it accepts, parsed with
+/// MimeKit, for a test to read as a person would read their mail.
+/// </summary>
+public sealed class SmtpCapture : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _running;
+
+    private SmtpCapture(int port, Store store, SmtpServer.SmtpServer server)
+    {
+        Port = port;
+        Messages = store.Messages;
+        _running = server.StartAsync(_stop.Token);
+    }
+
+    public int Port { get; }
+
+    public ConcurrentQueue<MimeMessage> Messages { get; }
+
+    /// <summary>The settings that point the service at this server (plain SMTP on loopback).</summary>
+    public Dictionary<string, string?> Settings => new()
+    {
+        ["Email:Smtp:Host"] = "127.0.0.1",
+        ["Email:Smtp:Port"] = Port.ToString(),
+        ["Email:Smtp:UseTls"] = "false",
+        ["Email:Smtp:From"] = "Sign-in <no-reply@id.example.test>",
+    };
+
+    public static SmtpCapture Start()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var options = new SmtpServerOptionsBuilder()
+            .ServerName("localhost")
+            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, port)))
+            .Build();
+        var store = new Store();
+        var services = new SmtpServer.ComponentModel.ServiceProvider();
+        services.Add(store);
+        return new SmtpCapture(port, store, new SmtpServer.SmtpServer(options, services));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _running;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private sealed class Store : MessageStore
+    {
+        public ConcurrentQueue<MimeMessage> Messages { get; } = new();
+
+        public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        {
+            using var stream = new MemoryStream(buffer.ToArray());
+            Messages.Enqueue(await MimeMessage.LoadAsync(stream, cancellationToken));
+            return SmtpResponse.Ok;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace IdentityService.Tests.Infrastructure;
+
+/// <summary>
+/// A tenant's webhook endpoint on a real loopback port: records every POST it gets (headers and body) and answers
+/// each with the next status queued in <see cref="Statuses"/>, or 204.
+/// </summary>
+public sealed class WebhookReceiver : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private WebhookReceiver(WebApplication app) => _app = app;
+
+    public string Url { get; private set; } = "";
+
+    public ConcurrentQueue<HttpStatusCode> Statuses { get; } = new();
+
+    public ConcurrentQueue<Delivery> Deliveries { get; } = new();
+
+    public sealed record Delivery(string Path, string? Id, string? Timestamp, string? Signature, string? ContentType, string Body);
+
+    public static async Task<WebhookReceiver> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var receiver = new WebhookReceiver(app);
+        app.MapPost("/{**path}", async (HttpContext http) =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            var headers = http.Request.Headers;
+            receiver.Deliveries.Enqueue(new Delivery(
+                http.Request.Path, headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], http.Request.ContentType, await reader.ReadToEndAsync()));
+            return Results.StatusCode((int)(receiver.Statuses.TryDequeue(out var status) ? status : HttpStatusCode.NoContent));
+        });
+        await app.StartAsync();
+        receiver.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return receiver;
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}

@@ -1,0 +1,252 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using IdentityService.Tests.Infrastructure;
+using IdentityService.Webhooks;
+
+namespace IdentityService.Tests.Webhooks;
+
+/// <summary>
+/// A tenant's webhooks: created with a secret shown once, listed without it, deleted; the events they subscribe to
+/// are POSTed to a real endpoint on this machine, signed as Standard Webhooks says, and tried again when it fails.
+/// </summary>
+public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Tenant = "acme";
+    private const string Hooks = "/api/v1/tenants/acme/webhooks";
+    private const string Password = "correct horse battery staple";
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+    private WebhookReceiver _receiver = null!;
+
+    public async Task InitializeAsync()
+    {
+        _receiver = await WebhookReceiver.StartAsync();
+        await _factory.CreateTenantAsync(Tenant);
+    }
+
+    public async Task DisposeAsync() => await _receiver.DisposeAsync();
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task Create_ShowsTheSecretOnce_TheListNever()
+    {
+        var created = await _factory.ManageOkAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url + "/a", events = new[] { "user.created", "signin.failed" } });
+        var list = await _factory.ManageOkAsync(HttpMethod.Get, Hooks, expected: HttpStatusCode.OK);
+
+        var secret = created["secret"]!.GetValue<string>();
+        Assert.StartsWith("whsec_", secret);
+        Assert.Equal(32, Convert.FromBase64String(secret["whsec_".Length..]).Length);
+        Assert.Equal(_receiver.Url + "/a", created["url"]!.GetValue<string>());
+        var listed = Assert.Single(list["items"]!.AsArray())!;
+        Assert.Equal(created["id"]!.GetValue<string>(), listed["id"]!.GetValue<string>());
+        Assert.Equal(["user.created", "signin.failed"], listed["events"]!.AsArray().Select(e => e!.GetValue<string>()));
+        Assert.Null(listed["secret"]);
+        Assert.DoesNotContain(secret["whsec_".Length..], list.ToJsonString());
+        var audit = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=webhook.created", expected: HttpStatusCode.OK)).ToJsonString();
+        Assert.Contains(created["id"]!.GetValue<string>(), audit);
+        Assert.DoesNotContain(secret["whsec_".Length..], audit);
+    }
+
+    [Fact]
+    public async Task ASubscribedEvent_IsPostedSigned_OthersAreNot()
+    {
+        var secret = await SubscribeAsync("/a", "user.created");
+
+        await _factory.CreateWebClientAsync(Tenant);
+        var userId = await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+
+        await Eventually.TrueAsync(() => !_receiver.Deliveries.IsEmpty);
+        var delivery = Assert.Single(_receiver.Deliveries);
+        Assert.Equal("/a", delivery.Path);
+        Assert.Equal("application/json; charset=utf-8", delivery.ContentType);
+        AssertSigned(secret, delivery);
+        var body = JsonNode.Parse(delivery.Body)!;
+        Assert.Equal("user.created", body["type"]!.GetValue<string>());
+        Assert.Equal(userId, body["data"]!["userId"]!.GetValue<string>());
+        Assert.Equal(delivery.Id, body["data"]!["id"]!.GetValue<string>());
+        Assert.Equal(body["data"]!["time"]!.GetValue<string>(), body["timestamp"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Star_DeliversSignInsToo()
+    {
+        var secret = await SubscribeAsync("/all", "*");
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+
+        using var browser = _factory.CreateBrowser();
+        await new SignInPage(browser, Tenant).PostAsync("ada@acme.test", "not the password");
+
+        // Its own creation is the first event it gets. Deliveries run side by side: they may arrive in any order.
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count >= 3);
+        var types = _receiver.Deliveries.OrderBy(d => long.Parse(d.Id!)).Select(d => JsonNode.Parse(d.Body)!["type"]!.GetValue<string>()).ToList();
+        Assert.Equal(["webhook.created", "user.created", "signin.failed"], types);
+        Assert.All(_receiver.Deliveries, d => AssertSigned(secret, d));
+        Assert.DoesNotContain("not the password", string.Join("", _receiver.Deliveries.Select(d => d.Body)));
+    }
+
+    [Fact]
+    public async Task AFailedDelivery_IsTriedAgainLater_WithTheSameId()
+    {
+        var secret = await SubscribeAsync("/flaky", "user.created");
+        _receiver.Statuses.Enqueue(HttpStatusCode.InternalServerError);
+
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1);
+        _factory.Time.Advance(TimeSpan.FromSeconds(4));
+        await Task.Delay(200);
+        Assert.Single(_receiver.Deliveries);
+        _factory.Time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 2);
+        _factory.Time.Advance(TimeSpan.FromHours(8));
+        await Task.Delay(200);
+
+        var deliveries = _receiver.Deliveries.ToList();
+        Assert.Equal(2, deliveries.Count);
+        Assert.Equal(deliveries[0].Id, deliveries[1].Id);
+        Assert.Equal(deliveries[0].Body, deliveries[1].Body);
+        Assert.NotEqual(deliveries[0].Timestamp, deliveries[1].Timestamp);
+        Assert.All(deliveries, d => AssertSigned(secret, d));
+    }
+
+    [Fact]
+    public async Task ADeletedWebhook_GetsNothingMore()
+    {
+        await SubscribeAsync("/gone", "user.created");
+        await SubscribeAsync("/kept", "user.created");
+        var gone = (await _factory.ManageOkAsync(HttpMethod.Get, Hooks, expected: HttpStatusCode.OK))["items"]!.AsArray()
+            .Single(h => h!["url"]!.GetValue<string>().EndsWith("/gone"))!["id"]!.GetValue<string>();
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"{Hooks}/{gone}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _factory.ManageAsync(HttpMethod.Delete, $"{Hooks}/{gone}")).StatusCode);
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await _factory.CreateUserAsync(Tenant, "bob@acme.test", Password);
+
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count(d => d.Path == "/kept") == 2);
+        Assert.DoesNotContain(_receiver.Deliveries, d => d.Path == "/gone");
+        Assert.Single((await _factory.ManageOkAsync(HttpMethod.Get, Hooks, expected: HttpStatusCode.OK))["items"]!.AsArray());
+    }
+
+    [Theory]
+    [InlineData("ftp://hooks.example.com/x", "url")]
+    [InlineData("/relative", "url")]
+    [InlineData("http://user:pass@127.0.0.1/x", "url")]
+    [InlineData("http://127.0.0.1/x#frag", "url")]
+    [InlineData("http://127.0.0.1/x y", "url")]
+    [InlineData(null, "url")]
+    public async Task BadUrls_Are400(string? url, string field)
+    {
+        var response = await _factory.ManageAsync(HttpMethod.Post, Hooks, new { url, events = new[] { "*" } });
+
+        await AssertNamesAsync(response, field);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("user.exploded")]
+    [InlineData("user.created,user.created")]
+    [InlineData("signin.*")]
+    public async Task BadEventLists_Are400(string events)
+    {
+        var response = await _factory.ManageAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url, events = events.Split(',', StringSplitOptions.RemoveEmptyEntries) });
+
+        await AssertNamesAsync(response, "events");
+    }
+
+    [Fact]
+    public async Task ATenantHasAtMostTwentyWebhooks()
+    {
+        for (var i = 0; i < WebhooksApi.MaxPerTenant; i++)
+        {
+            await SubscribeAsync("/" + i, "user.created");
+        }
+
+        var response = await _factory.ManageAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url, events = new[] { "*" } });
+
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        var (seen, _) = await _factory.WalkPagesAsync(Hooks, "id");
+        Assert.Equal(WebhooksApi.MaxPerTenant, seen.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task AnotherTenantsWebhooks_AreOutOfReach()
+    {
+        await _factory.CreateTenantAsync("other");
+        var token = await _factory.TenantAdminTokenAsync("other");
+
+        var list = await _factory.ManageAsync(HttpMethod.Get, Hooks, token: token);
+        var create = await _factory.ManageAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url, events = new[] { "*" } }, token);
+
+        Assert.Equal(HttpStatusCode.Forbidden, list.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, create.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("http://hooks.example.com/x")]
+    [InlineData("https://127.0.0.1/x")]
+    [InlineData("https://10.1.2.3/x")]
+    [InlineData("https://169.254.169.254/latest/meta-data")]
+    [InlineData("https://[::1]/x")]
+    [InlineData("https://[fd00::1]/x")]
+    [InlineData("https://localhost/x")]
+    [InlineData("https://api.localhost/x")]
+    public async Task OutsideDevelopment_OnlyHttpsToPublicAddresses(string url)
+    {
+        using var factory = new IdentityServiceFactory { Output = output, Environment = "Production", Settings = { ["Issuer:PublicOrigin"] = "https://id.example.test" } };
+        factory.ClientOptions.BaseAddress = new Uri("https://id.example.test");
+        await factory.CreateTenantAsync(Tenant);
+
+        var refused = await factory.ManageAsync(HttpMethod.Post, Hooks, new { url, events = new[] { "*" } });
+        var accepted = await factory.ManageAsync(HttpMethod.Post, Hooks, new { url = "https://hooks.example.com/identity", events = new[] { "*" } });
+
+        await AssertNamesAsync(refused, "url");
+        Assert.Equal(HttpStatusCode.Created, accepted.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("93.184.216.34", true)]
+    [InlineData("2606:2800:220:1:248:1893:25c8:1946", true)]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("10.0.0.1", false)]
+    [InlineData("172.16.0.1", false)]
+    [InlineData("172.31.255.255", false)]
+    [InlineData("172.32.0.1", true)]
+    [InlineData("192.168.1.1", false)]
+    [InlineData("169.254.169.254", false)]
+    [InlineData("100.64.0.1", false)]
+    [InlineData("0.0.0.0", false)]
+    [InlineData("224.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("::", false)]
+    [InlineData("fe80::1", false)]
+    [InlineData("fd12:3456::1", false)]
+    [InlineData("::ffff:10.0.0.1", false)]
+    [InlineData("::ffff:93.184.216.34", true)]
+    [InlineData("64:ff9b::a00:1", false)]
+    public void OnlyPublicAddresses_AreConnectedTo(string address, bool isPublic) =>
+        Assert.Equal(isPublic, WebhookAddresses.IsPublic(IPAddress.Parse(address)));
+
+    private async Task<string> SubscribeAsync(string path, params string[] events)
+    {
+        var created = await _factory.ManageOkAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url + path, events });
+        return created["secret"]!.GetValue<string>();
+    }
+
+    /// <summary>Checks a delivery's signature as a receiver would, from the Standard Webhooks specification.</summary>
+    private static void AssertSigned(string secret, WebhookReceiver.Delivery delivery)
+    {
+        Assert.NotNull(delivery.Id);
+        var timestamp = long.Parse(delivery.Timestamp!);
+        var key = Convert.FromBase64String(secret["whsec_".Length..]);
+        var expected = "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{delivery.Id}.{timestamp}.{delivery.Body}")));
+        Assert.Contains(expected, delivery.Signature!.Split(' '));
+    }
+
+    private static async Task AssertNamesAsync(HttpResponseMessage response, string field)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, text);
+        Assert.NotNull(JsonNode.Parse(text)!["errors"]![field]);
+    }
+}
