@@ -22,7 +22,12 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
     {
         using var scope = scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        db.Add(Stamp(entry));
+        if (entry.Time == default)
+        {
+            entry.Time = time.GetUtcNow();
+        }
+
+        db.Add(entry);
         try
         {
             await db.SaveChangesAsync(CancellationToken.None);
@@ -60,17 +65,6 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
     /// <summary>The names of the fields a request body set (its members that are not null), never their values.</summary>
     public static string[] FieldsSet(object body) =>
         body.GetType().GetProperties().Where(p => p.GetValue(body) is not null).Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToArray();
-
-    /// <summary>Sets the time of an entry about to be added to a context.</summary>
-    public AuditEvent Stamp(AuditEvent entry)
-    {
-        if (entry.Time == default)
-        {
-            entry.Time = time.GetUtcNow();
-        }
-
-        return entry;
-    }
 
     /// <summary>The caller of a management request: <c>client:{clientId}@{tenant}</c> or <c>user:{userId}@{tenant}</c>.</summary>
     public static string Actor(ClaimsPrincipal user)

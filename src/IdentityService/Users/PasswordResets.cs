@@ -61,6 +61,8 @@ public sealed class PasswordResets(
         {
             var token = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
             var now = time.GetUtcNow();
+            // The account's expired links go as a new one is made: the table holds only links that could still work.
+            await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id && t.ExpiresAt <= now).ExecuteDeleteAsync(c), cancellationToken);
             var lifetime = TimeSpan.FromMinutes(policy.PasswordReset.LinkLifetimeMinutes);
             db.Add(new PasswordResetToken { Id = Guid.NewGuid(), UserId = user.Id, TokenHash = Hash(token), CreatedAt = now, ExpiresAt = now + lifetime });
             await db.SaveChangesAsync(cancellationToken);

@@ -81,7 +81,7 @@ internal static class WebhooksApi
         db.Add(webhook);
         await db.SaveChangesAsync(http.RequestAborted);
         await bus.PublishAsync(WebhookDispatcher.Channel, tenantContext.Required.Id);
-        await audit.AdminActionAsync(http, AuditEventTypes.WebhookCreated, details: new { webhook = webhook.Id, url = webhook.Url, events = webhook.Events });
+        await audit.AdminActionAsync(http, AuditEventTypes.WebhookCreated, details: new { webhook = webhook.Id, origin = Origin(webhook.Url), events = webhook.Events });
         return Results.Created($"/api/v1/tenants/{tenantContext.Required.Id}/webhooks/{webhook.Id}", View(webhook) with { Secret = secret });
     }
 
@@ -121,9 +121,15 @@ internal static class WebhooksApi
         }
 
         await bus.PublishAsync(WebhookDispatcher.Channel, tenantContext.Required.Id);
-        await audit.AdminActionAsync(http, AuditEventTypes.WebhookDeleted, details: new { webhook = webhook.Id, url = webhook.Url });
+        await audit.AdminActionAsync(http, AuditEventTypes.WebhookDeleted, details: new { webhook = webhook.Id, origin = Origin(webhook.Url) });
         return Results.NoContent();
     }
+
+    /// <summary>
+    /// A webhook's URL as the audit log names it: its origin only. Many receivers take a secret in the path or the
+    /// query (chat services' incoming hooks), and audit events travel on to webhooks and exports.
+    /// </summary>
+    private static string Origin(string url) => new Uri(url).GetLeftPart(UriPartial.Authority);
 
     private static WebhookView View(Webhook webhook) => new(webhook.Id, webhook.Url, webhook.Events, webhook.CreatedAt, webhook.CreatedBy);
 }

@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.RegularExpressions;
 using IdentityService.SignIn.Pages;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 
 namespace IdentityService.Tests.SignIn;
@@ -107,6 +109,12 @@ public sealed partial class PasswordResetTests(ITestOutputHelper output) : IAsyn
         Assert.Contains("autocomplete=\"new-password\"", await browser.GetStringAsync(link));
         _factory.Time.Advance(TimeSpan.FromMinutes(1));
         Assert.Contains(ResetPasswordModel.InvalidLinkMessage, await browser.GetStringAsync(link));
+
+        // An expired link is deleted when the account asks for a new one: only links that could work are stored.
+        await PostFormAsync(browser, "/t/acme/forgot-password", new() { ["Email"] = "ada@acme.test" });
+        using var scope = await _factory.TenantScopeAsync(Tenant);
+        var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+        Assert.Equal(1, await db.Set<IdentityService.Users.PasswordResetToken>().CountAsync());
     }
 
     [Fact]

@@ -47,6 +47,11 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         var audit = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=webhook.created", expected: HttpStatusCode.OK)).ToJsonString();
         Assert.Contains(created["id"]!.GetValue<string>(), audit);
         Assert.DoesNotContain(secret["whsec_".Length..], audit);
+        // A receiver's URL may hold its own secret (chat services' incoming hooks): the log names its origin only.
+        await _factory.ManageOkAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url + "/services/T0/B0/hook-secret-42", events = new[] { "*" } });
+        audit = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=webhook.created", expected: HttpStatusCode.OK)).ToJsonString();
+        Assert.Contains(_receiver.Url, audit);
+        Assert.DoesNotContain("hook-secret-42", audit);
     }
 
     [Fact]
