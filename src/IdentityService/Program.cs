@@ -34,6 +34,7 @@ if (args.Contains("migrate"))
 
 app.UseHostingAndSecurity();
 app.UseTenancy();
+app.UseMiddleware<IdentityService.Audit.ErrorAlerts>();
 app.UseMiddleware<IdentityService.Protection.RequestRateLimiting>();
 app.UseMiddleware<DiscoveryCache>();
 app.UseCors();

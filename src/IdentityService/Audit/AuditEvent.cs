@@ -77,12 +77,13 @@ public static class AuditEventTypes
     public const string WebhookCreated = "webhook.created";
     public const string WebhookDeleted = "webhook.deleted";
     public const string TenantExported = "tenant.exported";
+    public const string ErrorsAlert = "alert.errors";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         PasswordResetRequested, PasswordResetCompleted,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
-        TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported,
+        TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
     };
 }

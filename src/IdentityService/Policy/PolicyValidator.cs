@@ -25,14 +25,14 @@ public static class PolicyValidator
         }
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
-            || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.RateLimits is null || policy.Captcha is null
+            || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
             || policy.Mfa.StepUp is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
-                ("captcha", policy.Captcha),
+                ("captcha", policy.Captcha), ("alerts", policy.Alerts),
             ];
             if (policy.Mfa is not null)
             {
@@ -90,6 +90,12 @@ public static class PolicyValidator
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
         Range(policy.Passwords.MinLength, 8, 128, "passwords.minLength");
         Range(policy.Passwords.MinStrength, 0, 4, "passwords.minStrength");
+        Range(policy.Alerts.ErrorsPerMinute, 0, 1_000_000, "alerts.errorsPerMinute");
+        if (policy.Alerts.Statuses is null || policy.Alerts.Statuses.Count is 0 or > 20
+            || policy.Alerts.Statuses.Any(s => s is < 400 or > 599) || policy.Alerts.Statuses.Distinct().Count() != policy.Alerts.Statuses.Count)
+        {
+            errors["alerts.statuses"] = ["alerts.statuses must list 1 to 20 different error statuses, from 400 to 599."];
+        }
         Range(policy.RateLimits.SignInPerIpPerMinute, 1, 100_000, "rateLimits.signInPerIpPerMinute");
         Range(policy.RateLimits.TokenRequestsPerClientPerSecond, 1, 1_000_000, "rateLimits.tokenRequestsPerClientPerSecond");
         Range(policy.RateLimits.RequestsPerTenantPerSecond, 1, 10_000_000, "rateLimits.requestsPerTenantPerSecond");

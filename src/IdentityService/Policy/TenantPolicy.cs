@@ -22,6 +22,8 @@ public sealed class TenantPolicy
 
     public PasswordPolicy Passwords { get; set; } = new();
 
+    public AlertPolicy Alerts { get; set; } = new();
+
     public RateLimitPolicy RateLimits { get; set; } = new();
 
     public CaptchaPolicy Captcha { get; set; } = new();
@@ -117,6 +119,16 @@ public sealed class PasswordPolicy
     /// unguessable), counting the account's email and names and the tenant's name as guessable words. Default 2.
     /// </summary>
     public int MinStrength { get; set; } = 2;
+}
+
+/// <summary>When the tenant is told that its endpoints answer too many errors (an <c>alert.errors</c> audit event, sent to its webhooks).</summary>
+public sealed class AlertPolicy
+{
+    /// <summary>Errors within one minute that raise an alert (once per minute); 0: never. Default 100.</summary>
+    public int ErrorsPerMinute { get; set; } = 100;
+
+    /// <summary>The statuses counted as errors. Default 400, 401, 403 and 429.</summary>
+    public List<int> Statuses { get; set; } = [400, 401, 403, 429];
 }
 
 public sealed class PasswordResetPolicy
