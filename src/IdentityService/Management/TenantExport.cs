@@ -66,7 +66,16 @@ internal static class TenantExport
                     foreach (var row in rows)
                     {
                         var view = await UsersApi.ViewAsync(users, row);
-                        views.Add(withHashes ? new ExportedUser(view, row.PasswordHash) : view);
+                        if (withHashes)
+                        {
+                            var withHash = JsonSerializer.SerializeToNode(view, Options)!.AsObject();
+                            withHash["passwordHash"] = row.PasswordHash;
+                            views.Add(withHash);
+                        }
+                        else
+                        {
+                            views.Add(view);
+                        }
                     }
 
                     return (views, rows.Count == Batch ? rows[^1].Id.ToString() : null);
@@ -116,23 +125,6 @@ internal static class TenantExport
             await file.DisposeAsync();
             throw;
         }
-    }
-
-    /// <summary>A user with their password hash, for a move to another system.</summary>
-    private sealed record ExportedUser([property: System.Text.Json.Serialization.JsonIgnore] UsersApi.UserView View, string? PasswordHash)
-    {
-        public Guid Id => View.Id;
-        public string? Email => View.Email;
-        public bool EmailVerified => View.EmailVerified;
-        public string? PhoneNumber => View.PhoneNumber;
-        public bool PhoneNumberVerified => View.PhoneNumberVerified;
-        public string? Name => View.Name;
-        public string? GivenName => View.GivenName;
-        public string? FamilyName => View.FamilyName;
-        public string? Locale => View.Locale;
-        public IReadOnlyList<string> Roles => View.Roles;
-        public DateTimeOffset CreatedAt => View.CreatedAt;
-        public DateTimeOffset? UpdatedAt => View.UpdatedAt;
     }
 
     private static void Write(ZipArchive zip, string name, object value)

@@ -57,9 +57,11 @@ public sealed partial class SignInPage(HttpClient browser, string tenant)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/t/{tenant}/login");
         request.Headers.Add(TestClientIp.Header, ip);
-        var html = await (await browser.SendAsync(request)).Content.ReadAsStringAsync();
-        return Token().Match(html).Groups[1].Value;
+        return AntiForgeryToken(await (await browser.SendAsync(request)).Content.ReadAsStringAsync());
     }
+
+    /// <summary>The anti-forgery token of a page's form, as a browser would post it back.</summary>
+    public static string AntiForgeryToken(string html) => Token().Match(html).Groups[1].Value;
 
     [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]*)\"")]
     private static partial Regex Token();

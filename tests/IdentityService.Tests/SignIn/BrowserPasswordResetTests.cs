@@ -11,7 +11,6 @@ namespace IdentityService.Tests.SignIn;
 /// </summary>
 public sealed partial class BrowserPasswordResetTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string ChromiumPath = "/usr/bin/chromium";
     private readonly SmtpCapture _smtp = SmtpCapture.Start();
     private readonly KestrelIdentityServiceFactory _factory = new();
     private IPlaywright? _playwright;
@@ -29,12 +28,7 @@ public sealed partial class BrowserPasswordResetTests(ITestOutputHelper output) 
         await _factory.CreateTenantAsync("acme");
         await _factory.CreateUserAsync("acme", "ada@acme.test", "correct horse battery staple");
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        _browser = await Chromium.LaunchAsync(_playwright);
     }
 
     public async Task DisposeAsync()

@@ -15,7 +15,6 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
 {
     private const string Email = "ada@acme.test";
     private const string Password = "correct horse battery staple";
-    private const string ChromiumPath = "/usr/bin/chromium";
 
     private readonly KestrelIdentityServiceFactory _factory = new();
     private IPlaywright? _playwright;
@@ -30,12 +29,7 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         await _factory.CreateUserAsync("acme", Email, Password);
 
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        _browser = await Chromium.LaunchAsync(_playwright);
     }
 
     public async Task DisposeAsync()
