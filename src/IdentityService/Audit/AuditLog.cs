@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Claims;
 using System.Text.Json;
 using IdentityService.Data;
@@ -55,7 +54,7 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
             {
                 Type = type,
                 Outcome = "succeeded",
-                Ip = IpRanges.Normalize(http.Connection.RemoteIpAddress ?? IPAddress.IPv6None).ToString(),
+                Ip = IpRanges.ClientOf(http).ToString(),
                 UserId = userId,
                 ClientId = clientId,
                 Actor = Actor(http.User),

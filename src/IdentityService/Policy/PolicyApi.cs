@@ -69,7 +69,7 @@ internal static class PolicyApi
 
         try
         {
-            await store.SaveAsync(tenant, policy, Audit.AuditLog.Actor(http.User), Protection.IpRanges.Normalize(http.Connection.RemoteIpAddress ?? System.Net.IPAddress.IPv6None).ToString(), http.RequestAborted);
+            await store.SaveAsync(tenant, policy, Audit.AuditLog.Actor(http.User), Protection.IpRanges.ClientOf(http).ToString(), http.RequestAborted);
         }
         catch (Microsoft.EntityFrameworkCore.DbUpdateException)
         {

@@ -67,4 +67,7 @@ public static class IpRanges
 
     /// <summary>The address as the protections key it: IPv4-mapped IPv6 addresses become IPv4.</summary>
     public static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    /// <summary>A request's client address as every protection and log sees it (after the forwarded-headers middleware).</summary>
+    public static IPAddress ClientOf(HttpContext context) => Normalize(context.Connection.RemoteIpAddress ?? IPAddress.IPv6None);
 }

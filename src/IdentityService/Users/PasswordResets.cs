@@ -45,7 +45,7 @@ public sealed class PasswordResets(
         // The sign-in page's limit per address and minute counts these too: asking is not a way around it.
         var limit = policy.RateLimits.SignInPerIpPerMinute;
         var user = email.Length is 0 or > 256 ? null : await users.FindByEmailAsync(email);
-        if (limit > 0 && await protection.IncrementAsync(tenant.Required.Id, $"rl:signin:{ip}", TimeSpan.FromMinutes(1), cancellationToken) > limit)
+        if (limit > 0 && await Pipeline.Steps.EnforceSignInRateLimit.CountAsync(protection, tenant.Required.Id, ip, cancellationToken) > limit)
         {
             entry.Reason = "rate_limited";
         }

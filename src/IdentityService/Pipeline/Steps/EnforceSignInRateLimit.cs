@@ -16,9 +16,13 @@ internal sealed class EnforceSignInRateLimit(IProtectionStore store) : ISignInSt
 
     public async ValueTask<StepDecision> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
-        var count = await store.IncrementAsync(context.Tenant.Id, $"rl:signin:{context.Ip}", TimeSpan.FromMinutes(1), cancellationToken);
+        var count = await CountAsync(store, context.Tenant.Id, context.Ip, cancellationToken);
         return count > context.Policy.RateLimits.SignInPerIpPerMinute
             ? StepDecision.Deny("rate_limited", $"{count} attempts this minute from this IP")
             : StepDecision.Continue();
     }
+
+    /// <summary>Counts one attempt of an address in the current minute; a password reset request counts here too.</summary>
+    public static Task<long> CountAsync(IProtectionStore store, string tenantId, System.Net.IPAddress ip, CancellationToken cancellationToken) =>
+        store.IncrementAsync(tenantId, $"rl:signin:{ip}", TimeSpan.FromMinutes(1), cancellationToken);
 }

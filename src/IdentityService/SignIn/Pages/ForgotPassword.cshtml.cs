@@ -1,4 +1,3 @@
-using System.Net;
 using IdentityService.Oidc;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
@@ -35,7 +34,7 @@ public sealed class ForgotPasswordModel(PasswordResets resets, TenantContext ten
             return Page();
         }
 
-        var ip = IpRanges.Normalize(HttpContext.Connection.RemoteIpAddress ?? IPAddress.IPv6None);
+        var ip = IpRanges.ClientOf(HttpContext);
         var resetPage = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/reset-password";
         await resets.RequestAsync(Email?.Trim() ?? "", ip, resetPage, HttpContext.RequestAborted);
         Sent = true;

@@ -1,4 +1,3 @@
-using System.Net;
 using IdentityService.Pipeline;
 using IdentityService.Policy;
 using IdentityService.Protection;
@@ -60,7 +59,7 @@ public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, De
             Http = HttpContext,
             Email = Email?.Trim() ?? "",
             Password = Password ?? "",
-            Ip = IpRanges.Normalize(HttpContext.Connection.RemoteIpAddress ?? IPAddress.IPv6None),
+            Ip = IpRanges.ClientOf(HttpContext),
             UserAgent = Request.Headers.UserAgent.ToString(),
             CaptchaToken = Request.Form["g-recaptcha-response"].ToString(),
             DeviceId = devices.Read(HttpContext),

@@ -1,4 +1,3 @@
-using System.Net;
 using IdentityService.Protection;
 using IdentityService.Users;
 using Microsoft.AspNetCore.Mvc;
@@ -88,7 +87,7 @@ public sealed class ResetPasswordModel(PasswordResets resets) : PageModel
 
         if (Errors.Count == 0)
         {
-            var ip = IpRanges.Normalize(HttpContext.Connection.RemoteIpAddress ?? IPAddress.IPv6None);
+            var ip = IpRanges.ClientOf(HttpContext);
             var result = await resets.ResetAsync(Token, NewPassword!, ip, HttpContext.RequestAborted);
             if (result is null)
             {
