@@ -63,6 +63,9 @@ public static class AuditEventTypes
     public const string UserUpdated = "user.updated";
     public const string UserDeleted = "user.deleted";
     public const string UserUnlocked = "user.unlocked";
+    public const string MfaEnrolled = "mfa.enrolled";
+    public const string MfaRemoved = "mfa.removed";
+    public const string MfaCodeSent = "mfa.code_sent";
     public const string PasswordResetRequested = "password_reset.requested";
     public const string PasswordResetCompleted = "password_reset.completed";
     public const string ClientCreated = "client.created";
@@ -82,6 +85,7 @@ public static class AuditEventTypes
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
+        MfaEnrolled, MfaRemoved, MfaCodeSent,
         PasswordResetRequested, PasswordResetCompleted,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,

@@ -143,6 +143,27 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.TokenHash).HasMaxLength(32);
         });
 
+        builder.Entity<Mfa.MfaChallenge>(e =>
+        {
+            e.ToTable("MfaChallenges");
+            e.HasIndex(x => x.TokenHash).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.Property(x => x.TokenHash).HasMaxLength(32);
+            e.Property(x => x.CodeHash).HasMaxLength(32);
+            e.Property(x => x.Reason).HasMaxLength(64);
+            e.Property(x => x.ClientId).HasMaxLength(100);
+            e.Property(x => x.Country).HasMaxLength(2);
+            e.Property(x => x.CodeFactor).HasMaxLength(16);
+            e.Property(x => x.PendingTotpSecret).HasMaxLength(1000);
+        });
+
+        builder.Entity<Mfa.UserAuthenticator>(e =>
+        {
+            e.ToTable("UserAuthenticators");
+            e.HasIndex(x => x.UserId).IsUnique();
+            e.Property(x => x.ProtectedSecret).HasMaxLength(1000);
+        });
+
         builder.Entity<AccountLockout>(e =>
         {
             e.ToTable("AccountLockouts");
@@ -219,6 +240,8 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<AuditEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Webhooks.Webhook>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<PasswordResetToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Mfa.MfaChallenge>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Mfa.UserAuthenticator>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<AccountLockout>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);

@@ -36,7 +36,7 @@ internal static partial class UsersApi
     }
 
     public sealed record UserView(
-        Guid Id, string? Email, bool EmailVerified, string? PhoneNumber, bool PhoneNumberVerified,
+        Guid Id, string? Email, bool EmailVerified, string? PhoneNumber, bool PhoneNumberVerified, bool MfaEnrolled,
         string? Name, string? GivenName, string? FamilyName, string? Locale, IReadOnlyList<string> Roles,
         DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
 
@@ -54,6 +54,7 @@ internal static partial class UsersApi
         users.MapGet("/{userId}", GetAsync);
         users.MapPatch("/{userId}", UpdateAsync);
         users.MapDelete("/{userId}", DeleteAsync);
+        users.MapDelete("/{userId}/mfa", RemoveMfaAsync);
         return api;
     }
 
@@ -247,7 +248,27 @@ internal static partial class UsersApi
         }
 
         await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        await db.InTurnAsync(c => db.Set<Mfa.UserAuthenticator>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
         await audit.AdminActionAsync(http, AuditEventTypes.UserDeleted, userId: user.Id);
+        return Results.NoContent();
+    }
+
+    /// <summary>
+    /// For a user who lost their authenticator app: removes it, and stops asking them a second factor where the
+    /// policy is optional. Where it is required they set up a new one at their next sign-in.
+    /// </summary>
+    private static async Task<IResult> RemoveMfaAsync(HttpContext http, string userId, UserManager<AppUser> users, IdentityDb db, Mfa.SecondFactors factors, AuditLog audit)
+    {
+        var user = await FindAsync(users, userId);
+        if (user is null)
+        {
+            return UserNotFound();
+        }
+
+        var removed = await factors.RemoveAsync(user, CancellationToken.None);
+        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        await audit.AdminActionAsync(http, AuditEventTypes.MfaRemoved, userId: user.Id, details: new { authenticatorApp = removed });
         return Results.NoContent();
     }
 
@@ -362,7 +383,7 @@ internal static partial class UsersApi
         Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
 
     internal static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
-        u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.Name, u.GivenName, u.FamilyName, u.Locale,
+        u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.TwoFactorEnabled, u.Name, u.GivenName, u.FamilyName, u.Locale,
         (await users.GetRolesAsync(u)).ToList(), u.CreatedAt, u.UpdatedAt);
 
     private static IResult IdentityProblem(IdentityResult result)

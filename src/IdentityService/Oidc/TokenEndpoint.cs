@@ -66,7 +66,7 @@ internal static class TokenEndpoint
             DateTimeOffset? authTime = long.TryParse(granted.GetClaim(Claims.AuthenticationTime), out var seconds)
                 ? DateTimeOffset.FromUnixTimeSeconds(seconds)
                 : null;
-            var principal = await claims.CreatePrincipalAsync(user, granted.GetScopes(), granted.GetResources(), authTime);
+            var principal = await claims.CreatePrincipalAsync(user, granted.GetScopes(), granted.GetResources(), authTime, granted.GetClaims(Claims.AuthenticationMethodReference));
             return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 

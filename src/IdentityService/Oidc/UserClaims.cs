@@ -67,7 +67,8 @@ public sealed class UserClaims(IdentityDb db)
     /// The principal OpenIddict signs in: the user's claims for the granted scopes, each sent to the ID token,
     /// and the subject and roles to the access token as well.
     /// </summary>
-    public async Task<ClaimsPrincipal> CreatePrincipalAsync(UserProfile user, IReadOnlyCollection<string> scopes, IEnumerable<string> resources, DateTimeOffset? authTime)
+    /// <param name="methods">How the user signed in (RFC 8176 <c>amr</c> values), from the session: sent in the ID token.</param>
+    public async Task<ClaimsPrincipal> CreatePrincipalAsync(UserProfile user, IReadOnlyCollection<string> scopes, IEnumerable<string> resources, DateTimeOffset? authTime, IEnumerable<string>? methods = null)
     {
         var identity = new ClaimsIdentity(
             authenticationType: "IdentityService", nameType: Claims.Name, roleType: Claims.Role);
@@ -97,6 +98,11 @@ public sealed class UserClaims(IdentityDb db)
         if (authTime is not null)
         {
             identity.AddClaim(new Claim(Claims.AuthenticationTime, authTime.Value.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
+        }
+
+        foreach (var method in methods ?? [])
+        {
+            identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, method));
         }
 
         var principal = new ClaimsPrincipal(identity);

@@ -40,32 +40,35 @@ public sealed class DeviceCookie(IDataProtectionProvider dataProtection, Identit
     private static readonly TimeSpan LastSeenResolution = TimeSpan.FromHours(1);
 
     /// <summary>After a successful sign-in: gives the browser an id if it has none, and remembers the device and country for the account.</summary>
-    public async Task RememberAsync(SignInContext context, CancellationToken cancellationToken)
+    public Task RememberAsync(SignInContext context, CancellationToken cancellationToken) =>
+        RememberAsync(context.Http, context.User!.Id, context.DeviceId, context.Country, cancellationToken);
+
+    /// <summary>The same, for a sign-in completed later (by its second factor), from the browser it was made in.</summary>
+    public async Task RememberAsync(HttpContext http, Guid userId, string? deviceId, string? country, CancellationToken cancellationToken)
     {
-        var deviceId = context.DeviceId ?? Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        context.Http.Response.Cookies.Append(Name, _protector.Protect(deviceId), new CookieOptions
+        deviceId ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        http.Response.Cookies.Append(Name, _protector.Protect(deviceId), new CookieOptions
         {
             HttpOnly = true,
-            Secure = context.Http.Request.IsHttps,
+            Secure = http.Request.IsHttps,
             SameSite = SameSiteMode.Lax,
-            Path = context.Http.Request.PathBase.HasValue ? context.Http.Request.PathBase.Value : "/",
+            Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/",
             Expires = time.GetUtcNow() + Lifetime,
             IsEssential = true,
         });
 
-        await SightAsync(context, UserSighting.Device, FindAccount.DeviceHash(deviceId)!, cancellationToken);
-        if (context.Country is { } country)
+        await SightAsync(userId, UserSighting.Device, FindAccount.DeviceHash(deviceId)!, cancellationToken);
+        if (country is not null)
         {
-            await SightAsync(context, UserSighting.Country, country, cancellationToken);
+            await SightAsync(userId, UserSighting.Country, country, cancellationToken);
         }
     }
 
-    private async Task SightAsync(SignInContext context, string kind, string value, CancellationToken cancellationToken)
+    private async Task SightAsync(Guid userId, string kind, string value, CancellationToken cancellationToken)
     {
         // A sighting is known (read) far more often than it is new (written); its last-seen time is kept to the
         // hour, so a regular sign-in from a known device writes nothing here.
         var now = time.GetUtcNow();
-        var userId = context.User!.Id;
         var sightings = db.Set<UserSighting>().Where(s => s.UserId == userId && s.Kind == kind && s.Value == value);
         var lastSeen = await sightings.Select(s => (DateTimeOffset?)s.LastSeen).FirstOrDefaultAsync(cancellationToken);
         if (lastSeen is { } seen)

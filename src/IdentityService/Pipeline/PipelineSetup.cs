@@ -24,6 +24,9 @@ public static class PipelineSetup
         services.AddSignInStep<FindAccount>();
         services.AddSignInStep<VerifyPassword>();
         services.AddSignInStep<RequireSecondFactor>();
+        services.AddScoped<Mfa.SecondFactors>();
+        services.AddOptions<Mfa.TwilioOptions>().BindConfiguration(Mfa.TwilioOptions.Section);
+        services.AddHttpClient<Mfa.TwilioSms>(client => client.Timeout = TimeSpan.FromSeconds(10));
 
         services.AddOptions<GeoIpOptions>().BindConfiguration(GeoIpOptions.Section);
         services.AddSingleton<IGeoLocator, MaxMindGeoLocator>();

@@ -52,6 +52,9 @@ public sealed class SignInContext
     /// <summary>Whether the device is one the account signed in from before (known once the account is).</summary>
     public bool? FamiliarDevice { get; set; }
 
+    /// <summary>Set by a step before the password that wants a second factor asked once the password is right (its reason).</summary>
+    public string? SecondFactorNeededFor { get; set; }
+
     /// <summary>Risk signals raised along the way (for the second-factor step and the log).</summary>
     public List<string> RiskSignals { get; } = [];
 

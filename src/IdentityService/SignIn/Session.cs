@@ -16,6 +16,7 @@ public static class Session
     public const string Scheme = "IdentityService.Session";
     public const string TenantClaim = "tenant";
     public const string AuthTimeClaim = "auth_time";
+    public const string AmrClaim = "amr";
 
     public static IServiceCollection AddSessionCookie(this IServiceCollection services)
     {
@@ -53,14 +54,19 @@ public static class Session
     }
 
     /// <summary>The session principal of a user who just proved who they are.</summary>
-    public static ClaimsPrincipal CreatePrincipal(Guid userId, string tenantId, string email, DateTimeOffset authTime, string method)
+    /// <param name="methods">How they proved it, as RFC 8176 <c>amr</c> values (<c>pwd</c>; with a second factor <c>otp</c> or <c>sms</c>, and <c>mfa</c>).</param>
+    public static ClaimsPrincipal CreatePrincipal(Guid userId, string tenantId, string email, DateTimeOffset authTime, params string[] methods)
     {
         var identity = new ClaimsIdentity(Scheme, "email", "role");
         identity.AddClaim(new Claim("sub", userId.ToString()));
         identity.AddClaim(new Claim(TenantClaim, tenantId));
         identity.AddClaim(new Claim("email", email));
         identity.AddClaim(new Claim(AuthTimeClaim, authTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)));
-        identity.AddClaim(new Claim("amr", method));
+        foreach (var method in methods)
+        {
+            identity.AddClaim(new Claim(AmrClaim, method));
+        }
+
         return new ClaimsPrincipal(identity);
     }
 

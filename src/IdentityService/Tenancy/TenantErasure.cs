@@ -29,6 +29,8 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.UserLogins.Where(l => userIds.Contains(l.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.UserTokens.Where(t => userIds.Contains(t.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.Set<Users.PasswordResetToken>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Mfa.MfaChallenge>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Mfa.UserAuthenticator>().ExecuteDeleteAsync(cancellationToken);
         await db.Users.ExecuteDeleteAsync(cancellationToken);
         var roleIds = db.Roles.Select(r => r.Id);
         await db.RoleClaims.Where(c => roleIds.Contains(c.RoleId)).ExecuteDeleteAsync(cancellationToken);

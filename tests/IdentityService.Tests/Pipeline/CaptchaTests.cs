@@ -135,13 +135,22 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task V3_LowScore_WithChallenge_AsksForASecondFactor()
+    public async Task V3_LowScore_WithChallenge_AsksForASecondFactor_OnceThePasswordIsRight()
     {
         await UseV3Async(new { belowThreshold = "challenge" });
         _google.SiteVerifyAnswer = FakeRecaptcha.V3(0.2);
 
-        var attempt = await RefusedAsync("captcha_low_score", message: LoginModel.SecondFactorMessage);
-        Assert.Equal("challenged", attempt.Outcome);
+        // This account has no second factor it can use, and a step-up never sets one up: the sign-in stops there.
+        using var browser = Browser();
+        var refused = await Assert.ThrowsAsync<SignInRefusedException>(() => Flow(browser, FakeRecaptcha.Token).GetCodeAsync(Email, Password));
+        Assert.Contains(LoginModel.SecondFactorMessage, WebUtility.HtmlDecode(refused.Page));
+        var attempt = Assert.Single(await _factory.SignInEventsAsync(Tenant));
+        Assert.Equal(("challenged", "captcha_low_score", "RequireSecondFactor"), (attempt.Outcome, attempt.Reason, attempt.DecidedBy));
+
+        // A wrong password is refused as always: the low score asked for more, not less.
+        refused = await Assert.ThrowsAsync<SignInRefusedException>(() => Flow(Browser(), FakeRecaptcha.Token).GetCodeAsync(Email, "wrong password"));
+        Assert.Contains(LoginModel.RefusedMessage, WebUtility.HtmlDecode(refused.Page));
+        Assert.Equal("invalid_credentials", (await _factory.SignInEventsAsync(Tenant))[^1].Reason);
     }
 
     [Fact]

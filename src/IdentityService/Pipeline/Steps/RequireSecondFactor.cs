@@ -7,7 +7,8 @@ namespace IdentityService.Pipeline.Steps;
 /// <summary>
 /// The hand-off to a second factor, once the password is right: asked when the tenant requires it, when
 /// the user enrolled one (mode <c>optional</c>), or, with risk-based step-up on, on a risk signal: a device
-/// never seen for this account, a country never seen for it, or an IP that failed recently against other accounts.
+/// never seen for this account, a country never seen for it, or an IP that failed recently against other accounts;
+/// and whenever an earlier step asked for one (a low reCAPTCHA score, where the tenant chose to challenge it).
 /// </summary>
 internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store, IGeoLocator geo) : ISignInStep
 {
@@ -17,11 +18,17 @@ internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store,
 
     public int Order => 8000;
 
-    public bool IsEnabled(SignInContext context) => context.Policy.Mfa.Mode != "off" || context.Policy.Mfa.StepUp.Enabled;
+    public bool IsEnabled(SignInContext context) =>
+        context.Policy.Mfa.Mode != "off" || context.Policy.Mfa.StepUp.Enabled || context.SecondFactorNeededFor is not null;
 
     public async ValueTask<StepDecision> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
         var mfa = context.Policy.Mfa;
+        if (context.SecondFactorNeededFor is { } reason)
+        {
+            return StepDecision.Challenge(Kind, reason);
+        }
+
         if (mfa.Mode == "required")
         {
             return StepDecision.Challenge(Kind, "mfa_required");

@@ -46,9 +46,15 @@ internal sealed class VerifyCaptcha(ICaptchaVerifier verifier) : ISignInStep
         var detail = $"score {verdict.Score?.ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture) ?? "none"}";
         if (verdict.Score is null || verdict.Score < policy.Threshold)
         {
-            return policy.BelowThreshold == "challenge"
-                ? StepDecision.Challenge(RequireSecondFactor.Kind, "captcha_low_score", detail)
-                : StepDecision.Deny("captcha_low_score", detail);
+            if (policy.BelowThreshold != "challenge")
+            {
+                return StepDecision.Deny("captcha_low_score", detail);
+            }
+
+            // A second factor can only be asked once the password is right: the attempt goes on, and the
+            // second-factor step asks for one (a wrong password is refused as any other).
+            context.SecondFactorNeededFor = "captcha_low_score";
+            return StepDecision.Continue(detail + ", second factor to be asked");
         }
 
         return StepDecision.Continue(detail);

@@ -13,11 +13,13 @@ namespace IdentityService.SignIn.Pages;
 /// The sign-in page: email and password, posted in the body only, through the tenant's sign-in pipeline.
 /// Every refusal shows the same message with the same status, whatever step refused.
 /// </summary>
-public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, Email.Mailer mailer, TimeProvider time) : PageModel
+public sealed class LoginModel(
+    SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, Email.Mailer mailer, Mfa.SecondFactors secondFactors, TimeProvider time) : PageModel
 {
     /// <summary>The one message of every refused sign-in, whatever refused it.</summary>
     public const string RefusedMessage = "Email and/or password invalid.";
 
+    /// <summary>A challenged sign-in whose account has no second factor it can use (and may not set one up now).</summary>
     public const string SecondFactorMessage = "This sign-in needs a second factor, and none can be offered to this account yet. Please contact your administrator.";
 
     [BindProperty(SupportsGet = true)]
@@ -70,6 +72,11 @@ public sealed class LoginModel(SignInPipeline pipeline, PolicyStore policies, De
         var result = await pipeline.RunAsync(context, HttpContext.RequestAborted);
         if (result.Outcome == StepOutcome.Challenge)
         {
+            if (await secondFactors.BeginAsync(context, result.Reason, HttpContext.RequestAborted))
+            {
+                return Redirect(Request.PathBase + "/mfa" + QueryString.Create("ReturnUrl", ReturnUrl ?? ""));
+            }
+
             Error = SecondFactorMessage;
             return Page();
         }

@@ -1,0 +1,136 @@
+using IdentityService.Mfa;
+using IdentityService.Pipeline;
+using IdentityService.Tenancy;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using QRCoder;
+
+namespace IdentityService.SignIn.Pages;
+
+/// <summary>
+/// The second step of a challenged sign-in: a code from the account's authenticator app, or one sent by email or
+/// SMS at the person's request (a GET never sends anything). An account with no factor, at a tenant that requires
+/// one, sets up an authenticator app here first. Codes come in the POST body only.
+/// </summary>
+public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+{
+    public const string ExpiredMessage = "This sign-in has expired. Please sign in again.";
+    public const string WrongCodeMessage = "That code is not right. Check it and try again.";
+    public const string EndedMessage = "Too many wrong codes. Please sign in again.";
+    public const string LockedMessage = "Too many wrong codes for this account. Try again later.";
+    public const string NotSentMessage = "The code could not be sent. Try again later, or use another way.";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? Factor { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? Code { get; set; }
+
+    public SecondFactors.Challenge? Pending { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public string? Info { get; private set; }
+
+    /// <summary>The enrollment's QR code (a PNG data URI) and secret, when the account sets up its authenticator app now.</summary>
+    public (string QrCode, string Secret)? Enrollment { get; private set; }
+
+    public async Task OnGetAsync() => await LoadAsync();
+
+    public async Task<IActionResult> OnPostSendAsync()
+    {
+        if (!await LoadAsync())
+        {
+            return Page();
+        }
+
+        if (await factors.SendCodeAsync(Pending!, Factor ?? "", HttpContext, HttpContext.RequestAborted))
+        {
+            Info = $"We sent a code to {Destination(Factor!)}.";
+        }
+        else
+        {
+            Error = NotSentMessage;
+        }
+
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (!await LoadAsync())
+        {
+            return Page();
+        }
+
+        var challenge = Pending!;
+        var factor = Factor ?? "";
+        var outcome = await factors.VerifyAsync(challenge, factor, Code, HttpContext, HttpContext.RequestAborted);
+        Code = null;
+        switch (outcome)
+        {
+            case SecondFactors.Outcome.Succeeded:
+                SecondFactors.Forget(HttpContext);
+                await devices.RememberAsync(HttpContext, challenge.User.Id, devices.Read(HttpContext), challenge.Row.Country, HttpContext.RequestAborted);
+                var principal = Session.CreatePrincipal(challenge.User.Id, tenant.Required.Id, challenge.User.Email ?? "", time.GetUtcNow(), "pwd", factor == SecondFactors.Sms ? "sms" : "otp", "mfa");
+                await HttpContext.SignInAsync(Session.Scheme, principal);
+                return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
+            case SecondFactors.Outcome.WrongCode:
+                Error = WrongCodeMessage;
+                Pending = await factors.LoadAsync(HttpContext, HttpContext.RequestAborted);
+                return Page();
+            case SecondFactors.Outcome.Locked:
+                SecondFactors.Forget(HttpContext);
+                Pending = null;
+                Error = LockedMessage;
+                return Page();
+            default:
+                SecondFactors.Forget(HttpContext);
+                Pending = null;
+                Error = EndedMessage;
+                return Page();
+        }
+    }
+
+    /// <summary>Where a code by this factor goes, shown in part: <c>a•••@example.com</c>, <c>phone ending 1234</c>.</summary>
+    public string Destination(string factor)
+    {
+        var user = Pending!.User;
+        if (factor == SecondFactors.Sms)
+        {
+            var phone = user.PhoneNumber ?? "";
+            return $"your phone number ending {phone[Math.Max(0, phone.Length - 4)..]}";
+        }
+
+        var email = user.Email ?? "";
+        var at = email.IndexOf('@');
+        return at <= 0 ? email : $"{email[0]}•••{email[at..]}";
+    }
+
+    private async Task<bool> LoadAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        Pending = await factors.LoadAsync(HttpContext, HttpContext.RequestAborted);
+        if (Pending is null)
+        {
+            Error = ExpiredMessage;
+            return false;
+        }
+
+        if (Pending.Enrolling)
+        {
+            using var generator = new QRCodeGenerator();
+            using var data = generator.CreateQrCode(factors.EnrollmentUri(Pending), QRCodeGenerator.ECCLevel.M);
+            var png = new PngByteQRCode(data).GetGraphic(5);
+            Enrollment = ("data:image/png;base64," + Convert.ToBase64String(png), factors.EnrollmentSecret(Pending));
+        }
+
+        return true;
+    }
+}
