@@ -1,30 +1,49 @@
+using System.Security.Cryptography;
 using System.Threading.Channels;
+using IdentityService.Policy;
 using MailKit.Net.Smtp;
 using MailKit.Security;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace IdentityService.Email;
 
 /// <summary>
-/// Sends the service's mail through the configured SMTP server (MailKit), in the background: a page that sends
-/// mail answers at once, and in the same time whether or not it sent any (a reset asked for an unknown address
-/// must look like one asked for a known one). A message that cannot be sent is tried again after 10 s and 1 min,
-/// then dropped with an error logged. Messages wait in memory: a restart drops those not yet sent.
+/// Sends the service's mail through an SMTP server (MailKit), in the background: a page that sends mail answers at
+/// once, and in the same time whether or not it sent any (a reset asked for an unknown address must look like one
+/// asked for a known one). A tenant's mail goes through its own server when its policy names one
+/// (<c>email.smtp</c>), else through the service's (<c>Email:Smtp</c>). Outside Development a tenant's server is
+/// reached only at a public address and only with TLS. A message that cannot be sent is tried again after 10 s and
+/// 1 min, then dropped with an error logged. Messages wait in memory: a restart drops those not yet sent.
 /// </summary>
-public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILogger<Mailer> logger) : BackgroundService
+public sealed class Mailer(
+    IOptions<SmtpOptions> options, IDataProtectionProvider dataProtection, IHostEnvironment environment, TimeProvider time, ILogger<Mailer> logger) : BackgroundService
 {
     private static readonly TimeSpan[] Retries = [TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1)];
 
-    private readonly Channel<MimeMessage> _queue = Channel.CreateBounded<MimeMessage>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Channel<(MimeMessage Message, Server Server)> _queue =
+        Channel.CreateBounded<(MimeMessage, Server)>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    public bool IsConfigured => options.Value.IsConfigured;
+    private readonly IDataProtector _passwords = dataProtection.CreateProtector("IdentityService.Email.TenantSmtpPassword.v1");
 
-    /// <summary>Queues a plain-text message to one address. Never waits; false when no SMTP server is configured or the queue is full.</summary>
-    public bool Enqueue(string to, string subject, string text)
+    /// <summary>Whether a tenant with this policy can be sent mail: its own server, or the service's.</summary>
+    public bool IsConfiguredFor(TenantPolicy policy) => policy.Email.Smtp is not null || options.Value.IsConfigured;
+
+    /// <summary>A tenant's SMTP password as its policy stores it.</summary>
+    public string ProtectPassword(string password) => _passwords.Protect(password);
+
+    /// <summary>
+    /// Queues a plain-text message to one address, through the tenant's server or the service's. Never waits; false
+    /// when there is no server to send it through or the queue is full.
+    /// </summary>
+    public bool Enqueue(TenantPolicy policy, string to, string subject, string text)
     {
-        var smtp = options.Value;
-        if (!smtp.IsConfigured)
+        var service = options.Value;
+        Server? server = policy.Email.Smtp is { } own
+            ? new Server(own.Host!, own.Port, own.UserName, own.Password, own.UseTls, From: own.From!, Tenant: true)
+            : service.IsConfigured ? new Server(service.Host!, service.Port, service.UserName, service.Password, service.UseTls, service.From!, Tenant: false) : null;
+        if (server is null)
         {
             return false;
         }
@@ -32,7 +51,7 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
         var message = new MimeMessage();
         try
         {
-            message.From.Add(MailboxAddress.Parse(smtp.From!));
+            message.From.Add(MailboxAddress.Parse(server.From));
             message.To.Add(MailboxAddress.Parse(to));
         }
         catch (ParseException e)
@@ -43,7 +62,7 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
 
         message.Subject = subject;
         message.Body = new TextPart("plain") { Text = text };
-        if (_queue.Writer.TryWrite(message))
+        if (_queue.Writer.TryWrite((message, server)))
         {
             return true;
         }
@@ -56,9 +75,9 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
     {
         try
         {
-            await foreach (var message in _queue.Reader.ReadAllAsync(stoppingToken))
+            await foreach (var (message, server) in _queue.Reader.ReadAllAsync(stoppingToken))
             {
-                _ = SendAsync(message, stoppingToken);
+                _ = SendAsync(message, server, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -66,7 +85,7 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
         }
     }
 
-    private async Task SendAsync(MimeMessage message, CancellationToken stoppingToken)
+    private async Task SendAsync(MimeMessage message, Server server, CancellationToken stoppingToken)
     {
         for (var attempt = 0; attempt <= Retries.Length; attempt++)
         {
@@ -77,13 +96,23 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
                     await Task.Delay(Retries[attempt - 1], time, stoppingToken);
                 }
 
-                var smtp = options.Value;
                 using var client = new SmtpClient { Timeout = 30_000 };
-                var security = !smtp.UseTls ? SecureSocketOptions.None : smtp.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls;
-                await client.ConnectAsync(smtp.Host!, smtp.Port, security, stoppingToken);
-                if (!string.IsNullOrEmpty(smtp.UserName))
+                // A tenant's server is the tenant's to name: outside Development it gets TLS, and only a public address.
+                var guarded = server.Tenant && !environment.IsDevelopment();
+                var security = !server.UseTls && !guarded ? SecureSocketOptions.None : server.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls;
+                if (guarded)
                 {
-                    await client.AuthenticateAsync(smtp.UserName, smtp.Password ?? "", stoppingToken);
+                    var stream = await Webhooks.WebhookAddresses.ConnectPublicAsync(server.Host, server.Port, stoppingToken);
+                    await client.ConnectAsync(stream, server.Host, server.Port, security, stoppingToken);
+                }
+                else
+                {
+                    await client.ConnectAsync(server.Host, server.Port, security, stoppingToken);
+                }
+
+                if (!string.IsNullOrEmpty(server.UserName))
+                {
+                    await client.AuthenticateAsync(server.UserName, PasswordOf(server), stoppingToken);
                 }
 
                 await client.SendAsync(message, stoppingToken);
@@ -94,7 +123,7 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
             {
                 return;
             }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or MailKit.ProtocolException or MailKit.CommandException or SslHandshakeException or AuthenticationException or OperationCanceledException)
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HttpRequestException or CryptographicException or MailKit.ProtocolException or MailKit.CommandException or SslHandshakeException or AuthenticationException or OperationCanceledException)
             {
                 logger.LogWarning("Sending mail (\"{Subject}\") failed, attempt {Attempt}: {Error}", message.Subject, attempt + 1, e.Message);
             }
@@ -102,4 +131,10 @@ public sealed class Mailer(IOptions<SmtpOptions> options, TimeProvider time, ILo
 
         logger.LogError("Mail (\"{Subject}\") not sent after {Attempts} attempts.", message.Subject, Retries.Length + 1);
     }
+
+    private string PasswordOf(Server server) =>
+        server.Password is null ? "" : server.Tenant ? _passwords.Unprotect(server.Password) : server.Password;
+
+    /// <summary>Where a message goes: a tenant's password stays protected until the login that needs it.</summary>
+    private sealed record Server(string Host, int Port, string? UserName, string? Password, bool UseTls, string From, bool Tenant);
 }

@@ -144,6 +144,9 @@ public sealed class SecondFactors(
     public static void Forget(HttpContext http) =>
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/" });
 
+    public Task<bool> HasAuthenticatorAsync(AppUser user, CancellationToken cancellationToken) =>
+        db.Set<UserAuthenticator>().AnyAsync(a => a.UserId == user.Id, cancellationToken);
+
     /// <summary>The factors the account can answer with now: enrolled or verified, allowed by the policy, and configured here.</summary>
     public async Task<List<string>> UsableFactorsAsync(AppUser user, TenantPolicy policy, CancellationToken cancellationToken)
     {
@@ -159,7 +162,7 @@ public sealed class SecondFactors(
             factors.Add(Sms);
         }
 
-        if (allowed.Contains(Email) && mailer.IsConfigured && user.EmailConfirmed && !string.IsNullOrEmpty(user.Email))
+        if (allowed.Contains(Email) && mailer.IsConfiguredFor(policy) && user.EmailConfirmed && !string.IsNullOrEmpty(user.Email))
         {
             factors.Add(Email);
         }
@@ -204,7 +207,7 @@ public sealed class SecondFactors(
         var name = tenant.Required.DisplayName;
         var minutes = (int)Math.Ceiling((challenge.Row.ExpiresAt - time.GetUtcNow()).TotalMinutes);
         var delivered = factor == Email
-            ? mailer.Enqueue(user.Email!, $"{code} is your {name} sign-in code",
+            ? mailer.Enqueue(challenge.Policy, user.Email!, $"{code} is your {name} sign-in code",
                 $"""
                 Your {name} sign-in code is {code}. It works once, for the next {minutes} minutes.
 
@@ -221,7 +224,7 @@ public sealed class SecondFactors(
         var user = challenge.User;
         var lockout = challenge.Policy.Lockout;
         var key = LockoutKey(user.Id);
-        code = code?.Replace(" ", "", StringComparison.Ordinal).Trim();
+        code = Normalize(code);
         if (await lockouts.BeginAttemptAsync(tenant.Required.Id, key, lockout.MaxFailedAttempts, cancellationToken) == AttemptSlot.Locked)
         {
             await WriteAsync(http, challenge, AuditEventTypes.SignInFailed, "failed", factor, "mfa_locked");
@@ -232,7 +235,7 @@ public sealed class SecondFactors(
         long step = 0;
         try
         {
-            if (challenge.Factors.Contains(factor) && code is { Length: 6 } && code.All(char.IsAsciiDigit))
+            if (challenge.Factors.Contains(factor) && code is not null)
             {
                 right = factor == Totp
                     ? TotpMatches(await TotpSecretAsync(challenge, cancellationToken), code, out step)
@@ -273,17 +276,103 @@ public sealed class SecondFactors(
     /// <summary>The lockout counter of an account's second factor; an admin's unlock of the account ends it too.</summary>
     public static string LockoutKey(Guid userId) => $"{userId}:mfa";
 
-    /// <summary>The <c>otpauth://</c> URI an authenticator app reads from the enrollment's QR code.</summary>
-    public string EnrollmentUri(Challenge challenge)
+    /// <summary>The enrollment's secret in Base32, for typing into an app by hand.</summary>
+    public string EnrollmentSecret(Challenge challenge) => _secrets.Unprotect(challenge.Row.PendingTotpSecret!);
+
+    /// <summary>A new authenticator secret, protected, for an enrollment outside sign-in (the account's security page).</summary>
+    public string NewSecret() => _secrets.Protect(Base32(RandomNumberGenerator.GetBytes(20)));
+
+    /// <summary>A protected secret in Base32, or null when it is not one of ours.</summary>
+    public string? ReadSecret(string? protectedSecret)
     {
-        var secret = _secrets.Unprotect(challenge.Row.PendingTotpSecret!);
+        if (string.IsNullOrEmpty(protectedSecret) || protectedSecret.Length > 1000)
+        {
+            return null;
+        }
+
+        try
+        {
+            return _secrets.Unprotect(protectedSecret);
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The <c>otpauth://</c> URI an authenticator app reads from the enrollment's QR code (Key Uri Format).</summary>
+    public string EnrollmentUri(string secret, AppUser user)
+    {
         var issuer = tenant.Required.DisplayName;
-        var label = Uri.EscapeDataString($"{issuer}:{challenge.User.Email}");
+        var label = Uri.EscapeDataString($"{issuer}:{user.Email}");
         return $"otpauth://totp/{label}?secret={secret}&issuer={Uri.EscapeDataString(issuer)}&algorithm=SHA1&digits=6&period=30";
     }
 
-    /// <summary>The enrollment's secret in Base32, for typing into an app by hand.</summary>
-    public string EnrollmentSecret(Challenge challenge) => _secrets.Unprotect(challenge.Row.PendingTotpSecret!);
+    /// <summary>
+    /// Keeps an authenticator the signed-in account set up on its security page, once a code from it is right; the
+    /// account is then asked for a second factor at sign-in. False for a wrong code, or when it already has one.
+    /// </summary>
+    public async Task<bool> EnrollAsync(AppUser user, string protectedSecret, string? code, HttpContext http, CancellationToken cancellationToken)
+    {
+        code = Normalize(code);
+        if (ReadSecret(protectedSecret) is not { } secret || code is null || !TotpMatches(secret, code, out var step))
+        {
+            return false;
+        }
+
+        if (!await KeepAuthenticatorAsync(user, protectedSecret, step, cancellationToken))
+        {
+            return false;
+        }
+
+        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaEnrolled, new { factor = Totp, by = "security_page" });
+        return true;
+    }
+
+    /// <summary>
+    /// Whether a code is the account's authenticator's for now, and not one used before (it is then spent). Wrong codes
+    /// count on the account's second-factor lockout, as at sign-in: false while it is locked.
+    /// </summary>
+    public async Task<bool> CheckAuthenticatorAsync(AppUser user, string? code, CancellationToken cancellationToken)
+    {
+        var lockout = (await policies.GetAsync(tenant.Required, cancellationToken)).Lockout;
+        var key = LockoutKey(user.Id);
+        if (await lockouts.BeginAttemptAsync(tenant.Required.Id, key, lockout.MaxFailedAttempts, cancellationToken) == AttemptSlot.Locked)
+        {
+            return false;
+        }
+
+        var right = false;
+        try
+        {
+            code = Normalize(code);
+            var stored = await db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).Select(a => a.ProtectedSecret).SingleOrDefaultAsync(cancellationToken);
+            right = code is not null && TotpMatches(ReadSecret(stored), code, out var step) && await db.InTurnAsync(
+                c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id && a.LastTimeStep < step).ExecuteUpdateAsync(s => s.SetProperty(a => a.LastTimeStep, step), c),
+                cancellationToken) == 1;
+        }
+        finally
+        {
+            await lockouts.CompleteAttemptAsync(tenant.Required.Id, key, right, lockout.MaxFailedAttempts, TimeSpan.FromMinutes(lockout.LockoutMinutes), CancellationToken.None);
+        }
+
+        return right;
+    }
+
+    /// <summary>Turns on or off asking the account a second factor at sign-in where the policy is optional (its own choice).</summary>
+    public async Task SetAskedAsync(AppUser user, bool asked, HttpContext http)
+    {
+        user.TwoFactorEnabled = asked;
+        await users.UpdateAsync(user);
+        await WriteAccountEventAsync(http, user, asked ? AuditEventTypes.MfaEnrolled : AuditEventTypes.MfaRemoved, new { factor = "any", by = "security_page" });
+    }
+
+    /// <summary>Removes the account's authenticator on its own request (the page checked a code from it first).</summary>
+    public async Task RemoveOwnAsync(AppUser user, HttpContext http, CancellationToken cancellationToken)
+    {
+        await RemoveAsync(user, cancellationToken);
+        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page" });
+    }
 
     /// <summary>Removes an account's authenticator app and stops asking it for a second factor when the policy is optional.</summary>
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
@@ -340,22 +429,35 @@ public sealed class SecondFactors(
 
         if (enrolling is not null)
         {
-            db.Add(new UserAuthenticator { Id = Guid.NewGuid(), UserId = user.Id, ProtectedSecret = enrolling, LastTimeStep = step, CreatedAt = time.GetUtcNow() });
-            try
+            if (!await KeepAuthenticatorAsync(user, enrolling, step, cancellationToken))
             {
-                await db.SaveChangesAsync(cancellationToken);
-            }
-            catch (DbUpdateException)
-            {
-                // The account enrolled an authenticator in a parallel sign-in: this one's secret is not kept.
                 return false;
             }
 
-            user.TwoFactorEnabled = true;
-            await users.UpdateAsync(user);
             await WriteAsync(http, challenge, AuditEventTypes.MfaEnrolled, "succeeded", Totp, null);
         }
 
+        return true;
+    }
+
+    /// <summary>
+    /// Keeps an account's new authenticator, and asks it a second factor from now on; false when the account got one
+    /// meanwhile (a parallel enrollment: this secret is not kept).
+    /// </summary>
+    private async Task<bool> KeepAuthenticatorAsync(AppUser user, string protectedSecret, long step, CancellationToken cancellationToken)
+    {
+        db.Add(new UserAuthenticator { Id = Guid.NewGuid(), UserId = user.Id, ProtectedSecret = protectedSecret, LastTimeStep = step, CreatedAt = time.GetUtcNow() });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            return false;
+        }
+
+        user.TwoFactorEnabled = true;
+        await users.UpdateAsync(user);
         return true;
     }
 
@@ -375,6 +477,21 @@ public sealed class SecondFactors(
             Actor = type.StartsWith("mfa.", StringComparison.Ordinal) ? $"user:{challenge.User.Id}@{tenant.Required.Id}" : null,
             Details = System.Text.Json.JsonSerializer.Serialize(new { factor, challengeReason = challenge.Row.Reason }, AuditLog.Json),
         });
+
+    private Task WriteAccountEventAsync(HttpContext http, AppUser user, string type, object details) =>
+        audit.WriteAsync(tenant.Required, new AuditEvent
+        {
+            Type = type,
+            Outcome = "succeeded",
+            UserId = user.Id,
+            Ip = IpRanges.ClientOf(http).ToString(),
+            Actor = $"user:{user.Id}@{tenant.Required.Id}",
+            Details = System.Text.Json.JsonSerializer.Serialize(details, AuditLog.Json),
+        });
+
+    /// <summary>A code as typed (spaces allowed), if it is six digits; null otherwise.</summary>
+    private static string? Normalize(string? code) =>
+        code?.Replace(" ", "", StringComparison.Ordinal).Trim() is { Length: 6 } digits && digits.All(char.IsAsciiDigit) ? digits : null;
 
     private static byte[] CodeHash(string token, string factor, string code) =>
         HMACSHA256.HashData(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes($"{factor}:{code}"));

@@ -61,7 +61,23 @@ internal static class PolicyApi
         policy.Captcha ??= new CaptchaPolicy();
         policy.Captcha.SecretKey ??= current.Captcha.SecretKey;
         policy.Captcha.ApiKey ??= current.Captcha.ApiKey;
+        if (policy.Email?.Smtp is { } smtp)
+        {
+            // A password sent is protected before it is stored; the one kept (left out, or the stored form a merge
+            // patch carries over) stays as it is.
+            var kept = current.Email.Smtp?.Password;
+            smtp.Password = smtp.Password is null || smtp.Password == kept
+                ? kept
+                : http.RequestServices.GetRequiredService<Email.Mailer>().ProtectPassword(smtp.Password);
+        }
+
         var errors = PolicyValidator.Validate(policy);
+        if (policy.Email?.Smtp?.Host is { } smtpHost && !errors.ContainsKey("email.smtp.host")
+            && !http.RequestServices.GetRequiredService<IHostEnvironment>().IsDevelopment() && !Webhooks.WebhookAddresses.MayBePublic(smtpHost))
+        {
+            errors["email.smtp.host"] = ["email.smtp.host must be a public address."];
+        }
+
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);

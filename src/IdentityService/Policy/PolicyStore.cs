@@ -203,6 +203,11 @@ public sealed class PolicyStore : IDisposable
         var copy = JsonSerializer.Deserialize<TenantPolicy>(JsonSerializer.Serialize(policy, Json), Json)!;
         copy.Captcha.SecretKey = null;
         copy.Captcha.ApiKey = null;
+        if (copy.Email.Smtp is { } smtp)
+        {
+            smtp.Password = null;
+        }
+
         return copy;
     }
 

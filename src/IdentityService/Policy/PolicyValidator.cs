@@ -26,13 +26,13 @@ public static class PolicyValidator
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
             || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
-            || policy.Mfa.StepUp is null)
+            || policy.Mfa.StepUp is null || policy.Email is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
-                ("captcha", policy.Captcha), ("alerts", policy.Alerts),
+                ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email),
             ];
             if (policy.Mfa is not null)
             {
@@ -143,6 +143,31 @@ public static class PolicyValidator
                 {
                     errors[$"captcha.hostnames[{i}]"] = ["Not a host name (such as id.example.com)."];
                 }
+            }
+        }
+
+        if (policy.Email.Smtp is { } smtp)
+        {
+            if (smtp.Host is not { Length: > 0 and <= 253 } host || Uri.CheckHostName(host) is UriHostNameType.Unknown or UriHostNameType.Basic)
+            {
+                errors["email.smtp.host"] = ["email.smtp.host is required: a host name or an IP address."];
+            }
+
+            Range(smtp.Port, 1, 65535, "email.smtp.port");
+            if (smtp.From is not { Length: <= 320 } from || !MimeKit.MailboxAddress.TryParse(from, out var sender) || string.IsNullOrEmpty(sender.Address) || !sender.Address.Contains('@'))
+            {
+                errors["email.smtp.from"] = ["email.smtp.from is required: a sender such as \"Acme\" <no-reply@acme.example>."];
+            }
+
+            if (smtp.UserName is { Length: > 256 })
+            {
+                errors["email.smtp.userName"] = ["email.smtp.userName is at most 256 characters."];
+            }
+
+            // The stored form (protected): about 1.4 times the password and a header.
+            if (smtp.Password is { Length: > 8192 })
+            {
+                errors["email.smtp.password"] = ["email.smtp.password is too long."];
             }
         }
 

@@ -27,6 +27,37 @@ public sealed class TenantPolicy
     public RateLimitPolicy RateLimits { get; set; } = new();
 
     public CaptchaPolicy Captcha { get; set; } = new();
+
+    public EmailPolicy Email { get; set; } = new();
+}
+
+/// <summary>Where the tenant's mail (reset links, sign-in codes) is sent from.</summary>
+public sealed class EmailPolicy
+{
+    /// <summary>The tenant's own SMTP server; null (default): the service's (<c>Email:Smtp</c>).</summary>
+    public TenantSmtpServer? Smtp { get; set; }
+}
+
+/// <summary>A tenant's own SMTP server. Outside Development: a public address, and TLS whatever <see cref="UseTls"/> says.</summary>
+public sealed class TenantSmtpServer
+{
+    public string? Host { get; set; }
+
+    public int Port { get; set; } = 587;
+
+    public string? UserName { get; set; }
+
+    /// <summary>
+    /// Write-only: never returned by the API. Kept with Data Protection: the API protects what it is sent, and
+    /// only the mailer unprotects it, to log in.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Password { get; set; }
+
+    public bool UseTls { get; set; } = true;
+
+    /// <summary>The sender, e.g. <c>"Acme" &lt;no-reply@acme.example&gt;</c>.</summary>
+    public string? From { get; set; }
 }
 
 public sealed class LockoutPolicy

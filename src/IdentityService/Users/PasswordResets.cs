@@ -27,7 +27,8 @@ public sealed class PasswordResets(
     /// <summary>Links an account may be sent per hour: enough for a lost mail, too few to flood a mailbox.</summary>
     public const int LinksPerAccountPerHour = 5;
 
-    public bool Available => mailer.IsConfigured;
+    /// <summary>Whether the tenant's mail can be sent (its own SMTP server, or the service's).</summary>
+    public async Task<bool> AvailableAsync(CancellationToken cancellationToken) => mailer.IsConfiguredFor(await policies.GetAsync(tenant.Required, cancellationToken));
 
     /// <summary>Sends a reset link to the account with this email, if there is one; answers nothing either way.</summary>
     /// <param name="resetPage">The absolute URL of the tenant's reset page; the token is added as its query.</param>
@@ -68,7 +69,7 @@ public sealed class PasswordResets(
             await db.SaveChangesAsync(cancellationToken);
             var link = QueryHelpers.AddQueryString(resetPage, "token", token);
             var name = tenant.Required.DisplayName;
-            var sent = mailer.Enqueue(user.Email!, $"Set a new password for {name}",
+            var sent = mailer.Enqueue(policy, user.Email!, $"Set a new password for {name}",
                 $"""
                 Someone, probably you, asked to set a new password for your {name} account ({user.Email}).
 

@@ -31,14 +31,16 @@ public static class WebhookAddresses
             return "url must not carry a user name, a password or a fragment.";
         }
 
-        if (!development && (uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && !IsPublic(IPAddress.Parse(uri.IdnHost))
-            || uri.IdnHost.Equals("localhost", StringComparison.OrdinalIgnoreCase) || uri.IdnHost.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)))
-        {
-            return "url must point at a public address.";
-        }
-
-        return null;
+        return development || MayBePublic(uri.IdnHost) ? null : "url must point at a public address.";
     }
+
+    /// <summary>
+    /// False for a host that is sure not to be public: a private, loopback or reserved address literal, or
+    /// <c>localhost</c>. A name's addresses are checked again when it is connected to (<see cref="ConnectPublicAsync(string, int, CancellationToken)"/>).
+    /// </summary>
+    public static bool MayBePublic(string host) =>
+        !(IPAddress.TryParse(host.Trim('[', ']'), out var literal) && !IsPublic(literal)
+            || host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>True for an address on the public internet; false for loopback, private, link-local, shared and reserved ones.</summary>
     public static bool IsPublic(IPAddress address)
@@ -78,17 +80,21 @@ public static class WebhookAddresses
     /// Connects to the first public address the host resolves to; refuses when none is public. Used as the
     /// webhook client's connect callback outside Development.
     /// </summary>
-    public static async ValueTask<Stream> ConnectPublicAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    public static ValueTask<Stream> ConnectPublicAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        ConnectPublicAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken);
+
+    /// <summary>The same for any host a tenant names (its webhooks, its SMTP server): a name cannot lead into our network.</summary>
+    public static async ValueTask<Stream> ConnectPublicAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var addresses = IPAddress.TryParse(context.DnsEndPoint.Host, out var literal)
+        var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
+            : await Dns.GetHostAddressesAsync(host, cancellationToken);
         var target = addresses.FirstOrDefault(IsPublic)
-            ?? throw new HttpRequestException($"The webhook's host {context.DnsEndPoint.Host} resolves to no public address.");
+            ?? throw new HttpRequestException($"The host {host} resolves to no public address.");
         var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(target, context.DnsEndPoint.Port), cancellationToken);
+            await socket.ConnectAsync(new IPEndPoint(target, port), cancellationToken);
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch

@@ -38,7 +38,8 @@ public sealed class SmtpCapture : IAsyncDisposable
         ["Email:Smtp:From"] = "Sign-in <no-reply@id.example.test>",
     };
 
-    public static SmtpCapture Start()
+    /// <param name="userName">With a user name and password, the server asks every client to log in with them (AUTH, on plain SMTP).</param>
+    public static SmtpCapture Start(string? userName = null, string? password = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -46,11 +47,17 @@ public sealed class SmtpCapture : IAsyncDisposable
         listener.Stop();
         var options = new SmtpServerOptionsBuilder()
             .ServerName("localhost")
-            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, port)))
+            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, port))
+                .AllowUnsecureAuthentication(userName is not null).AuthenticationRequired(userName is not null))
             .Build();
         var store = new Store();
         var services = new SmtpServer.ComponentModel.ServiceProvider();
         services.Add(store);
+        if (userName is not null)
+        {
+            services.Add(new Login(userName, password ?? ""));
+        }
+
         return new SmtpCapture(port, store, new SmtpServer.SmtpServer(options, services));
     }
 
@@ -66,6 +73,12 @@ public sealed class SmtpCapture : IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    private sealed class Login(string userName, string password) : SmtpServer.Authentication.IUserAuthenticator
+    {
+        public Task<bool> AuthenticateAsync(ISessionContext context, string user, string pass, CancellationToken cancellationToken) =>
+            Task.FromResult(user == userName && pass == password);
     }
 
     private sealed class Store : MessageStore

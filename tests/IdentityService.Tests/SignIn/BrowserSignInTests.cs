@@ -114,6 +114,40 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Equal("", await page.GetByLabel("Password").InputValueAsync());
     }
 
+    [Fact]
+    public async Task Authorize_WhereASecondFactorIsRequired_SetsUpAnAuthenticatorAppFromTheQrCode()
+    {
+        // Arrange
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode = "required", factors = new[] { "totp" } } }, HttpStatusCode.OK);
+        using var http = _factory.CreateApi();
+        var flow = new OidcFlow(http, "acme", "web");
+        var page = await NewPageAsync();
+        await page.GotoAsync(new Uri(_factory.Address, flow.AuthorizeUrl()).ToString());
+        await page.GetByLabel("Email").FillAsync(Email);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
+
+        // Act: the second step's page shows a QR code the browser can draw, and the key as text; the app's code is typed.
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/t/acme/mfa");
+        var qr = page.GetByAltText("QR code to add this account to an authenticator app");
+        var qrWidth = await qr.EvaluateAsync<int>("img => img.naturalWidth");
+        var secret = await page.Locator("#secret").InnerTextAsync();
+        var code = page.GetByLabel("Code from the app");
+        var codeAutocomplete = await code.GetAttributeAsync("autocomplete");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = "/tmp/browser-mfa-enroll.png", FullPage = true });
+        await code.FillAsync(new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret)).ComputeTotp(DateTime.UtcNow));
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Confirm" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.StartsWith(OidcFlow.RedirectUri, StringComparison.Ordinal));
+
+        // Assert
+        Assert.True(qrWidth > 100, $"The QR code is {qrWidth} pixels wide.");
+        Assert.Equal("one-time-code", codeAutocomplete);
+        var tokens = await flow.RedeemAsync(QueryHelpers.ParseQuery(new Uri(page.Url).Query)["code"].ToString());
+        var idToken = JsonDocument.Parse(await tokens.Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString()!;
+        var claims = JsonDocument.Parse(Base64UrlTextEncoder.Decode(idToken.Split('.')[1])).RootElement;
+        Assert.Contains("mfa", claims.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
+    }
+
     /// <summary>A fresh browser context (no cookies) whose visits to the client's site are answered locally.</summary>
     private async Task<IPage> NewPageAsync()
     {

@@ -10,7 +10,7 @@ namespace IdentityService.SignIn.Pages;
 
 /// <summary>
 /// Asks for a password reset link by email. The answer is the same whether or not the address has an account.
-/// Without an SMTP server configured, the page says that resets by email are not offered.
+/// Without an SMTP server (the tenant's own or the service's), the page says that resets by email are not offered.
 /// </summary>
 public sealed class ForgotPasswordModel(PasswordResets resets, TenantContext tenant, IOptions<IssuerOptions> issuer) : PageModel
 {
@@ -20,15 +20,21 @@ public sealed class ForgotPasswordModel(PasswordResets resets, TenantContext ten
     [FromForm]
     public string? Email { get; set; }
 
-    public bool Available => resets.Available;
+    /// <summary>Whether the tenant's mail can be sent (its own SMTP server, or the service's).</summary>
+    public bool Available { get; private set; }
 
     public bool Sent { get; private set; }
 
-    public void OnGet() => Response.Headers.CacheControl = "no-store";
+    public async Task OnGetAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        Available = await resets.AvailableAsync(HttpContext.RequestAborted);
+    }
 
     public async Task<IActionResult> OnPostAsync()
     {
         Response.Headers.CacheControl = "no-store";
+        Available = await resets.AvailableAsync(HttpContext.RequestAborted);
         if (!Available)
         {
             return Page();

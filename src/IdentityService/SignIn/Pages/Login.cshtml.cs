@@ -40,7 +40,7 @@ public sealed class LoginModel(
     public string? Error { get; private set; }
 
     /// <summary>Whether the page offers a password reset by email (an SMTP server is configured).</summary>
-    public bool CanResetPassword => mailer.IsConfigured;
+    public bool CanResetPassword { get; private set; }
 
     /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
     public CaptchaPolicy? Captcha { get; private set; }
@@ -97,6 +97,7 @@ public sealed class LoginModel(
     {
         var policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
         Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
+        CanResetPassword = mailer.IsConfiguredFor(policy);
         return policy;
     }
 

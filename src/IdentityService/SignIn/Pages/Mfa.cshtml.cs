@@ -4,7 +4,6 @@ using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using QRCoder;
 
 namespace IdentityService.SignIn.Pages;
 
@@ -125,10 +124,8 @@ public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, Tenant
 
         if (Pending.Enrolling)
         {
-            using var generator = new QRCodeGenerator();
-            using var data = generator.CreateQrCode(factors.EnrollmentUri(Pending), QRCodeGenerator.ECCLevel.M);
-            var png = new PngByteQRCode(data).GetGraphic(5);
-            Enrollment = ("data:image/png;base64," + Convert.ToBase64String(png), factors.EnrollmentSecret(Pending));
+            var secret = factors.EnrollmentSecret(Pending);
+            Enrollment = (QrCode.DataUri(factors.EnrollmentUri(secret, Pending.User)), secret);
         }
 
         return true;

@@ -1,0 +1,171 @@
+using IdentityService.Mfa;
+using IdentityService.Policy;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace IdentityService.SignIn.Pages.Account;
+
+/// <summary>
+/// A signed-in person's second factors: set up an authenticator app, remove it (with a code from it), and, where
+/// the tenant's policy is optional, choose to be asked a second factor at sign-in. A change needs a sign-in of
+/// the last 10 minutes; turning the second step off needs one made with a second factor.
+/// </summary>
+public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+{
+    public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
+    public const string StaleMessage = "For your security, sign in again to change this.";
+    public const string WrongCodeMessage = "That code is not right. Check it and try again.";
+    public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
+    public const string RemovedMessage = "Your authenticator app is removed.";
+
+    [BindProperty]
+    [FromForm]
+    public string? Code { get; set; }
+
+    /// <summary>The secret being set up, protected (carried in the form, never shown as is).</summary>
+    [BindProperty]
+    [FromForm]
+    public string? Pending { get; set; }
+
+    public AppUser? Account { get; private set; }
+
+    public bool HasAuthenticator { get; private set; }
+
+    /// <summary>The factors the tenant allows that this account can use now.</summary>
+    public IReadOnlyList<string> Usable { get; private set; } = [];
+
+    public TenantPolicy Policy { get; private set; } = new();
+
+    public (string QrCode, string Secret)? Enrollment { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public string? Info { get; private set; }
+
+    public string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/security")}";
+
+    public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
+
+    public async Task<IActionResult> OnPostSetupAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (!HasAuthenticator && Policy.Mfa.Factors.Contains(SecondFactors.Totp))
+        {
+            Pending = factors.NewSecret();
+            ShowEnrollment(user);
+        }
+
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostEnrollAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (!HasAuthenticator && Pending is not null && await factors.EnrollAsync(user, Pending, Code, HttpContext, HttpContext.RequestAborted))
+        {
+            Pending = null;
+            Info = EnrolledMessage;
+            await LoadAsync();
+            return Page();
+        }
+
+        Error = WrongCodeMessage;
+        if (factors.ReadSecret(Pending) is not null)
+        {
+            ShowEnrollment(user);
+        }
+
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRemoveAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (!await factors.CheckAuthenticatorAsync(user, Code, HttpContext.RequestAborted))
+        {
+            Error = WrongCodeMessage;
+            return Page();
+        }
+
+        await factors.RemoveOwnAsync(user, HttpContext, HttpContext.RequestAborted);
+        Info = RemovedMessage;
+        await LoadAsync();
+        return Page();
+    }
+
+    /// <summary>Where the policy is optional: be asked a second factor at sign-in, or not.</summary>
+    public async Task<IActionResult> OnPostAskAsync(bool ask)
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        var session = await HttpContext.GetSessionAsync();
+        if (!ask && user.TwoFactorEnabled && !session!.HasClaim(Session.AmrClaim, "mfa"))
+        {
+            // Turning the second step off is a downgrade: a password alone must not do it.
+            Error = StaleMessage;
+            return Page();
+        }
+
+        if (Policy.Mfa.Mode == "optional" && (!ask || Usable.Count > 0))
+        {
+            await factors.SetAskedAsync(user, ask, HttpContext);
+        }
+
+        await LoadAsync();
+        return Page();
+    }
+
+    private void ShowEnrollment(AppUser user)
+    {
+        var secret = factors.ReadSecret(Pending)!;
+        Enrollment = (QrCode.DataUri(factors.EnrollmentUri(secret, user)), secret);
+    }
+
+    /// <summary>The account, for a change: null (with the page's message) when the sign-in is not recent enough.</summary>
+    private async Task<AppUser?> LoadForChangeAsync()
+    {
+        var user = await LoadAsync();
+        var session = user is null ? null : await HttpContext.GetSessionAsync();
+        if (session?.GetAuthTime() is not { } authTime || authTime + FreshFor < time.GetUtcNow())
+        {
+            Error = user is null ? null : StaleMessage;
+            return null;
+        }
+
+        return user;
+    }
+
+    private async Task<AppUser?> LoadAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        var session = await HttpContext.GetSessionAsync();
+        Account = session?.FindFirst("sub")?.Value is { } id ? await users.FindByIdAsync(id) : null;
+        if (Account is null)
+        {
+            return null;
+        }
+
+        Policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
+        Usable = await factors.UsableFactorsAsync(Account, Policy, HttpContext.RequestAborted);
+        HasAuthenticator = Usable.Contains(SecondFactors.Totp) || await factors.HasAuthenticatorAsync(Account, HttpContext.RequestAborted);
+        return Account;
+    }
+}
