@@ -102,8 +102,17 @@ public sealed class Mailer(
                 var security = !server.UseTls && !guarded ? SecureSocketOptions.None : server.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls;
                 if (guarded)
                 {
-                    var stream = await Webhooks.WebhookAddresses.ConnectPublicAsync(server.Host, server.Port, stoppingToken);
-                    await client.ConnectAsync(stream, server.Host, server.Port, security, stoppingToken);
+                    var stream = await Protection.PublicAddresses.ConnectPublicAsync(server.Host, server.Port, stoppingToken);
+                    try
+                    {
+                        await client.ConnectAsync(stream, server.Host, server.Port, security, stoppingToken);
+                    }
+                    catch
+                    {
+                        // Once connected the client owns the stream; a connection that failed leaves it to us.
+                        await stream.DisposeAsync();
+                        throw;
+                    }
                 }
                 else
                 {

@@ -73,7 +73,7 @@ internal static class PolicyApi
 
         var errors = PolicyValidator.Validate(policy);
         if (policy.Email?.Smtp?.Host is { } smtpHost && !errors.ContainsKey("email.smtp.host")
-            && !http.RequestServices.GetRequiredService<IHostEnvironment>().IsDevelopment() && !Webhooks.WebhookAddresses.MayBePublic(smtpHost))
+            && !http.RequestServices.GetRequiredService<IHostEnvironment>().IsDevelopment() && !Protection.PublicAddresses.MayBePublic(smtpHost))
         {
             errors["email.smtp.host"] = ["email.smtp.host must be a public address."];
         }

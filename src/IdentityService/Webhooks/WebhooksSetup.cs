@@ -13,7 +13,7 @@ public static class WebhooksSetup
                 var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
                 if (!sp.GetRequiredService<IHostEnvironment>().IsDevelopment())
                 {
-                    handler.ConnectCallback = WebhookAddresses.ConnectPublicAsync;
+                    handler.ConnectCallback = Protection.PublicAddresses.ConnectPublicAsync;
                 }
 
                 return handler;

@@ -2,12 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace IdentityService.Tests.Infrastructure;
 
@@ -74,10 +70,7 @@ public sealed class FakeRecaptcha : IAsyncDisposable
 
     public static async Task<FakeRecaptcha> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
+        var app = LoopbackHttp.Create();
         var fake = new FakeRecaptcha(app);
 
         app.MapPost("/recaptcha/api/siteverify", async (HttpContext http) =>
@@ -131,8 +124,7 @@ public sealed class FakeRecaptcha : IAsyncDisposable
             return Results.Json(fake.AssessmentAnswer);
         });
 
-        await app.StartAsync();
-        fake.Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        fake.Address = await LoopbackHttp.StartAsync(app);
         return fake;
     }
 

@@ -1,12 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace IdentityService.Tests.Infrastructure;
 
@@ -30,10 +26,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public static async Task<WebhookReceiver> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
+        var app = LoopbackHttp.Create();
         var receiver = new WebhookReceiver(app);
         app.MapPost("/{**path}", async (HttpContext http) =>
         {
@@ -43,8 +36,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 http.Request.Path, headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], http.Request.ContentType, await reader.ReadToEndAsync()));
             return Results.StatusCode((int)(receiver.Statuses.TryDequeue(out var status) ? status : HttpStatusCode.NoContent));
         });
-        await app.StartAsync();
-        receiver.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        receiver.Url = await LoopbackHttp.StartAsync(app);
         return receiver;
     }
 

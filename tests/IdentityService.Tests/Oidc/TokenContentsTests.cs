@@ -54,6 +54,17 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task IdToken_SaysHowTheUserSignedIn_AsTheJsonArrayOidcAsks()
+    {
+        using var browser = _factory.CreateBrowser();
+        var tokens = await new OidcFlow(browser, "acme", "web") { Scope = "openid" }.SignInAsync("ada@acme.test", Password);
+        var payload = System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.Decode(tokens.GetProperty("id_token").GetString()!.Split('.')[1])).RootElement;
+
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, payload.GetProperty("amr").ValueKind);
+        Assert.Equal(["pwd"], payload.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
     public async Task IdToken_CarriesTheHashOfTheAccessTokenIssuedWithIt_AfterTheCodeAndAfterARefresh()
     {
         using var browser = _factory.CreateBrowser();

@@ -230,7 +230,7 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     [InlineData("::ffff:93.184.216.34", true)]
     [InlineData("64:ff9b::a00:1", false)]
     public void OnlyPublicAddresses_AreConnectedTo(string address, bool isPublic) =>
-        Assert.Equal(isPublic, WebhookAddresses.IsPublic(IPAddress.Parse(address)));
+        Assert.Equal(isPublic, IdentityService.Protection.PublicAddresses.IsPublic(IPAddress.Parse(address)));
 
     private async Task<string> SubscribeAsync(string path, params string[] events)
     {

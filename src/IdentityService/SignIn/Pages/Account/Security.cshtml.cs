@@ -17,7 +17,7 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
-    public const string WrongCodeMessage = "That code is not right. Check it and try again.";
+    public const string WrongCodeMessage = MfaModel.WrongCodeMessage;
     public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
     public const string RemovedMessage = "Your authenticator app is removed.";
 
