@@ -49,6 +49,11 @@ internal static class AuthorizationEndpoint
         if (!mustSignIn && Guid.TryParse(session!.FindFirstValue("sub"), out var userId))
         {
             user = await users.FindByIdAsync(userId.ToString());
+            if (user is not null && !session!.IsCurrentFor(user))
+            {
+                // The password was set since this session began (a reset, an admin): it no longer signs anyone in.
+                user = null;
+            }
         }
 
         if (user is null)

@@ -18,6 +18,9 @@ public static class Session
     public const string AuthTimeClaim = "auth_time";
     public const string AmrClaim = "amr";
 
+    /// <summary>The account's security stamp when the session began: a password set since (reset or by an admin) ends it.</summary>
+    public const string StampClaim = "stamp";
+
     public static IServiceCollection AddSessionCookie(this IServiceCollection services)
     {
         services.AddAuthentication(Scheme).AddCookie(Scheme, options =>
@@ -55,12 +58,13 @@ public static class Session
 
     /// <summary>The session principal of a user who just proved who they are.</summary>
     /// <param name="methods">How they proved it, as RFC 8176 <c>amr</c> values (<c>pwd</c>; with a second factor <c>otp</c> or <c>sms</c>, and <c>mfa</c>).</param>
-    public static ClaimsPrincipal CreatePrincipal(Guid userId, string tenantId, string email, DateTimeOffset authTime, params string[] methods)
+    public static ClaimsPrincipal CreatePrincipal(Users.AppUser user, string tenantId, DateTimeOffset authTime, params string[] methods)
     {
         var identity = new ClaimsIdentity(Scheme, "email", "role");
-        identity.AddClaim(new Claim("sub", userId.ToString()));
+        identity.AddClaim(new Claim("sub", user.Id.ToString()));
         identity.AddClaim(new Claim(TenantClaim, tenantId));
-        identity.AddClaim(new Claim("email", email));
+        identity.AddClaim(new Claim("email", user.Email ?? ""));
+        identity.AddClaim(new Claim(StampClaim, user.SecurityStamp ?? ""));
         identity.AddClaim(new Claim(AuthTimeClaim, authTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)));
         foreach (var method in methods)
         {
@@ -69,6 +73,13 @@ public static class Session
 
         return new ClaimsPrincipal(identity);
     }
+
+    /// <summary>
+    /// Whether a session still stands for the account: its password was not set since the session began (the
+    /// account's security stamp is the one the session holds). A session from before stamps were kept has none.
+    /// </summary>
+    public static bool IsCurrentFor(this ClaimsPrincipal session, Users.AppUser user) =>
+        session.FindFirstValue(StampClaim) is { } stamp && stamp == (user.SecurityStamp ?? "");
 
     public static DateTimeOffset? GetAuthTime(this ClaimsPrincipal principal) =>
         long.TryParse(principal.FindFirstValue(AuthTimeClaim), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)

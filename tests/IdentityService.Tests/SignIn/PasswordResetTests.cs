@@ -69,6 +69,38 @@ public sealed partial class PasswordResetTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task ABrowserSignedInWithTheOldPassword_IsSignedOutByAResetOrAnAdminsNewPassword()
+    {
+        await _factory.CreateWebClientAsync(Tenant);
+        using var before = _factory.CreateBrowser();
+        Assert.True((await new SignInPage(before, Tenant).PostAsync("ada@acme.test", OldPassword)).SignedIn);
+        Assert.Contains("code=", await SilentAuthorizeAsync(before));
+
+        using var other = _factory.CreateBrowser();
+        await PostFormAsync(other, "/t/acme/forgot-password", new() { ["Email"] = "ada@acme.test" });
+        var link = LinkIn(await MailToAsync("ada@acme.test"));
+        await PostFormAsync(other, link, new() { ["NewPassword"] = NewPassword, ["ConfirmPassword"] = NewPassword });
+        Assert.Contains("error=login_required", await SilentAuthorizeAsync(before));
+        Assert.Equal("/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity", (await before.GetAsync("/t/acme/account/security")).Headers.Location!.OriginalString);
+
+        // The same when an admin sets the password: a session made after the reset ends with it.
+        using var after = _factory.CreateBrowser();
+        Assert.True((await new SignInPage(after, Tenant).PostAsync("ada@acme.test", NewPassword)).SignedIn);
+        Assert.Contains("code=", await SilentAuthorizeAsync(after));
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { password = "an admin's long new passphrase" }, HttpStatusCode.OK);
+        Assert.Contains("error=login_required", await SilentAuthorizeAsync(after));
+    }
+
+    /// <summary>An authorization request with <c>prompt=none</c>: where the browser is sent (a code, or login_required).</summary>
+    private static async Task<string> SilentAuthorizeAsync(HttpClient browser)
+    {
+        var flow = new OidcFlow(browser, Tenant, "web");
+        flow.Extra["prompt"] = "none";
+        var response = await browser.GetAsync(flow.AuthorizeUrl());
+        return response.Headers.Location!.ToString();
+    }
+
+    [Fact]
     public async Task AnUnknownAddress_GetsTheSameAnswer_AndNoMail()
     {
         using var browser = _factory.CreateBrowser();

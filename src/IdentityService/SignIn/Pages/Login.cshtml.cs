@@ -88,7 +88,7 @@ public sealed class LoginModel(
         }
 
         await devices.RememberAsync(context, HttpContext.RequestAborted);
-        var principal = Session.CreatePrincipal(context.User!.Id, tenant.Required.Id, context.User.Email ?? "", time.GetUtcNow(), "pwd");
+        var principal = Session.CreatePrincipal(context.User!, tenant.Required.Id, time.GetUtcNow(), "pwd");
         await HttpContext.SignInAsync(Session.Scheme, principal);
         return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
     }

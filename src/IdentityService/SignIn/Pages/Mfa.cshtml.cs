@@ -77,7 +77,7 @@ public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, Tenant
             case SecondFactors.Outcome.Succeeded:
                 SecondFactors.Forget(HttpContext);
                 await devices.RememberAsync(HttpContext, challenge.User.Id, devices.Read(HttpContext), challenge.Row.Country, HttpContext.RequestAborted);
-                var principal = Session.CreatePrincipal(challenge.User.Id, tenant.Required.Id, challenge.User.Email ?? "", time.GetUtcNow(), "pwd", factor == SecondFactors.Sms ? "sms" : "otp", "mfa");
+                var principal = Session.CreatePrincipal(challenge.User, tenant.Required.Id, time.GetUtcNow(), "pwd", factor == SecondFactors.Sms ? "sms" : "otp", "mfa");
                 await HttpContext.SignInAsync(Session.Scheme, principal);
                 return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
             case SecondFactors.Outcome.WrongCode:

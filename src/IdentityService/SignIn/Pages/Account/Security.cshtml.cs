@@ -158,6 +158,11 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
         Response.Headers.CacheControl = "no-store";
         var session = await HttpContext.GetSessionAsync();
         Account = session?.FindFirst("sub")?.Value is { } id ? await users.FindByIdAsync(id) : null;
+        if (Account is not null && !session!.IsCurrentFor(Account))
+        {
+            Account = null;
+        }
+
         if (Account is null)
         {
             return null;
