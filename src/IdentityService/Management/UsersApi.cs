@@ -54,7 +54,6 @@ internal static partial class UsersApi
         users.MapGet("/{userId}", GetAsync);
         users.MapPatch("/{userId}", UpdateAsync);
         users.MapDelete("/{userId}", DeleteAsync);
-        users.MapDelete("/{userId}/mfa", RemoveMfaAsync);
         return api;
     }
 
@@ -254,24 +253,6 @@ internal static partial class UsersApi
         return Results.NoContent();
     }
 
-    /// <summary>
-    /// For a user who lost their authenticator app: removes it, and stops asking them a second factor where the
-    /// policy is optional. Where it is required they set up a new one at their next sign-in.
-    /// </summary>
-    private static async Task<IResult> RemoveMfaAsync(HttpContext http, string userId, UserManager<AppUser> users, IdentityDb db, Mfa.SecondFactors factors, AuditLog audit)
-    {
-        var user = await FindAsync(users, userId);
-        if (user is null)
-        {
-            return UserNotFound();
-        }
-
-        var removed = await factors.RemoveAsync(user, CancellationToken.None);
-        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
-        await audit.AdminActionAsync(http, AuditEventTypes.MfaRemoved, userId: user.Id, details: new { authenticatorApp = removed });
-        return Results.NoContent();
-    }
-
     private static void Apply(AppUser user, UserBody request, Dictionary<string, string[]> errors)
     {
         if (request.Email is not null)
@@ -379,7 +360,7 @@ internal static partial class UsersApi
         return removed.Succeeded ? await users.AddToRolesAsync(user, added) : removed;
     }
 
-    private static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
+    internal static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
         Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
 
     internal static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
@@ -401,5 +382,5 @@ internal static partial class UsersApi
         return Problems.Validation(new Dictionary<string, string[]> { ["user"] = result.Errors.Select(e => e.Description).ToArray() });
     }
 
-    private static IResult UserNotFound() => Problems.NotFound("user_not_found", "No user has this id in this tenant.");
+    internal static IResult UserNotFound() => Problems.NotFound("user_not_found", "No user has this id in this tenant.");
 }

@@ -22,7 +22,7 @@ namespace IdentityService.Mfa;
 /// (the policy's <c>lockout</c>), so a stolen password does not buy unlimited guesses. An account with no
 /// factor yet enrolls an authenticator here, once, when the tenant requires a second factor.
 /// </summary>
-public sealed class SecondFactors(
+public sealed partial class SecondFactors(
     IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms,
     IDataProtectionProvider dataProtection, ILockoutStore lockouts, IProtectionStore protection, AuditLog audit, TimeProvider time)
 {
@@ -276,136 +276,6 @@ public sealed class SecondFactors(
     /// <summary>The lockout counter of an account's second factor; an admin's unlock of the account ends it too.</summary>
     public static string LockoutKey(Guid userId) => $"{userId}:mfa";
 
-    /// <summary>The enrollment's secret in Base32, for typing into an app by hand.</summary>
-    public string EnrollmentSecret(Challenge challenge) => _secrets.Unprotect(challenge.Row.PendingTotpSecret!);
-
-    /// <summary>A new authenticator secret, protected, for an enrollment outside sign-in (the account's security page).</summary>
-    public string NewSecret() => _secrets.Protect(Base32(RandomNumberGenerator.GetBytes(20)));
-
-    /// <summary>A protected secret in Base32, or null when it is not one of ours.</summary>
-    public string? ReadSecret(string? protectedSecret)
-    {
-        if (string.IsNullOrEmpty(protectedSecret) || protectedSecret.Length > 1000)
-        {
-            return null;
-        }
-
-        try
-        {
-            return _secrets.Unprotect(protectedSecret);
-        }
-        catch (CryptographicException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The <c>otpauth://</c> URI an authenticator app reads from the enrollment's QR code (Key Uri Format).</summary>
-    public string EnrollmentUri(string secret, AppUser user)
-    {
-        var issuer = tenant.Required.DisplayName;
-        var label = Uri.EscapeDataString($"{issuer}:{user.Email}");
-        return $"otpauth://totp/{label}?secret={secret}&issuer={Uri.EscapeDataString(issuer)}&algorithm=SHA1&digits=6&period=30";
-    }
-
-    /// <summary>
-    /// Keeps an authenticator the signed-in account set up on its security page, once a code from it is right; the
-    /// account is then asked for a second factor at sign-in. False for a wrong code, or when it already has one.
-    /// </summary>
-    public async Task<bool> EnrollAsync(AppUser user, string protectedSecret, string? code, HttpContext http, CancellationToken cancellationToken)
-    {
-        code = Normalize(code);
-        if (ReadSecret(protectedSecret) is not { } secret || code is null || !TotpMatches(secret, code, out var step))
-        {
-            return false;
-        }
-
-        if (!await KeepAuthenticatorAsync(user, protectedSecret, step, cancellationToken))
-        {
-            return false;
-        }
-
-        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaEnrolled, new { factor = Totp, by = "security_page" });
-        return true;
-    }
-
-    /// <summary>
-    /// Whether a code is the account's authenticator's for now, and not one used before (it is then spent). Wrong codes
-    /// count on the account's second-factor lockout, as at sign-in: false while it is locked.
-    /// </summary>
-    public async Task<bool> CheckAuthenticatorAsync(AppUser user, string? code, CancellationToken cancellationToken)
-    {
-        var lockout = (await policies.GetAsync(tenant.Required, cancellationToken)).Lockout;
-        var key = LockoutKey(user.Id);
-        if (await lockouts.BeginAttemptAsync(tenant.Required.Id, key, lockout.MaxFailedAttempts, cancellationToken) == AttemptSlot.Locked)
-        {
-            return false;
-        }
-
-        var right = false;
-        try
-        {
-            code = Normalize(code);
-            var stored = await db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).Select(a => a.ProtectedSecret).SingleOrDefaultAsync(cancellationToken);
-            right = code is not null && TotpMatches(ReadSecret(stored), code, out var step) && await db.InTurnAsync(
-                c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id && a.LastTimeStep < step).ExecuteUpdateAsync(s => s.SetProperty(a => a.LastTimeStep, step), c),
-                cancellationToken) == 1;
-        }
-        finally
-        {
-            await lockouts.CompleteAttemptAsync(tenant.Required.Id, key, right, lockout.MaxFailedAttempts, TimeSpan.FromMinutes(lockout.LockoutMinutes), CancellationToken.None);
-        }
-
-        return right;
-    }
-
-    /// <summary>Turns on or off asking the account a second factor at sign-in where the policy is optional (its own choice).</summary>
-    public async Task SetAskedAsync(AppUser user, bool asked, HttpContext http)
-    {
-        user.TwoFactorEnabled = asked;
-        await users.UpdateAsync(user);
-        await WriteAccountEventAsync(http, user, asked ? AuditEventTypes.MfaEnrolled : AuditEventTypes.MfaRemoved, new { factor = "any", by = "security_page" });
-    }
-
-    /// <summary>Removes the account's authenticator on its own request (the page checked a code from it first).</summary>
-    public async Task RemoveOwnAsync(AppUser user, HttpContext http, CancellationToken cancellationToken)
-    {
-        await RemoveAsync(user, cancellationToken);
-        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page" });
-    }
-
-    /// <summary>Removes an account's authenticator app and stops asking it for a second factor when the policy is optional.</summary>
-    public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
-    {
-        var removed = await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
-        if (user.TwoFactorEnabled)
-        {
-            user.TwoFactorEnabled = false;
-            await users.UpdateAsync(user);
-        }
-
-        return removed > 0;
-    }
-
-    /// <summary>The authenticator secret a TOTP code is checked against: the one being enrolled, or the account's.</summary>
-    private async Task<string?> TotpSecretAsync(Challenge challenge, CancellationToken cancellationToken)
-    {
-        var protectedSecret = challenge.Row.PendingTotpSecret
-            ?? await db.Set<UserAuthenticator>().Where(a => a.UserId == challenge.User.Id).Select(a => a.ProtectedSecret).SingleOrDefaultAsync(cancellationToken);
-        return protectedSecret is null ? null : _secrets.Unprotect(protectedSecret);
-    }
-
-    /// <summary>
-    /// Whether a code is one of the authenticator's for now (one 30 s step either side, RFC 6238's allowance for
-    /// clock drift); <paramref name="step"/> is the step it matched.
-    /// </summary>
-    private bool TotpMatches(string? secret, string code, out long step)
-    {
-        step = 0;
-        return secret is not null
-            && new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret)).VerifyTotp(time.GetUtcNow().UtcDateTime, code, out step, OtpNet.VerificationWindow.RfcSpecifiedNetworkDelay);
-    }
-
     /// <summary>
     /// Spends the TOTP step (a code is never accepted twice, even across challenges) and the challenge (of two
     /// requests racing with one code, one signs in); when enrolling, keeps the authenticator.
@@ -440,27 +310,6 @@ public sealed class SecondFactors(
         return true;
     }
 
-    /// <summary>
-    /// Keeps an account's new authenticator, and asks it a second factor from now on; false when the account got one
-    /// meanwhile (a parallel enrollment: this secret is not kept).
-    /// </summary>
-    private async Task<bool> KeepAuthenticatorAsync(AppUser user, string protectedSecret, long step, CancellationToken cancellationToken)
-    {
-        db.Add(new UserAuthenticator { Id = Guid.NewGuid(), UserId = user.Id, ProtectedSecret = protectedSecret, LastTimeStep = step, CreatedAt = time.GetUtcNow() });
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateException)
-        {
-            return false;
-        }
-
-        user.TwoFactorEnabled = true;
-        await users.UpdateAsync(user);
-        return true;
-    }
-
     private Task WriteAsync(HttpContext http, Challenge challenge, string type, string outcome, string factor, string? reason) =>
         audit.WriteAsync(tenant.Required, new AuditEvent
         {
@@ -478,23 +327,10 @@ public sealed class SecondFactors(
             Details = System.Text.Json.JsonSerializer.Serialize(new { factor, challengeReason = challenge.Row.Reason }, AuditLog.Json),
         });
 
-    private Task WriteAccountEventAsync(HttpContext http, AppUser user, string type, object details) =>
-        audit.WriteAsync(tenant.Required, new AuditEvent
-        {
-            Type = type,
-            Outcome = "succeeded",
-            UserId = user.Id,
-            Ip = IpRanges.ClientOf(http).ToString(),
-            Actor = $"user:{user.Id}@{tenant.Required.Id}",
-            Details = System.Text.Json.JsonSerializer.Serialize(details, AuditLog.Json),
-        });
-
     /// <summary>A code as typed (spaces allowed), if it is six digits; null otherwise.</summary>
     private static string? Normalize(string? code) =>
         code?.Replace(" ", "", StringComparison.Ordinal).Trim() is { Length: 6 } digits && digits.All(char.IsAsciiDigit) ? digits : null;
 
     private static byte[] CodeHash(string token, string factor, string code) =>
         HMACSHA256.HashData(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes($"{factor}:{code}"));
-
-    private static string Base32(byte[] bytes) => OtpNet.Base32Encoding.ToString(bytes);
 }
