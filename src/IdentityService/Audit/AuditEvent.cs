@@ -66,6 +66,7 @@ public static class AuditEventTypes
     public const string MfaEnrolled = "mfa.enrolled";
     public const string MfaRemoved = "mfa.removed";
     public const string MfaCodeSent = "mfa.code_sent";
+    public const string MfaRecoveryCodesCreated = "mfa.recovery_codes_created";
     public const string PasswordResetRequested = "password_reset.requested";
     public const string PasswordResetCompleted = "password_reset.completed";
     public const string ClientCreated = "client.created";
@@ -85,7 +86,7 @@ public static class AuditEventTypes
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
-        MfaEnrolled, MfaRemoved, MfaCodeSent,
+        MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
         PasswordResetRequested, PasswordResetCompleted,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,

@@ -164,6 +164,13 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.ProtectedSecret).HasMaxLength(1000);
         });
 
+        builder.Entity<Mfa.RecoveryCode>(e =>
+        {
+            e.ToTable("RecoveryCodes");
+            e.HasIndex(x => new { x.UserId, x.CodeHash });
+            e.Property(x => x.CodeHash).HasMaxLength(32);
+        });
+
         builder.Entity<AccountLockout>(e =>
         {
             e.ToTable("AccountLockouts");
@@ -242,6 +249,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<PasswordResetToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.MfaChallenge>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.UserAuthenticator>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Mfa.RecoveryCode>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<AccountLockout>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);

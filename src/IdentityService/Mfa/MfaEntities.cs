@@ -60,3 +60,23 @@ public sealed class UserAuthenticator : ITenantOwned
 
     public DateTimeOffset CreatedAt { get; set; }
 }
+
+/// <summary>
+/// One of an account's recovery codes: a second factor for when the usual one is lost, each good once. Only a
+/// SHA-256 of the code (80 random bits) and the account is stored.
+/// </summary>
+public sealed class RecoveryCode : ITenantOwned
+{
+    public Guid Id { get; set; }
+
+    public string TenantId { get; set; } = "";
+
+    public Guid UserId { get; set; }
+
+    public required byte[] CodeHash { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the code signed someone in; a used code is kept until new codes replace the set.</summary>
+    public DateTimeOffset? UsedAt { get; set; }
+}

@@ -111,10 +111,14 @@ public sealed partial class SecondFactors
         await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page" });
     }
 
-    /// <summary>Removes an account's authenticator app and stops asking it for a second factor when the policy is optional.</summary>
+    /// <summary>
+    /// Removes an account's authenticator app and its recovery codes, and stops asking it for a second factor when the
+    /// policy is optional.
+    /// </summary>
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
     {
         var removed = await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        await recovery.RemoveAllAsync(user, cancellationToken);
         if (user.TwoFactorEnabled)
         {
             user.TwoFactorEnabled = false;

@@ -23,13 +23,16 @@ namespace IdentityService.Mfa;
 /// factor yet enrolls an authenticator here, once, when the tenant requires a second factor.
 /// </summary>
 public sealed partial class SecondFactors(
-    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms,
+    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery,
     IDataProtectionProvider dataProtection, ILockoutStore lockouts, IProtectionStore protection, AuditLog audit, TimeProvider time)
 {
     public const string CookieName = ".IdentityService.Mfa";
     public const string Totp = "totp";
     public const string Sms = "sms";
     public const string Email = "email";
+
+    /// <summary>One of the account's recovery codes, for when its usual factor is lost (not a policy's factor: any account may keep them).</summary>
+    public const string Recovery = "recovery";
 
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
 
@@ -45,7 +48,7 @@ public sealed partial class SecondFactors(
     private readonly IDataProtector _secrets = dataProtection.CreateProtector("IdentityService.Mfa.TotpSecret.v1");
 
     /// <summary>A challenge being answered: its row, its account, and what the account can use.</summary>
-    public sealed record Challenge(MfaChallenge Row, AppUser User, string Token, IReadOnlyList<string> Factors, TenantPolicy Policy)
+    public sealed record Challenge(MfaChallenge Row, AppUser User, string Token, IReadOnlyList<string> Factors, TenantPolicy Policy, int RecoveryCodesLeft)
     {
         /// <summary>True when the account has no factor and sets up an authenticator app now.</summary>
         public bool Enrolling => Row.PendingTotpSecret is not null;
@@ -72,7 +75,7 @@ public sealed partial class SecondFactors(
         var user = context.User!;
         var factors = await UsableFactorsAsync(user, context.Policy, cancellationToken);
         string? pending = null;
-        if (factors.Count == 0)
+        if (factors.Count == 0 && await recovery.LeftAsync(user, cancellationToken) == 0)
         {
             // Trust on first use, only where the tenant requires a second factor of everyone: a step-up for risk
             // must not be answered by a factor the password alone just set up.
@@ -136,8 +139,12 @@ public sealed partial class SecondFactors(
         }
 
         var policy = await policies.GetAsync(tenant.Required, cancellationToken);
-        var factors = row.PendingTotpSecret is null ? await UsableFactorsAsync(user, policy, cancellationToken) : [Totp];
-        return new Challenge(row, user, token, factors, policy);
+        if (row.PendingTotpSecret is not null)
+        {
+            return new Challenge(row, user, token, [Totp], policy, 0);
+        }
+
+        return new Challenge(row, user, token, await UsableFactorsAsync(user, policy, cancellationToken), policy, await recovery.LeftAsync(user, cancellationToken));
     }
 
     /// <summary>Ends the browser's challenge (signing in again starts a new one).</summary>
@@ -224,6 +231,7 @@ public sealed partial class SecondFactors(
         var user = challenge.User;
         var lockout = challenge.Policy.Lockout;
         var key = LockoutKey(user.Id);
+        var typed = code;
         code = Normalize(code);
         if (await lockouts.BeginAttemptAsync(tenant.Required.Id, key, lockout.MaxFailedAttempts, cancellationToken) == AttemptSlot.Locked)
         {
@@ -235,7 +243,11 @@ public sealed partial class SecondFactors(
         long step = 0;
         try
         {
-            if (challenge.Factors.Contains(factor) && code is not null)
+            if (factor == Recovery)
+            {
+                right = challenge.RecoveryCodesLeft > 0 && await recovery.RedeemAsync(user, typed, cancellationToken);
+            }
+            else if (challenge.Factors.Contains(factor) && code is not null)
             {
                 right = factor == Totp
                     ? TotpMatches(await TotpSecretAsync(challenge, cancellationToken), code, out step)
@@ -256,6 +268,11 @@ public sealed partial class SecondFactors(
         if (right)
         {
             await WriteAsync(http, challenge, AuditEventTypes.SignInSucceeded, "succeeded", factor, null);
+            if (factor == Recovery)
+            {
+                await recovery.NotifyUsedAsync(user, challenge.Policy, CancellationToken.None);
+            }
+
             return Outcome.Succeeded;
         }
 

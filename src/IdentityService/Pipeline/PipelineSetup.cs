@@ -25,6 +25,7 @@ public static class PipelineSetup
         services.AddSignInStep<VerifyPassword>();
         services.AddSignInStep<RequireSecondFactor>();
         services.AddScoped<Mfa.SecondFactors>();
+        services.AddScoped<Mfa.RecoveryCodes>();
         services.AddOptions<Mfa.TwilioOptions>().BindConfiguration(Mfa.TwilioOptions.Section);
         services.AddHttpClient<Mfa.TwilioSms>(client => client.Timeout = TimeSpan.FromSeconds(10));
 

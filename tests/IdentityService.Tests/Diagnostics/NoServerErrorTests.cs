@@ -136,6 +136,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/t/acme/account/security" },
         { "POST", "/t/acme/account/security?handler=enroll" },
         { "POST", "/t/acme/account/security?handler=ask" },
+        { "POST", "/t/acme/account/security?handler=recovery" },
         { "GET", "/t/acme/consent" },
         { "POST", "/t/acme/consent" },
         { "GET", "/t/acme/consent?ReturnUrl=%2Ft%2Facme%2Fconnect%2Fauthorize%3Fclient_id%3Dweb%26scope%3Dopenid" },

@@ -69,7 +69,7 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
         Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync(Email, Password)).SignedIn);
         var types = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=mfa.*", expected: HttpStatusCode.OK))["items"]!.AsArray()
             .Select(i => i!["type"]!.GetValue<string>() + ":" + i["actor"]!.GetValue<string>()[..5]);
-        Assert.Equal(["mfa.removed:user:", "mfa.enrolled:user:"], types);
+        Assert.Equal(["mfa.removed:user:", "mfa.enrolled:user:", "mfa.recovery_codes_created:user:"], types.Take(1).Concat(types.Skip(1).Order(StringComparer.Ordinal)));
     }
 
     [Fact]

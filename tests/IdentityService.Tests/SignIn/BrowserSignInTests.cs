@@ -137,11 +137,20 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = "/tmp/browser-mfa-enroll.png", FullPage = true });
         await code.FillAsync(new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret)).ComputeTotp(DateTime.UtcNow));
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Confirm" }).ClickAsync();
+
+        // The recovery codes are shown once, can be downloaded as a file, and the sign-in goes on.
+        var shown = await page.Locator("#recovery-codes li").AllInnerTextsAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.GetByText("Download them as a text file").ClickAsync());
+        var file = await File.ReadAllTextAsync((await download.PathAsync())!);
+        await page.GetByRole(AriaRole.Link, new PageGetByRoleOptions { Name = "I have kept them: continue" }).ClickAsync();
         await page.WaitForURLAsync(url => url.StartsWith(OidcFlow.RedirectUri, StringComparison.Ordinal));
 
         // Assert
         Assert.True(qrWidth > 100, $"The QR code is {qrWidth} pixels wide.");
         Assert.Equal("one-time-code", codeAutocomplete);
+        Assert.Equal(10, shown.Count);
+        Assert.Equal(string.Join("\n", shown) + "\n", file);
+        Assert.Equal("recovery-codes.txt", download.SuggestedFilename);
         var tokens = await flow.RedeemAsync(QueryHelpers.ParseQuery(new Uri(page.Url).Query)["code"].ToString());
         var idToken = JsonDocument.Parse(await tokens.Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString()!;
         var claims = JsonDocument.Parse(Base64UrlTextEncoder.Decode(idToken.Split('.')[1])).RootElement;

@@ -12,7 +12,7 @@ namespace IdentityService.SignIn.Pages;
 /// SMS at the person's request (a GET never sends anything). An account with no factor, at a tenant that requires
 /// one, sets up an authenticator app here first. Codes come in the POST body only.
 /// </summary>
-public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
 {
     public const string ExpiredMessage = "This sign-in has expired. Please sign in again.";
     public const string WrongCodeMessage = "That code is not right. Check it and try again.";
@@ -36,6 +36,12 @@ public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, Tenant
     public string? Error { get; private set; }
 
     public string? Info { get; private set; }
+
+    /// <summary>The recovery codes made with an authenticator app set up now, shown once before going on.</summary>
+    public IReadOnlyList<string>? NewRecoveryCodes { get; private set; }
+
+    /// <summary>Where the sign-in goes on to, once the person has kept their recovery codes.</summary>
+    public string ContinueUrl => ReturnUrls.Sanitize(Request, ReturnUrl);
 
     /// <summary>The enrollment's QR code (a PNG data URI) and secret, when the account sets up its authenticator app now.</summary>
     public (string QrCode, string Secret)? Enrollment { get; private set; }
@@ -77,9 +83,19 @@ public sealed class MfaModel(SecondFactors factors, DeviceCookie devices, Tenant
             case SecondFactors.Outcome.Succeeded:
                 SecondFactors.Forget(HttpContext);
                 await devices.RememberAsync(HttpContext, challenge.User.Id, devices.Read(HttpContext), challenge.Row.Country, HttpContext.RequestAborted);
-                var principal = Session.CreatePrincipal(challenge.User, tenant.Required.Id, time.GetUtcNow(), "pwd", factor == SecondFactors.Sms ? "sms" : "otp", "mfa");
-                await HttpContext.SignInAsync(Session.Scheme, principal);
-                return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
+                // RFC 8176 has no method for a recovery code: the session says only that it took two.
+                string[] amr = factor switch { SecondFactors.Sms => ["pwd", "sms", "mfa"], SecondFactors.Recovery => ["pwd", "mfa"], _ => ["pwd", "otp", "mfa"] };
+                await HttpContext.SignInAsync(Session.Scheme, Session.CreatePrincipal(challenge.User, tenant.Required.Id, time.GetUtcNow(), amr));
+                if (challenge.Enrolling)
+                {
+                    // The app just set up is the account's only factor: recovery codes now, or a lost phone needs an admin.
+                    NewRecoveryCodes = await recovery.CreateAsync(challenge.User, HttpContext, HttpContext.RequestAborted);
+                    Pending = null;
+                    Enrollment = null;
+                    return Page();
+                }
+
+                return LocalRedirect(ContinueUrl);
             case SecondFactors.Outcome.WrongCode:
                 Error = WrongCodeMessage;
                 Pending = await factors.LoadAsync(HttpContext, HttpContext.RequestAborted);

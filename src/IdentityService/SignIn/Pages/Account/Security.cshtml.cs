@@ -13,13 +13,14 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the tenant's policy is optional, choose to be asked a second factor at sign-in. A change needs a sign-in of
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
-public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
     public const string WrongCodeMessage = MfaModel.WrongCodeMessage;
     public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
     public const string RemovedMessage = "Your authenticator app is removed.";
+    public const string NewCodesMessage = "New recovery codes are made. The codes you had before no longer work.";
 
     [BindProperty]
     [FromForm]
@@ -38,6 +39,16 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
     public IReadOnlyList<string> Usable { get; private set; } = [];
 
     public TenantPolicy Policy { get; private set; } = new();
+
+    /// <summary>The account's unused recovery codes.</summary>
+    public int RecoveryCodesLeft { get; private set; }
+
+    /// <summary>Recovery codes just made, shown this once.</summary>
+    public IReadOnlyList<string>? NewRecoveryCodes { get; private set; }
+
+    /// <summary>Whether the account has a second step that recovery codes stand in for.</summary>
+    public bool MayHaveRecoveryCodes => Account is { } account && Policy.Mfa.Mode != "off"
+        && (HasAuthenticator || account.TwoFactorEnabled || Policy.Mfa.Mode == "required" || RecoveryCodesLeft > 0);
 
     public (string QrCode, string Secret)? Enrollment { get; private set; }
 
@@ -76,6 +87,7 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
         {
             Pending = null;
             Info = EnrolledMessage;
+            NewRecoveryCodes = await recovery.CreateAsync(user, HttpContext, HttpContext.RequestAborted);
             await LoadAsync();
             return Page();
         }
@@ -105,6 +117,24 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
         await factors.RemoveOwnAsync(user, HttpContext, HttpContext.RequestAborted);
         Info = RemovedMessage;
         await LoadAsync();
+        return Page();
+    }
+
+    /// <summary>Makes a new set of recovery codes, ending the set before.</summary>
+    public async Task<IActionResult> OnPostRecoveryAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (MayHaveRecoveryCodes)
+        {
+            NewRecoveryCodes = await recovery.CreateAsync(user, HttpContext, HttpContext.RequestAborted);
+            Info = NewCodesMessage;
+            await LoadAsync();
+        }
+
         return Page();
     }
 
@@ -171,6 +201,7 @@ public sealed class SecurityModel(SecondFactors factors, UserManager<AppUser> us
         Policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
         Usable = await factors.UsableFactorsAsync(Account, Policy, HttpContext.RequestAborted);
         HasAuthenticator = Usable.Contains(SecondFactors.Totp) || await factors.HasAuthenticatorAsync(Account, HttpContext.RequestAborted);
+        RecoveryCodesLeft = await recovery.LeftAsync(Account, HttpContext.RequestAborted);
         return Account;
     }
 }
