@@ -164,6 +164,17 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.ProtectedSecret).HasMaxLength(1000);
         });
 
+        // Identity's passkeys table as its schema version 3 has it; the rest of Identity's tables stay as they are.
+        builder.Entity<Microsoft.AspNetCore.Identity.IdentityUserPasskey<Guid>>(e =>
+        {
+            e.ToTable("AspNetUserPasskeys");
+            e.HasKey(p => p.CredentialId);
+            e.Property(p => p.CredentialId).HasMaxLength(1024);
+            e.OwnsOne(p => p.Data).ToJson();
+            e.HasOne<AppUser>().WithMany().HasForeignKey(p => p.UserId).IsRequired();
+            e.HasIndex(p => p.UserId);
+        });
+
         builder.Entity<Mfa.RecoveryCode>(e =>
         {
             e.ToTable("RecoveryCodes");

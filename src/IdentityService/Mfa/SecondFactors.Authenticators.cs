@@ -107,17 +107,38 @@ public sealed partial class SecondFactors
     /// <summary>Removes the account's authenticator on its own request (the page checked a code from it first).</summary>
     public async Task RemoveOwnAsync(AppUser user, HttpContext http, CancellationToken cancellationToken)
     {
-        await RemoveAsync(user, cancellationToken);
+        await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        await ForgetIfNoneLeftAsync(user, cancellationToken);
         await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page" });
     }
 
     /// <summary>
-    /// Removes an account's authenticator app and its recovery codes, and stops asking it for a second factor when the
-    /// policy is optional.
+    /// Once the person removed one of their factors: with no authenticator app and no passkey left, their recovery codes
+    /// go too and, where the policy is optional, sign-ins no longer ask a second step.
+    /// </summary>
+    public async Task ForgetIfNoneLeftAsync(AppUser user, CancellationToken cancellationToken)
+    {
+        if (await HasAuthenticatorAsync(user, cancellationToken) || (await users.GetPasskeysAsync(user)).Count > 0)
+        {
+            return;
+        }
+
+        await recovery.RemoveAllAsync(user, cancellationToken);
+        if (user.TwoFactorEnabled)
+        {
+            user.TwoFactorEnabled = false;
+            await users.UpdateAsync(user);
+        }
+    }
+
+    /// <summary>
+    /// For an admin: removes an account's authenticator app, passkeys and recovery codes, and stops asking it for a
+    /// second factor when the policy is optional. True when there was an app or a passkey.
     /// </summary>
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
     {
         var removed = await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        removed += await passkeys.RemoveAllAsync(user);
         await recovery.RemoveAllAsync(user, cancellationToken);
         if (user.TwoFactorEnabled)
         {

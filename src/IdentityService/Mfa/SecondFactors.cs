@@ -23,13 +23,14 @@ namespace IdentityService.Mfa;
 /// factor yet enrolls an authenticator here, once, when the tenant requires a second factor.
 /// </summary>
 public sealed partial class SecondFactors(
-    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery,
+    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery, Passkeys passkeys,
     IDataProtectionProvider dataProtection, ILockoutStore lockouts, IProtectionStore protection, AuditLog audit, TimeProvider time)
 {
     public const string CookieName = ".IdentityService.Mfa";
     public const string Totp = "totp";
     public const string Sms = "sms";
     public const string Email = "email";
+    public const string Passkey = "passkey";
 
     /// <summary>One of the account's recovery codes, for when its usual factor is lost (not a policy's factor: any account may keep them).</summary>
     public const string Recovery = "recovery";
@@ -158,7 +159,12 @@ public sealed partial class SecondFactors(
     public async Task<List<string>> UsableFactorsAsync(AppUser user, TenantPolicy policy, CancellationToken cancellationToken)
     {
         var allowed = policy.Mfa.Factors;
-        var factors = new List<string>(3);
+        var factors = new List<string>(4);
+        if (allowed.Contains(Passkey) && (await users.GetPasskeysAsync(user)).Count > 0)
+        {
+            factors.Add(Passkey);
+        }
+
         if (allowed.Contains(Totp) && await db.Set<UserAuthenticator>().AnyAsync(a => a.UserId == user.Id, cancellationToken))
         {
             factors.Add(Totp);
@@ -226,7 +232,8 @@ public sealed partial class SecondFactors(
     }
 
     /// <summary>Checks a code for the challenge; on success the challenge is spent and, when enrolling, the authenticator kept.</summary>
-    public async Task<Outcome> VerifyAsync(Challenge challenge, string factor, string? code, HttpContext http, CancellationToken cancellationToken)
+    /// <remarks>For a passkey, <paramref name="code"/> is the browser's answer (JSON) and <paramref name="state"/> the ceremony's protected state.</remarks>
+    public async Task<Outcome> VerifyAsync(Challenge challenge, string factor, string? code, HttpContext http, CancellationToken cancellationToken, string? state = null)
     {
         var user = challenge.User;
         var lockout = challenge.Policy.Lockout;
@@ -246,6 +253,10 @@ public sealed partial class SecondFactors(
             if (factor == Recovery)
             {
                 right = challenge.RecoveryCodesLeft > 0 && await recovery.RedeemAsync(user, typed, cancellationToken);
+            }
+            else if (factor == Passkey)
+            {
+                right = challenge.Factors.Contains(Passkey) && await passkeys.VerifyAssertionAsync(challenge, typed, state, http);
             }
             else if (challenge.Factors.Contains(factor) && code is not null)
             {

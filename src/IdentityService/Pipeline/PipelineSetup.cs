@@ -26,6 +26,20 @@ public static class PipelineSetup
         services.AddSignInStep<RequireSecondFactor>();
         services.AddScoped<Mfa.SecondFactors>();
         services.AddScoped<Mfa.RecoveryCodes>();
+        services.AddScoped<Mfa.Passkeys>();
+        services.AddScoped<Microsoft.AspNetCore.Identity.IPasskeyHandler<Users.AppUser>, Microsoft.AspNetCore.Identity.PasskeyHandler<Users.AppUser>>();
+        services.AddOptions<Microsoft.AspNetCore.Identity.IdentityPasskeyOptions>().Configure<Microsoft.Extensions.Options.IOptions<Oidc.IssuerOptions>>((passkeys, issuer) =>
+        {
+            // The relying party is the service's public host; the only origin taken is the service's own. (The handler's
+            // own check compares with the request's Origin header, which browsers send as "null" from pages with no referrer.)
+            if (issuer.Value.PublicOrigin is { } origin)
+            {
+                passkeys.ServerDomain = new Uri(origin).Host;
+            }
+
+            passkeys.ValidateOrigin = context => ValueTask.FromResult(
+                !context.CrossOrigin && string.Equals(context.Origin, issuer.Value.OriginFor(context.HttpContext.Request), StringComparison.OrdinalIgnoreCase));
+        });
         services.AddOptions<Mfa.TwilioOptions>().BindConfiguration(Mfa.TwilioOptions.Section);
         services.AddHttpClient<Mfa.TwilioSms>(client => client.Timeout = TimeSpan.FromSeconds(10));
 

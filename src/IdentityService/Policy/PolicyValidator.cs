@@ -77,9 +77,9 @@ public static class PolicyValidator
         Ranges(policy.IpRules.Deny, "ipRules.deny", errors);
 
         OneOf(policy.Mfa.Mode, ["off", "optional", "required"], "mfa.mode");
-        if (policy.Mfa.Factors is null || policy.Mfa.Factors.Any(f => f is not ("totp" or "sms" or "email")))
+        if (policy.Mfa.Factors is null || policy.Mfa.Factors.Any(f => f is not ("totp" or "sms" or "email" or "passkey")))
         {
-            errors["mfa.factors"] = ["mfa.factors must be among: totp, sms, email."];
+            errors["mfa.factors"] = ["mfa.factors must be among: totp, sms, email, passkey."];
         }
         else if (policy.Mfa.Mode == "required" && policy.Mfa.Factors.Count == 0)
         {

@@ -28,6 +28,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.UserClaims.Where(c => userIds.Contains(c.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.UserLogins.Where(l => userIds.Contains(l.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.UserTokens.Where(t => userIds.Contains(t.UserId)).ExecuteDeleteAsync(cancellationToken);
+        await db.UserPasskeys.Where(p => userIds.Contains(p.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.Set<Users.PasswordResetToken>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.MfaChallenge>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.UserAuthenticator>().ExecuteDeleteAsync(cancellationToken);

@@ -137,6 +137,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/security?handler=enroll" },
         { "POST", "/t/acme/account/security?handler=ask" },
         { "POST", "/t/acme/account/security?handler=recovery" },
+        { "POST", "/t/acme/account/security?handler=addpasskey" },
+        { "POST", "/t/acme/account/security?handler=removepasskey" },
         { "GET", "/t/acme/consent" },
         { "POST", "/t/acme/consent" },
         { "GET", "/t/acme/consent?ReturnUrl=%2Ft%2Facme%2Fconnect%2Fauthorize%3Fclient_id%3Dweb%26scope%3Dopenid" },

@@ -12,13 +12,14 @@ namespace IdentityService.SignIn.Pages;
 /// SMS at the person's request (a GET never sends anything). An account with no factor, at a tenant that requires
 /// one, sets up an authenticator app here first. Codes come in the POST body only.
 /// </summary>
-public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
 {
     public const string ExpiredMessage = "This sign-in has expired. Please sign in again.";
     public const string WrongCodeMessage = "That code is not right. Check it and try again.";
     public const string EndedMessage = "Too many wrong codes. Please sign in again.";
     public const string LockedMessage = "Too many wrong codes for this account. Try again later.";
     public const string NotSentMessage = "The code could not be sent. Try again later, or use another way.";
+    public const string PasskeyFailedMessage = "That passkey was not accepted. Try again, or use another way.";
 
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -30,6 +31,18 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Devi
     [BindProperty]
     [FromForm]
     public string? Code { get; set; }
+
+    /// <summary>A passkey's answer (the browser's credential, as JSON), and the ceremony's protected state.</summary>
+    [BindProperty]
+    [FromForm]
+    public string? Credential { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? State { get; set; }
+
+    /// <summary>The options for signing in with one of the account's passkeys, when it has one.</summary>
+    public Passkeys.Ceremony? PasskeyCeremony { get; private set; }
 
     public SecondFactors.Challenge? Pending { get; private set; }
 
@@ -76,15 +89,24 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Devi
 
         var challenge = Pending!;
         var factor = Factor ?? "";
-        var outcome = await factors.VerifyAsync(challenge, factor, Code, HttpContext, HttpContext.RequestAborted);
+        var passkey = factor == SecondFactors.Passkey;
+        var outcome = await factors.VerifyAsync(challenge, factor, passkey ? Credential : Code, HttpContext, HttpContext.RequestAborted, State);
         Code = null;
+        Credential = null;
         switch (outcome)
         {
             case SecondFactors.Outcome.Succeeded:
                 SecondFactors.Forget(HttpContext);
                 await devices.RememberAsync(HttpContext, challenge.User.Id, devices.Read(HttpContext), challenge.Row.Country, HttpContext.RequestAborted);
                 // RFC 8176 has no method for a recovery code: the session says only that it took two.
-                string[] amr = factor switch { SecondFactors.Sms => ["pwd", "sms", "mfa"], SecondFactors.Recovery => ["pwd", "mfa"], _ => ["pwd", "otp", "mfa"] };
+                // A passkey is the proof of possession of a key (swk: synced passkeys live in software as often as in hardware).
+                string[] amr = factor switch
+                {
+                    SecondFactors.Sms => ["pwd", "sms", "mfa"],
+                    SecondFactors.Recovery => ["pwd", "mfa"],
+                    SecondFactors.Passkey => ["pwd", "swk", "mfa"],
+                    _ => ["pwd", "otp", "mfa"],
+                };
                 await HttpContext.SignInAsync(Session.Scheme, Session.CreatePrincipal(challenge.User, tenant.Required.Id, time.GetUtcNow(), amr));
                 if (challenge.Enrolling)
                 {
@@ -97,8 +119,8 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Devi
 
                 return LocalRedirect(ContinueUrl);
             case SecondFactors.Outcome.WrongCode:
-                Error = WrongCodeMessage;
-                Pending = await factors.LoadAsync(HttpContext, HttpContext.RequestAborted);
+                Error = passkey ? PasskeyFailedMessage : WrongCodeMessage;
+                await LoadAsync();
                 return Page();
             case SecondFactors.Outcome.Locked:
                 SecondFactors.Forget(HttpContext);
@@ -136,6 +158,11 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Devi
         {
             Error = ExpiredMessage;
             return false;
+        }
+
+        if (Pending.Factors.Contains(SecondFactors.Passkey))
+        {
+            PasskeyCeremony = await passkeys.BeginAssertionAsync(Pending, HttpContext);
         }
 
         if (Pending.Enrolling)

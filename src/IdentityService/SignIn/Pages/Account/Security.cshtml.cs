@@ -13,13 +13,16 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the tenant's policy is optional, choose to be asked a second factor at sign-in. A change needs a sign-in of
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
-public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
     public const string WrongCodeMessage = MfaModel.WrongCodeMessage;
     public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
     public const string RemovedMessage = "Your authenticator app is removed.";
+    public const string PasskeyAddedMessage = "Your passkey is added. Sign-ins will ask for it.";
+    public const string PasskeyFailedMessage = "The passkey could not be added. Try again.";
+    public const string PasskeyRemovedMessage = "Your passkey is removed.";
     public const string NewCodesMessage = "New recovery codes are made. The codes you had before no longer work.";
 
     [BindProperty]
@@ -31,7 +34,30 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
     [FromForm]
     public string? Pending { get; set; }
 
+    /// <summary>A new passkey's answer (the browser's credential, as JSON), the ceremony's protected state, and the name given.</summary>
+    [BindProperty]
+    [FromForm]
+    public string? Credential { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? State { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? PasskeyName { get; set; }
+
+    /// <summary>The passkey to remove (its credential id, Base64url).</summary>
+    [BindProperty]
+    [FromForm]
+    public string? PasskeyId { get; set; }
+
     public AppUser? Account { get; private set; }
+
+    /// <summary>The account's passkeys, and the options to add one where the policy allows passkeys.</summary>
+    public IList<UserPasskeyInfo> AccountPasskeys { get; private set; } = [];
+
+    public Passkeys.Ceremony? NewPasskey { get; private set; }
 
     public bool HasAuthenticator { get; private set; }
 
@@ -48,7 +74,7 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
 
     /// <summary>Whether the account has a second step that recovery codes stand in for.</summary>
     public bool MayHaveRecoveryCodes => Account is { } account && Policy.Mfa.Mode != "off"
-        && (HasAuthenticator || account.TwoFactorEnabled || Policy.Mfa.Mode == "required" || RecoveryCodesLeft > 0);
+        && (HasAuthenticator || AccountPasskeys.Count > 0 || account.TwoFactorEnabled || Policy.Mfa.Mode == "required" || RecoveryCodesLeft > 0);
 
     public (string QrCode, string Secret)? Enrollment { get; private set; }
 
@@ -116,6 +142,48 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
 
         await factors.RemoveOwnAsync(user, HttpContext, HttpContext.RequestAborted);
         Info = RemovedMessage;
+        await LoadAsync();
+        return Page();
+    }
+
+    /// <summary>Keeps a passkey the browser made; the first second factor of an account comes with recovery codes.</summary>
+    public async Task<IActionResult> OnPostAddPasskeyAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (!Policy.Mfa.Factors.Contains(SecondFactors.Passkey)
+            || await passkeys.CompleteRegistrationAsync(user, Credential, State, PasskeyName, HttpContext) is not null)
+        {
+            Error = PasskeyFailedMessage;
+            return Page();
+        }
+
+        Info = PasskeyAddedMessage;
+        if (RecoveryCodesLeft == 0)
+        {
+            NewRecoveryCodes = await recovery.CreateAsync(user, HttpContext, HttpContext.RequestAborted);
+        }
+
+        await LoadAsync();
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRemovePasskeyAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        if (await passkeys.RemoveAsync(user, PasskeyId, HttpContext))
+        {
+            await factors.ForgetIfNoneLeftAsync(user, HttpContext.RequestAborted);
+            Info = PasskeyRemovedMessage;
+        }
+
         await LoadAsync();
         return Page();
     }
@@ -202,6 +270,8 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
         Usable = await factors.UsableFactorsAsync(Account, Policy, HttpContext.RequestAborted);
         HasAuthenticator = Usable.Contains(SecondFactors.Totp) || await factors.HasAuthenticatorAsync(Account, HttpContext.RequestAborted);
         RecoveryCodesLeft = await recovery.LeftAsync(Account, HttpContext.RequestAborted);
+        AccountPasskeys = await passkeys.ListAsync(Account);
+        NewPasskey = Policy.Mfa.Factors.Contains(SecondFactors.Passkey) ? await passkeys.BeginRegistrationAsync(Account, HttpContext) : null;
         return Account;
     }
 }

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Text.Json;
+using IdentityService.SignIn.Pages;
+using IdentityService.SignIn.Pages.Account;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Playwright;
+
+namespace IdentityService.Tests.SignIn;
+
+/// <summary>
+/// Passkeys as a second factor, in Debian's Chromium with its virtual WebAuthn authenticator (a real browser making
+/// and using a real credential, through the DevTools protocol): added on the security page, asked at the next
+/// sign-in after the password, refused when forged, removed. The browser reaches the service as
+/// <c>http://localhost</c>: WebAuthn needs a domain for its relying party, not an IP address.
+/// </summary>
+public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Email = "ada@acme.test";
+    private const string Password = "correct horse battery staple";
+
+    private readonly KestrelIdentityServiceFactory _factory = new();
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+    private string _origin = "";
+
+    public async Task InitializeAsync()
+    {
+        _factory.Output = output;
+        _origin = $"http://localhost:{_factory.Start().Port}";
+        await _factory.CreateTenantAsync("acme");
+        await _factory.CreateWebClientAsync("acme");
+        await _factory.CreateUserAsync("acme", Email, Password);
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode = "optional", factors = new[] { "totp", "passkey" } } }, HttpStatusCode.OK);
+
+        _playwright = await Playwright.CreateAsync();
+        _browser = await Chromium.LaunchAsync(_playwright);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        await _factory.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task APasskeyAddedOnTheSecurityPage_IsAskedAfterThePassword_AndEndsAtTheClient()
+    {
+        // Arrange: signed in with the password alone (optional policy, nothing set up yet), on the security page.
+        var (page, authenticator) = await NewPageWithAuthenticatorAsync();
+        await page.GotoAsync($"{_origin}/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity");
+        await PasswordAsync(page);
+        await page.GetByLabel("Name for the new passkey").WaitForAsync();
+        var afterPassword = new Uri(page.Url).AbsolutePath;
+
+        // Act: the person names a passkey and adds it; the browser's authenticator makes it.
+        await page.GetByLabel("Name for the new passkey").FillAsync("Work laptop");
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+        await page.GetByText(SecurityModel.PasskeyAddedMessage).WaitForAsync();
+        var listed = await page.Locator("#passkeys .passkey-name").AllInnerTextsAsync();
+        var codes = await page.Locator("#recovery-codes li").CountAsync();
+        var stored = (await authenticator.Session.SendAsync("WebAuthn.getCredentials", new() { ["authenticatorId"] = authenticator.Id }))!.Value.GetProperty("credentials");
+
+        // The next sign-in, through an authorization request: the password, then the passkey.
+        await page.Context.ClearCookiesAsync();
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(_origin) };
+        var flow = new OidcFlow(http, "acme", "web");
+        await page.GotoAsync(_origin + flow.AuthorizeUrl());
+        await PasswordAsync(page);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Use a passkey" }).WaitForAsync();
+        var secondStep = new Uri(page.Url).AbsolutePath;
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = "/tmp/browser-mfa-passkey.png", FullPage = true });
+        // The redirect to the client is read from the request itself: with the DevTools session attached, Chromium's
+        // first load of the client's site can miss the context's routing (it then loads it again).
+        var atClient = await page.RunAndWaitForRequestAsync(
+            () => page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Use a passkey" }).ClickAsync(),
+            request => request.Url.StartsWith(OidcFlow.RedirectUri, StringComparison.Ordinal));
+
+        // Assert
+        Assert.Equal("/t/acme/account/security", afterPassword);
+        Assert.Equal("/t/acme/mfa", secondStep);
+        Assert.Equal(["Work laptop"], listed);
+        Assert.Equal(10, codes);
+        var credential = Assert.Single(stored.EnumerateArray());
+        Assert.Equal("localhost", credential.GetProperty("rpId").GetString());
+        var tokens = await flow.RedeemAsync(QueryHelpers.ParseQuery(new Uri(atClient.Url).Query)["code"].ToString());
+        var idToken = JsonDocument.Parse(await tokens.Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString()!;
+        var claims = JsonDocument.Parse(Base64UrlTextEncoder.Decode(idToken.Split('.')[1])).RootElement;
+        Assert.Equal(["pwd", "swk", "mfa"], claims.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
+    public async Task AForgedAnswer_IsRefused_AndRemovingThePasskey_StopsTheSecondStep()
+    {
+        var (page, _) = await NewPageWithAuthenticatorAsync();
+        await page.GotoAsync($"{_origin}/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity");
+        await PasswordAsync(page);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+        await page.GetByText(SecurityModel.PasskeyAddedMessage).WaitForAsync();
+
+        // Another client that knows the password but not the passkey: answers it cannot sign are refused, never a 500.
+        var cookies = new CookieContainer();
+        using var other = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = cookies }) { BaseAddress = new Uri(_origin) };
+        var answer = await new SignInPage(other, "acme").PostAsync(Email, Password, query: "?ReturnUrl=%2Ft%2Facme%2Fafter");
+        Assert.StartsWith("/t/acme/mfa", answer.Location!.OriginalString);
+        var mfa = await other.GetStringAsync("/t/acme/mfa");
+        Assert.Contains("data-passkey=\"get\"", mfa);
+        var state = WebUtility.HtmlDecode(OidcFlow.Hidden(mfa, "State"));
+        foreach (var (credential, ceremony) in new[] { ("{}", state), ("not json", state), ("""{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}}""", state), ("{}", "forged") })
+        {
+            var form = await other.GetStringAsync("/t/acme/mfa");
+            var posted = await other.PostAsync("/t/acme/mfa", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["Factor"] = "passkey",
+                ["Credential"] = credential,
+                ["State"] = ceremony,
+                ["ReturnUrl"] = "/t/acme/after",
+                ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(form),
+            }));
+            Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
+            Assert.Contains(MfaModel.PasskeyFailedMessage, WebUtility.HtmlDecode(await posted.Content.ReadAsStringAsync()));
+        }
+
+        // Removed on the security page: the next sign-in asks the password only.
+        await page.GotoAsync($"{_origin}/t/acme/account/security");
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Remove the passkey Passkey" }).ClickAsync();
+        await page.GetByText(SecurityModel.PasskeyRemovedMessage).WaitForAsync();
+        Assert.Equal("No passkey is set up.", await page.Locator("#passkeys-status").InnerTextAsync());
+        var next = await new SignInPage(other, "acme").PostAsync(Email, Password, query: "?ReturnUrl=%2Ft%2Facme%2Fafter");
+        Assert.Equal("/t/acme/after", next.Location!.OriginalString);
+    }
+
+    private static async Task PasswordAsync(IPage page)
+    {
+        await page.GetByLabel("Email").FillAsync(Email);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
+    }
+
+    /// <summary>A fresh browser context with a virtual platform authenticator (user verification always given), the client's site answered locally.</summary>
+    private async Task<(IPage Page, (ICDPSession Session, string Id) Authenticator)> NewPageWithAuthenticatorAsync()
+    {
+        var context = await _browser!.NewContextAsync();
+        context.SetDefaultTimeout(15_000);
+        await context.RouteAsync("https://app.example/**", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "text/html",
+            Body = "<!DOCTYPE html><title>app.example</title><p>Signed in.</p>",
+        }));
+        var page = await context.NewPageAsync();
+        var session = await context.NewCDPSessionAsync(page);
+        await session.SendAsync("WebAuthn.enable");
+        var added = await session.SendAsync("WebAuthn.addVirtualAuthenticator", new()
+        {
+            ["options"] = new Dictionary<string, object>
+            {
+                ["protocol"] = "ctap2",
+                ["transport"] = "internal",
+                ["hasResidentKey"] = true,
+                ["hasUserVerification"] = true,
+                ["isUserVerified"] = true,
+                ["automaticPresenceSimulation"] = true,
+            },
+        });
+        return (page, (session, added!.Value.GetProperty("authenticatorId").GetString()!));
+    }
+}
