@@ -61,6 +61,19 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
                 Details = details is null ? null : JsonSerializer.Serialize(details, Json),
             });
 
+    /// <summary>Records what a signed-in person did to their own account (its second factors): they are the actor.</summary>
+    public Task AccountActionAsync(HttpContext http, Tenant tenant, Users.AppUser user, string type, object details) =>
+        WriteAsync(tenant, new AuditEvent
+        {
+            Type = type,
+            Outcome = "succeeded",
+            UserId = user.Id,
+            Identifier = user.Email,
+            Ip = IpRanges.ClientOf(http).ToString(),
+            Actor = $"user:{user.Id}@{tenant.Id}",
+            Details = JsonSerializer.Serialize(details, Json),
+        });
+
     /// <summary>The names of the fields a request body set (its members that are not null), never their values.</summary>
     public static string[] FieldsSet(object body) =>
         body.GetType().GetProperties().Where(p => p.GetValue(body) is not null).Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToArray();

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using IdentityService.Audit;
-using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.AspNetCore.DataProtection;
@@ -176,14 +175,5 @@ public sealed class Passkeys(
     }
 
     private Task WriteAsync(HttpContext http, AppUser user, string type, object details) =>
-        audit.WriteAsync(tenant.Required, new AuditEvent
-        {
-            Type = type,
-            Outcome = "succeeded",
-            UserId = user.Id,
-            Identifier = user.Email,
-            Ip = IpRanges.ClientOf(http).ToString(),
-            Actor = $"user:{user.Id}@{tenant.Required.Id}",
-            Details = System.Text.Json.JsonSerializer.Serialize(details, AuditLog.Json),
-        });
+        audit.AccountActionAsync(http, tenant.Required, user, type, details);
 }

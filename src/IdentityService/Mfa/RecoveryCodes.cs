@@ -4,7 +4,6 @@ using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Email;
 using IdentityService.Policy;
-using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.EntityFrameworkCore;
@@ -48,16 +47,7 @@ public sealed class RecoveryCodes(IdentityDb db, TenantContext tenant, Mailer ma
         }
 
         await db.SaveChangesAsync(cancellationToken);
-        await audit.WriteAsync(tenant.Required, new AuditEvent
-        {
-            Type = AuditEventTypes.MfaRecoveryCodesCreated,
-            Outcome = "succeeded",
-            UserId = user.Id,
-            Identifier = user.Email,
-            Ip = IpRanges.ClientOf(http).ToString(),
-            Actor = $"user:{user.Id}@{tenant.Required.Id}",
-            Details = System.Text.Json.JsonSerializer.Serialize(new { count = Count }, AuditLog.Json),
-        });
+        await audit.AccountActionAsync(http, tenant.Required, user, AuditEventTypes.MfaRecoveryCodesCreated, new { count = Count });
         return codes.Select(Format).ToList();
     }
 

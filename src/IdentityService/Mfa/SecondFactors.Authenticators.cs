@@ -190,15 +190,7 @@ public sealed partial class SecondFactors
     }
 
     private Task WriteAccountEventAsync(HttpContext http, AppUser user, string type, object details) =>
-        audit.WriteAsync(tenant.Required, new AuditEvent
-        {
-            Type = type,
-            Outcome = "succeeded",
-            UserId = user.Id,
-            Ip = IpRanges.ClientOf(http).ToString(),
-            Actor = $"user:{user.Id}@{tenant.Required.Id}",
-            Details = System.Text.Json.JsonSerializer.Serialize(details, AuditLog.Json),
-        });
+        audit.AccountActionAsync(http, tenant.Required, user, type, details);
 
     private static string Base32(byte[] bytes) => OtpNet.Base32Encoding.ToString(bytes);
 }

@@ -14,4 +14,18 @@ public static class Chromium
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
+
+    /// <summary>A fresh browser context (no cookies) whose visits to the client's site (<c>https://app.example</c>) are answered locally.</summary>
+    public static async Task<IBrowserContext> NewClientContextAsync(IBrowser browser)
+    {
+        var context = await browser.NewContextAsync();
+        context.SetDefaultTimeout(15_000);
+        await context.RouteAsync("https://app.example/**", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "text/html",
+            Body = "<!DOCTYPE html><title>app.example</title><p>Signed in.</p>",
+        }));
+        return context;
+    }
 }

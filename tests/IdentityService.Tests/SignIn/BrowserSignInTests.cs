@@ -157,17 +157,5 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Contains("mfa", claims.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
     }
 
-    /// <summary>A fresh browser context (no cookies) whose visits to the client's site are answered locally.</summary>
-    private async Task<IPage> NewPageAsync()
-    {
-        var context = await _browser!.NewContextAsync();
-        context.SetDefaultTimeout(15_000);
-        await context.RouteAsync("https://app.example/**", route => route.FulfillAsync(new RouteFulfillOptions
-        {
-            Status = 200,
-            ContentType = "text/html",
-            Body = "<!DOCTYPE html><title>app.example</title><p>Signed in.</p>",
-        }));
-        return await context.NewPageAsync();
-    }
+    private async Task<IPage> NewPageAsync() => await (await Chromium.NewClientContextAsync(_browser!)).NewPageAsync();
 }

@@ -145,14 +145,7 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
     /// <summary>A fresh browser context with a virtual platform authenticator (user verification always given), the client's site answered locally.</summary>
     private async Task<(IPage Page, (ICDPSession Session, string Id) Authenticator)> NewPageWithAuthenticatorAsync()
     {
-        var context = await _browser!.NewContextAsync();
-        context.SetDefaultTimeout(15_000);
-        await context.RouteAsync("https://app.example/**", route => route.FulfillAsync(new RouteFulfillOptions
-        {
-            Status = 200,
-            ContentType = "text/html",
-            Body = "<!DOCTYPE html><title>app.example</title><p>Signed in.</p>",
-        }));
+        var context = await Chromium.NewClientContextAsync(_browser!);
         var page = await context.NewPageAsync();
         var session = await context.NewCDPSessionAsync(page);
         await session.SendAsync("WebAuthn.enable");
