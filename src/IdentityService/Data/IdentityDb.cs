@@ -175,6 +175,15 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.HasIndex(p => p.UserId);
         });
 
+        builder.Entity<Mfa.TrustedBrowser>(e =>
+        {
+            e.ToTable("TrustedBrowsers");
+            e.HasIndex(x => x.TokenHash).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.Property(x => x.TokenHash).HasMaxLength(32);
+            e.Property(x => x.Stamp).HasMaxLength(256);
+        });
+
         builder.Entity<Mfa.RecoveryCode>(e =>
         {
             e.ToTable("RecoveryCodes");
@@ -261,6 +270,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<Mfa.MfaChallenge>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.UserAuthenticator>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.RecoveryCode>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Mfa.TrustedBrowser>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<AccountLockout>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<UserSighting>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<TenantPolicyRecord>().HasQueryFilter(x => x.TenantId == CurrentTenantId);

@@ -250,6 +250,7 @@ internal static partial class UsersApi
         await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
         await db.InTurnAsync(c => db.Set<Mfa.UserAuthenticator>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
         await db.InTurnAsync(c => db.Set<Mfa.RecoveryCode>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        await db.InTurnAsync(c => db.Set<Mfa.TrustedBrowser>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
         await audit.AdminActionAsync(http, AuditEventTypes.UserDeleted, userId: user.Id);
         return Results.NoContent();
     }

@@ -80,3 +80,25 @@ public sealed class RecoveryCode : ITenantOwned
     /// <summary>When the code signed someone in; a used code is kept until new codes replace the set.</summary>
     public DateTimeOffset? UsedAt { get; set; }
 }
+
+/// <summary>
+/// A browser the person chose not to be asked the second step on again, for the tenant's <c>mfa.rememberBrowserDays</c>.
+/// The browser holds a random token in a cookie; only its SHA-256 is stored, with the account's security stamp of
+/// the day, so a new password ends the trust.
+/// </summary>
+public sealed class TrustedBrowser : ITenantOwned
+{
+    public Guid Id { get; set; }
+
+    public string TenantId { get; set; } = "";
+
+    public Guid UserId { get; set; }
+
+    public required byte[] TokenHash { get; set; }
+
+    public string Stamp { get; set; } = "";
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+}

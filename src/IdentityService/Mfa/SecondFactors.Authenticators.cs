@@ -114,7 +114,7 @@ public sealed partial class SecondFactors
 
     /// <summary>
     /// Once the person removed one of their factors: with no authenticator app and no passkey left, their recovery codes
-    /// go too and, where the policy is optional, sign-ins no longer ask a second step.
+    /// and remembered browsers go too and, where the policy is optional, sign-ins no longer ask a second step.
     /// </summary>
     public async Task ForgetIfNoneLeftAsync(AppUser user, CancellationToken cancellationToken)
     {
@@ -124,6 +124,7 @@ public sealed partial class SecondFactors
         }
 
         await recovery.RemoveAllAsync(user, cancellationToken);
+        await browsers.ForgetAllAsync(user, cancellationToken);
         if (user.TwoFactorEnabled)
         {
             user.TwoFactorEnabled = false;
@@ -132,7 +133,7 @@ public sealed partial class SecondFactors
     }
 
     /// <summary>
-    /// For an admin: removes an account's authenticator app, passkeys and recovery codes, and stops asking it for a
+    /// For an admin: removes an account's authenticator app, passkeys, recovery codes and remembered browsers, and stops asking it for a
     /// second factor when the policy is optional. True when there was an app or a passkey.
     /// </summary>
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
@@ -140,6 +141,7 @@ public sealed partial class SecondFactors
         var removed = await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
         removed += await passkeys.RemoveAllAsync(user);
         await recovery.RemoveAllAsync(user, cancellationToken);
+        await browsers.ForgetAllAsync(user, cancellationToken);
         if (user.TwoFactorEnabled)
         {
             user.TwoFactorEnabled = false;

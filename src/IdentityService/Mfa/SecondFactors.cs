@@ -23,7 +23,7 @@ namespace IdentityService.Mfa;
 /// factor yet enrolls an authenticator here, once, when the tenant requires a second factor.
 /// </summary>
 public sealed partial class SecondFactors(
-    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery, Passkeys passkeys,
+    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers,
     IDataProtectionProvider dataProtection, ILockoutStore lockouts, IProtectionStore protection, AuditLog audit, TimeProvider time)
 {
     public const string CookieName = ".IdentityService.Mfa";

@@ -27,6 +27,7 @@ public static class PipelineSetup
         services.AddScoped<Mfa.SecondFactors>();
         services.AddScoped<Mfa.RecoveryCodes>();
         services.AddScoped<Mfa.Passkeys>();
+        services.AddScoped<Mfa.TrustedBrowsers>();
         services.AddScoped<Microsoft.AspNetCore.Identity.IPasskeyHandler<Users.AppUser>, Microsoft.AspNetCore.Identity.PasskeyHandler<Users.AppUser>>();
         services.AddOptions<Microsoft.AspNetCore.Identity.IdentityPasskeyOptions>().Configure<Microsoft.Extensions.Options.IOptions<Oidc.IssuerOptions>>((passkeys, issuer) =>
         {

@@ -87,6 +87,7 @@ public static class PolicyValidator
             errors["mfa.factors"] = ["mfa.mode required needs at least one factor."];
         }
 
+        Range(policy.Mfa.RememberBrowserDays, 0, 90, "mfa.rememberBrowserDays");
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
         Range(policy.Passwords.MinLength, 8, 128, "passwords.minLength");
         Range(policy.Passwords.MinStrength, 0, 4, "passwords.minStrength");

@@ -121,6 +121,12 @@ public sealed class MfaPolicy
 
     public List<string> Factors { get; set; } = ["totp", "sms", "email"];
 
+    /// <summary>
+    /// Days a browser may skip the second step once the person ticked "don't ask again on this browser" (0, the
+    /// default: never). Risk-based step-up and a low captcha score still ask.
+    /// </summary>
+    public int RememberBrowserDays { get; set; }
+
     /// <summary>Risk-based step-up: ask a second factor on risk signals. Off by default.</summary>
     public StepUpPolicy StepUp { get; set; } = new();
 }

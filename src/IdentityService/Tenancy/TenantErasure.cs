@@ -33,6 +33,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.Set<Mfa.MfaChallenge>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.UserAuthenticator>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.RecoveryCode>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Mfa.TrustedBrowser>().ExecuteDeleteAsync(cancellationToken);
         await db.Users.ExecuteDeleteAsync(cancellationToken);
         var roleIds = db.Roles.Select(r => r.Id);
         await db.RoleClaims.Where(c => roleIds.Contains(c.RoleId)).ExecuteDeleteAsync(cancellationToken);

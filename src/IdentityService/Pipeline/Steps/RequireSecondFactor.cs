@@ -9,8 +9,9 @@ namespace IdentityService.Pipeline.Steps;
 /// the user enrolled one (mode <c>optional</c>), or, with risk-based step-up on, on a risk signal: a device
 /// never seen for this account, a country never seen for it, or an IP that failed recently against other accounts;
 /// and whenever an earlier step asked for one (a low reCAPTCHA score, where the tenant chose to challenge it).
+/// A browser the person chose to remember (<c>mfa.rememberBrowserDays</c>) skips the first two, never the others.
 /// </summary>
-internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store, IGeoLocator geo) : ISignInStep
+internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store, IGeoLocator geo, Mfa.TrustedBrowsers browsers) : ISignInStep
 {
     public const string Kind = "mfa";
 
@@ -29,19 +30,20 @@ internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store,
             return StepDecision.Challenge(Kind, reason);
         }
 
-        if (mfa.Mode == "required")
+        string? remembered = null;
+        if (mfa.Mode == "required" || (mfa.Mode == "optional" && context.User!.TwoFactorEnabled))
         {
-            return StepDecision.Challenge(Kind, "mfa_required");
-        }
+            if (mfa.RememberBrowserDays == 0 || !await browsers.IsTrustedAsync(context.Http, context.User!, cancellationToken))
+            {
+                return StepDecision.Challenge(Kind, mfa.Mode == "required" ? "mfa_required" : "mfa_enrolled");
+            }
 
-        if (mfa.Mode == "optional" && context.User!.TwoFactorEnabled)
-        {
-            return StepDecision.Challenge(Kind, "mfa_enrolled");
+            remembered = "remembered_browser";
         }
 
         if (!mfa.StepUp.Enabled)
         {
-            return StepDecision.Continue();
+            return StepDecision.Continue(remembered);
         }
 
         var signals = new List<string>();
@@ -63,7 +65,7 @@ internal sealed class RequireSecondFactor(IdentityDb db, IProtectionStore store,
 
         context.RiskSignals.AddRange(signals);
         return signals.Count == 0
-            ? StepDecision.Continue()
+            ? StepDecision.Continue(remembered)
             : StepDecision.Challenge(Kind, "risk", string.Join(",", signals));
     }
 

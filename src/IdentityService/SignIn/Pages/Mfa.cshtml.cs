@@ -12,7 +12,7 @@ namespace IdentityService.SignIn.Pages;
 /// SMS at the person's request (a GET never sends anything). An account with no factor, at a tenant that requires
 /// one, sets up an authenticator app here first. Codes come in the POST body only.
 /// </summary>
-public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
 {
     public const string ExpiredMessage = "This sign-in has expired. Please sign in again.";
     public const string WrongCodeMessage = "That code is not right. Check it and try again.";
@@ -40,6 +40,11 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Pass
     [BindProperty]
     [FromForm]
     public string? State { get; set; }
+
+    /// <summary>"Don't ask again on this browser", where the tenant allows it.</summary>
+    [BindProperty]
+    [FromForm]
+    public bool RememberBrowser { get; set; }
 
     /// <summary>The options for signing in with one of the account's passkeys, when it has one.</summary>
     public Passkeys.Ceremony? PasskeyCeremony { get; private set; }
@@ -108,6 +113,11 @@ public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Pass
                     _ => ["pwd", "otp", "mfa"],
                 };
                 await HttpContext.SignInAsync(Session.Scheme, Session.CreatePrincipal(challenge.User, tenant.Required.Id, time.GetUtcNow(), amr));
+                if (RememberBrowser)
+                {
+                    await browsers.RememberAsync(HttpContext, challenge.User, challenge.Policy.Mfa.RememberBrowserDays, HttpContext.RequestAborted);
+                }
+
                 if (challenge.Enrolling)
                 {
                     // The app just set up is the account's only factor: recovery codes now, or a lost phone needs an admin.

@@ -13,7 +13,8 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the tenant's policy is optional, choose to be asked a second factor at sign-in. A change needs a sign-in of
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
-public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class SecurityModel(
+    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, Audit.AuditLog audit, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
@@ -23,6 +24,7 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
     public const string PasskeyAddedMessage = "Your passkey is added. Sign-ins will ask for it.";
     public const string PasskeyFailedMessage = "The passkey could not be added. Try again.";
     public const string PasskeyRemovedMessage = "Your passkey is removed.";
+    public const string BrowsersForgottenMessage = "Every browser will ask for the second step again.";
     public const string NewCodesMessage = "New recovery codes are made. The codes you had before no longer work.";
 
     [BindProperty]
@@ -65,6 +67,9 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
     public IReadOnlyList<string> Usable { get; private set; } = [];
 
     public TenantPolicy Policy { get; private set; } = new();
+
+    /// <summary>The browsers that skip the second step for this account now.</summary>
+    public int RememberedBrowsers { get; private set; }
 
     /// <summary>The account's unused recovery codes.</summary>
     public int RecoveryCodesLeft { get; private set; }
@@ -188,6 +193,21 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
         return Page();
     }
 
+    /// <summary>Every browser remembered for the account asks the second step again (a lost or shared one among them).</summary>
+    public async Task<IActionResult> OnPostForgetBrowsersAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return Account is null ? Redirect(LoginUrl) : Page();
+        }
+
+        var forgotten = await browsers.ForgetAllAsync(user, HttpContext.RequestAborted);
+        await audit.AccountActionAsync(HttpContext, tenant.Required, user, Audit.AuditEventTypes.MfaRemoved, new { factor = "remembered_browsers", count = forgotten });
+        Info = BrowsersForgottenMessage;
+        await LoadAsync();
+        return Page();
+    }
+
     /// <summary>Makes a new set of recovery codes, ending the set before.</summary>
     public async Task<IActionResult> OnPostRecoveryAsync()
     {
@@ -271,6 +291,7 @@ public sealed class SecurityModel(SecondFactors factors, RecoveryCodes recovery,
         HasAuthenticator = Usable.Contains(SecondFactors.Totp) || await factors.HasAuthenticatorAsync(Account, HttpContext.RequestAborted);
         RecoveryCodesLeft = await recovery.LeftAsync(Account, HttpContext.RequestAborted);
         AccountPasskeys = await passkeys.ListAsync(Account);
+        RememberedBrowsers = await browsers.CountAsync(Account, HttpContext.RequestAborted);
         NewPasskey = Policy.Mfa.Factors.Contains(SecondFactors.Passkey) ? await passkeys.BeginRegistrationAsync(Account, HttpContext) : null;
         return Account;
     }
