@@ -17,7 +17,8 @@ internal static class MfaApi
     }
 
     /// <summary>
-    /// For a user who lost their authenticator app or passkey: removes their app, passkeys and recovery codes, and stops asking them a second factor where the
+    /// For a user who lost their authenticator app or passkey: removes their app, passkeys, recovery codes and
+    /// remembered browsers, and stops asking them a second factor where the
     /// policy is optional. Where it is required they set up a new one at their next sign-in.
     /// </summary>
     private static async Task<IResult> RemoveAsync(HttpContext http, string userId, UserManager<AppUser> users, IdentityDb db, SecondFactors factors, AuditLog audit)

@@ -16,8 +16,8 @@ namespace IdentityService.Mfa;
 /// account (registration) or to the sign-in's challenge (assertion), so no server state is held meanwhile.
 /// </summary>
 public sealed class Passkeys(
-    IPasskeyHandler<AppUser> handler, UserManager<AppUser> users, TenantContext tenant, AuditLog audit, IDataProtectionProvider dataProtection, TimeProvider time,
-    ILogger<Passkeys> logger)
+    IPasskeyHandler<AppUser> handler, UserManager<AppUser> users, TenantContext tenant, AuditLog audit,
+    IDataProtectionProvider dataProtection, TimeProvider time, ILogger<Passkeys> logger)
 {
     public static readonly TimeSpan CeremonyLifetime = TimeSpan.FromMinutes(5);
 
@@ -45,12 +45,13 @@ public sealed class Passkeys(
     /// </summary>
     public async Task<string?> CompleteRegistrationAsync(AppUser user, string? credentialJson, string? state, string? name, HttpContext http)
     {
-        if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > 64 * 1024 || Unprotect($"create:{tenant.Required.Id}:{user.Id}", state) is not { } attestationState)
+        if (!Readable(credentialJson) || Unprotect($"create:{tenant.Required.Id}:{user.Id}", state) is not { } attestationState)
         {
             return "no_credential";
         }
 
-        var result = await handler.PerformAttestationAsync(new PasskeyAttestationContext { CredentialJson = credentialJson, AttestationState = attestationState, HttpContext = http });
+        var result = await handler.PerformAttestationAsync(
+            new PasskeyAttestationContext { CredentialJson = credentialJson, AttestationState = attestationState, HttpContext = http });
         if (!result.Succeeded || result.UserEntity.Id != user.Id.ToString())
         {
             logger.LogInformation("A passkey was not registered: {Reason}", result.Failure?.Message ?? "made for another account");
@@ -114,12 +115,13 @@ public sealed class Passkeys(
     /// <summary>Whether the browser's answer is a signature by one of the challenge's account's passkeys, for this ceremony; its sign count is kept.</summary>
     public async Task<bool> VerifyAssertionAsync(SecondFactors.Challenge challenge, string? credentialJson, string? state, HttpContext http)
     {
-        if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > 64 * 1024 || Unprotect($"get:{tenant.Required.Id}:{challenge.Row.Id}", state) is not { } assertionState)
+        if (!Readable(credentialJson) || Unprotect($"get:{tenant.Required.Id}:{challenge.Row.Id}", state) is not { } assertionState)
         {
             return false;
         }
 
-        var result = await handler.PerformAssertionAsync(new PasskeyAssertionContext { CredentialJson = credentialJson, AssertionState = assertionState, HttpContext = http });
+        var result = await handler.PerformAssertionAsync(
+            new PasskeyAssertionContext { CredentialJson = credentialJson, AssertionState = assertionState, HttpContext = http });
         if (!result.Succeeded || result.User.Id != challenge.User.Id)
         {
             logger.LogInformation("A passkey's answer was refused: {Reason}", result.Failure?.Message ?? "another account's passkey");
@@ -129,6 +131,10 @@ public sealed class Passkeys(
         // The new sign count: a clone of the authenticator replaying an older count is refused next time.
         return (await users.AddOrUpdatePasskeyAsync(challenge.User, result.Passkey)).Succeeded;
     }
+
+    /// <summary>A browser's answer worth handing to the handler: present, and not past 64 KiB.</summary>
+    private static bool Readable([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? credentialJson) =>
+        !string.IsNullOrEmpty(credentialJson) && credentialJson.Length <= 64 * 1024;
 
     /// <summary>A credential id as the pages carry it.</summary>
     public static string Encode(byte[] credentialId) => WebEncoders.Base64UrlEncode(credentialId);
@@ -171,7 +177,8 @@ public sealed class Passkeys(
         }
 
         var bar = payload.IndexOf('|');
-        return bar > 0 && long.TryParse(payload.AsSpan(0, bar), out var expires) && time.GetUtcNow().ToUnixTimeSeconds() < expires ? payload[(bar + 1)..] : null;
+        var fresh = bar > 0 && long.TryParse(payload.AsSpan(0, bar), out var expires) && time.GetUtcNow().ToUnixTimeSeconds() < expires;
+        return fresh ? payload[(bar + 1)..] : null;
     }
 
     private Task WriteAsync(HttpContext http, AppUser user, string type, object details) =>

@@ -133,8 +133,8 @@ public sealed partial class SecondFactors
     }
 
     /// <summary>
-    /// For an admin: removes an account's authenticator app, passkeys, recovery codes and remembered browsers, and stops asking it for a
-    /// second factor when the policy is optional. True when there was an app or a passkey.
+    /// For an admin: removes an account's authenticator app, passkeys, recovery codes and remembered browsers, and stops
+    /// asking it for a second factor when the policy is optional. True when there was an app or a passkey.
     /// </summary>
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
     {

@@ -23,7 +23,8 @@ namespace IdentityService.Mfa;
 /// factor yet enrolls an authenticator here, once, when the tenant requires a second factor.
 /// </summary>
 public sealed partial class SecondFactors(
-    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers,
+    IdentityDb db, UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, Mailer mailer, TwilioSms sms,
+    RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers,
     IDataProtectionProvider dataProtection, ILockoutStore lockouts, IProtectionStore protection, AuditLog audit, TimeProvider time)
 {
     public const string CookieName = ".IdentityService.Mfa";
@@ -145,7 +146,8 @@ public sealed partial class SecondFactors(
             return new Challenge(row, user, token, [Totp], policy, 0);
         }
 
-        return new Challenge(row, user, token, await UsableFactorsAsync(user, policy, cancellationToken), policy, await recovery.LeftAsync(user, cancellationToken));
+        var factors = await UsableFactorsAsync(user, policy, cancellationToken);
+        return new Challenge(row, user, token, factors, policy, await recovery.LeftAsync(user, cancellationToken));
     }
 
     /// <summary>Ends the browser's challenge (signing in again starts a new one).</summary>

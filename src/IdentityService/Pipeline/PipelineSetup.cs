@@ -2,6 +2,8 @@ using IdentityService.Pipeline.Steps;
 using IdentityService.Policy;
 using IdentityService.Protection;
 using IdentityService.Protection.Captcha;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
 
 namespace IdentityService.Pipeline;
 
@@ -28,8 +30,8 @@ public static class PipelineSetup
         services.AddScoped<Mfa.RecoveryCodes>();
         services.AddScoped<Mfa.Passkeys>();
         services.AddScoped<Mfa.TrustedBrowsers>();
-        services.AddScoped<Microsoft.AspNetCore.Identity.IPasskeyHandler<Users.AppUser>, Microsoft.AspNetCore.Identity.PasskeyHandler<Users.AppUser>>();
-        services.AddOptions<Microsoft.AspNetCore.Identity.IdentityPasskeyOptions>().Configure<Microsoft.Extensions.Options.IOptions<Oidc.IssuerOptions>>((passkeys, issuer) =>
+        services.AddScoped<IPasskeyHandler<Users.AppUser>, PasskeyHandler<Users.AppUser>>();
+        services.AddOptions<IdentityPasskeyOptions>().Configure<IOptions<Oidc.IssuerOptions>>((passkeys, issuer) =>
         {
             // The relying party is the service's public host; the only origin taken is the service's own. (The handler's
             // own check compares with the request's Origin header, which browsers send as "null" from pages with no referrer.)
@@ -39,7 +41,8 @@ public static class PipelineSetup
             }
 
             passkeys.ValidateOrigin = context => ValueTask.FromResult(
-                !context.CrossOrigin && string.Equals(context.Origin, issuer.Value.OriginFor(context.HttpContext.Request), StringComparison.OrdinalIgnoreCase));
+                !context.CrossOrigin
+                && string.Equals(context.Origin, issuer.Value.OriginFor(context.HttpContext.Request), StringComparison.OrdinalIgnoreCase));
         });
         services.AddOptions<Mfa.TwilioOptions>().BindConfiguration(Mfa.TwilioOptions.Section);
         services.AddHttpClient<Mfa.TwilioSms>(client => client.Timeout = TimeSpan.FromSeconds(10));

@@ -12,7 +12,9 @@ namespace IdentityService.SignIn.Pages;
 /// SMS at the person's request (a GET never sends anything). An account with no factor, at a tenant that requires
 /// one, sets up an authenticator app here first. Codes come in the POST body only.
 /// </summary>
-public sealed class MfaModel(SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, DeviceCookie devices, TenantContext tenant, TimeProvider time) : PageModel
+public sealed class MfaModel(
+    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, DeviceCookie devices, TenantContext tenant, TimeProvider time)
+    : PageModel
 {
     public const string ExpiredMessage = "This sign-in has expired. Please sign in again.";
     public const string WrongCodeMessage = "That code is not right. Check it and try again.";

@@ -14,7 +14,8 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
 public sealed class SecurityModel(
-    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, Audit.AuditLog audit, UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, Audit.AuditLog audit,
+    UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
