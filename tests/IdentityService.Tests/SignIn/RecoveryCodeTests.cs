@@ -58,7 +58,9 @@ public sealed partial class RecoveryCodeTests(ITestOutputHelper output) : IAsync
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, Tenant, "web");
         var returnUrl = await ToSecondStepAsync(browser, flow);
-        Assert.Contains("id=\"verify-recovery\"", await browser.GetStringAsync("/t/acme/mfa"));
+        var offered = await browser.GetStringAsync("/t/acme/mfa");
+        Assert.Contains("id=\"verify-recovery\"", offered);
+        Assert.Matches("<input id=\"code-recovery\"[^>]*autocomplete=\"one-time-code\"", offered);
         var done = await PostAsync(browser, new() { ["Factor"] = "recovery", ["Code"] = codes[0].Replace("-", "").ToLowerInvariant(), ["ReturnUrl"] = returnUrl });
         var code = QueryHelpers.ParseQuery(OidcFlow.Location(await browser.GetAsync(done.Location!.OriginalString)).Query)["code"].ToString();
         var idToken = JsonDocument.Parse(await (await flow.RedeemAsync(code)).Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString()!;
