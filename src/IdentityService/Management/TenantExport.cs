@@ -14,7 +14,7 @@ namespace IdentityService.Management;
 
 /// <summary>
 /// <c>POST /api/v1/tenants/{tenant}/export</c>: the tenant's whole data as one ZIP archive of JSON and NDJSON files,
-/// each record as the management API shows it: <c>tenant.json</c>, <c>policy.json</c>, <c>users.ndjson</c>,
+/// each record as the management API shows it: <c>tenant.json</c>, <c>policy.json</c>, <c>users.ndjson</c>, <c>passkeys.ndjson</c>,
 /// <c>clients.ndjson</c>, <c>webhooks.ndjson</c>, <c>audit-events.ndjson</c> and a <c>manifest.json</c> naming them
 /// with their record counts. Secrets stay out (client and webhook secrets, the policy's captcha keys, signing keys).
 /// Password hashes are included only when asked (<c>?includePasswordHashes=true</c>), to move the users to another
@@ -79,6 +79,28 @@ internal static class TenantExport
                     }
 
                     return (views, rows.Count == Batch ? rows[^1].Id.ToString() : null);
+                });
+
+                // Passkeys' public keys (COSE, Base64url) as WebAuthn registered them: usable by another system serving the same
+                // relying party (host). No second-factor secret (authenticator keys, recovery codes) leaves.
+                counts["passkeys.ndjson"] = await WriteLinesAsync(zip, "passkeys.ndjson", async after =>
+                {
+                    var ids = await db.Users.AsNoTracking().Where(u => after == null || u.Id.CompareTo(Guid.Parse(after)) > 0)
+                        .OrderBy(u => u.Id).Select(u => u.Id).Take(Batch).ToListAsync(cancellationToken);
+                    var rows = await db.UserPasskeys.AsNoTracking().Where(p => ids.Contains(p.UserId)).ToListAsync(cancellationToken);
+                    return (rows.OrderBy(p => p.UserId).ThenBy(p => p.Data.CreatedAt).Select(p => (object)new
+                    {
+                        p.UserId,
+                        CredentialId = Mfa.Passkeys.Encode(p.CredentialId),
+                        p.Data.Name,
+                        p.Data.CreatedAt,
+                        PublicKey = Mfa.Passkeys.Encode(p.Data.PublicKey),
+                        p.Data.SignCount,
+                        p.Data.Transports,
+                        p.Data.IsUserVerified,
+                        p.Data.IsBackupEligible,
+                        p.Data.IsBackedUp,
+                    }).ToList(), ids.Count == Batch ? ids[^1].ToString() : null);
                 });
 
                 counts["clients.ndjson"] = await WriteLinesAsync(zip, "clients.ndjson", async after =>

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Management;
 
@@ -42,7 +43,7 @@ public sealed class TenantExportTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/zip", response.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("acme-export-", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
-        Assert.Equal(["audit-events.ndjson", "clients.ndjson", "manifest.json", "policy.json", "tenant.json", "users.ndjson", "webhooks.ndjson"], files.Keys.Order());
+        Assert.Equal(["audit-events.ndjson", "clients.ndjson", "manifest.json", "passkeys.ndjson", "policy.json", "tenant.json", "users.ndjson", "webhooks.ndjson"], files.Keys.Order());
         var manifest = JsonNode.Parse(files["manifest.json"])!;
         Assert.Equal("identityservice-export/1", manifest["format"]!.GetValue<string>());
         Assert.Equal(1, manifest["files"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == "users.ndjson")!["records"]!.GetValue<int>());
@@ -61,6 +62,36 @@ public sealed class TenantExportTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.DoesNotContain(_webhookSecret["whsec_".Length..], everything);
         Assert.DoesNotContain("the-captcha-secret", everything);
         Assert.DoesNotContain("AQAAAA", everything);
+    }
+
+    [Fact]
+    public async Task Passkeys_AreExportedWithTheirPublicKeys_OnlyTheTenants()
+    {
+        await _factory.CreateTenantAsync("globex");
+        var eve = await _factory.CreateUserAsync("globex", "eve@globex.test", Password);
+        await AddPasskeyAsync(Tenant, _userId, [1, 2, 3, 4], "Work laptop");
+        await AddPasskeyAsync("globex", eve, [9, 9, 9, 9], "Eve's phone");
+
+        var files = await ReadAsync(await _factory.ManageAsync(HttpMethod.Post, Export));
+
+        var passkey = JsonNode.Parse(Assert.Single(Lines(files["passkeys.ndjson"])))!;
+        Assert.Equal((_userId, "AQIDBA", "Work laptop", "pQECAyYgASFYIA"),
+            (passkey["userId"]!.GetValue<string>(), passkey["credentialId"]!.GetValue<string>(), passkey["name"]!.GetValue<string>(), passkey["publicKey"]!.GetValue<string>()[..14]));
+        Assert.Equal(7u, passkey["signCount"]!.GetValue<uint>());
+        Assert.Equal(["internal"], passkey["transports"]!.AsArray().Select(t => t!.GetValue<string>()));
+    }
+
+    /// <summary>Stores a passkey for a user as Identity's handler would after a registration (the key is a made-up COSE EC2 P-256 key).</summary>
+    private async Task AddPasskeyAsync(string tenant, string userId, byte[] credentialId, string name)
+    {
+        using var scope = _factory.Services.CreateScope();
+        var directory = scope.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantDirectory>();
+        scope.ServiceProvider.GetRequiredService<IdentityService.Tenancy.TenantContext>().Set((await directory.FindAsync(tenant, CancellationToken.None))!);
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<IdentityService.Users.AppUser>>();
+        var user = (await users.FindByIdAsync(userId))!;
+        byte[] publicKey = [0xA5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20, .. new byte[32], 0x22, 0x58, 0x20, .. new byte[32]];
+        var passkey = new Microsoft.AspNetCore.Identity.UserPasskeyInfo(credentialId, publicKey, DateTimeOffset.UnixEpoch, 7, ["internal"], true, false, false, [], []) { Name = name };
+        Assert.True((await users.AddOrUpdatePasskeyAsync(user, passkey)).Succeeded);
     }
 
     [Fact]
