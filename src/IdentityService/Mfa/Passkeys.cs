@@ -1,10 +1,12 @@
 using System.Security.Cryptography;
 using IdentityService.Audit;
+using IdentityService.Data;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Mfa;
 
@@ -16,7 +18,7 @@ namespace IdentityService.Mfa;
 /// account (registration) or to the sign-in's challenge (assertion), so no server state is held meanwhile.
 /// </summary>
 public sealed class Passkeys(
-    IPasskeyHandler<AppUser> handler, UserManager<AppUser> users, TenantContext tenant, AuditLog audit,
+    IdentityDb db, IPasskeyHandler<AppUser> handler, UserManager<AppUser> users, TenantContext tenant, AuditLog audit,
     IDataProtectionProvider dataProtection, TimeProvider time, ILogger<Passkeys> logger)
 {
     public static readonly TimeSpan CeremonyLifetime = TimeSpan.FromMinutes(5);
@@ -30,6 +32,10 @@ public sealed class Passkeys(
     public sealed record Ceremony(string OptionsJson, string State);
 
     public async Task<IList<UserPasskeyInfo>> ListAsync(AppUser user) => await users.GetPasskeysAsync(user);
+
+    /// <summary>Whether the account has a passkey (without reading them).</summary>
+    public Task<bool> AnyAsync(AppUser user, CancellationToken cancellationToken) =>
+        db.UserPasskeys.AnyAsync(p => p.UserId == user.Id, cancellationToken);
 
     /// <summary>Options to register a new passkey for the account (its passkeys listed, so an authenticator does not make a second one).</summary>
     public async Task<Ceremony> BeginRegistrationAsync(AppUser user, HttpContext http)
@@ -94,16 +100,8 @@ public sealed class Passkeys(
     }
 
     /// <summary>Removes all of an account's passkeys (an admin's removal of its second factors).</summary>
-    public async Task<int> RemoveAllAsync(AppUser user)
-    {
-        var all = await users.GetPasskeysAsync(user);
-        foreach (var passkey in all)
-        {
-            await users.RemovePasskeyAsync(user, passkey.CredentialId);
-        }
-
-        return all.Count;
-    }
+    public Task<int> RemoveAllAsync(AppUser user, CancellationToken cancellationToken) =>
+        db.InTurnAsync(c => db.UserPasskeys.Where(p => p.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
 
     /// <summary>Options to sign the challenge's account in with one of its passkeys.</summary>
     public async Task<Ceremony> BeginAssertionAsync(SecondFactors.Challenge challenge, HttpContext http)

@@ -118,7 +118,7 @@ public sealed partial class SecondFactors
     /// </summary>
     public async Task ForgetIfNoneLeftAsync(AppUser user, CancellationToken cancellationToken)
     {
-        if (await HasAuthenticatorAsync(user, cancellationToken) || (await users.GetPasskeysAsync(user)).Count > 0)
+        if (await HasAuthenticatorAsync(user, cancellationToken) || await passkeys.AnyAsync(user, cancellationToken))
         {
             return;
         }
@@ -139,7 +139,7 @@ public sealed partial class SecondFactors
     public async Task<bool> RemoveAsync(AppUser user, CancellationToken cancellationToken)
     {
         var removed = await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
-        removed += await passkeys.RemoveAllAsync(user);
+        removed += await passkeys.RemoveAllAsync(user, cancellationToken);
         await recovery.RemoveAllAsync(user, cancellationToken);
         await browsers.ForgetAllAsync(user, cancellationToken);
         if (user.TwoFactorEnabled)

@@ -6,11 +6,11 @@ using IdentityService.Email;
 using IdentityService.Pipeline;
 using IdentityService.Policy;
 using IdentityService.Protection;
+using IdentityService.SignIn;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Mfa;
@@ -89,14 +89,14 @@ public sealed partial class SecondFactors(
             pending = _secrets.Protect(Base32(RandomNumberGenerator.GetBytes(20)));
         }
 
-        var token = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+        var token = OpaqueTokens.New();
         var now = time.GetUtcNow();
         await db.InTurnAsync(c => db.Set<MfaChallenge>().Where(x => x.UserId == user.Id && x.ExpiresAt <= now).ExecuteDeleteAsync(c), cancellationToken);
         db.Add(new MfaChallenge
         {
             Id = Guid.NewGuid(),
             UserId = user.Id,
-            TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(token)),
+            TokenHash = OpaqueTokens.Hash(token),
             Reason = reason ?? "",
             ClientId = context.ClientId is { Length: <= 100 } client ? client : null,
             Country = context.Country,
@@ -106,15 +106,8 @@ public sealed partial class SecondFactors(
         });
         await db.SaveChangesAsync(cancellationToken);
         var http = context.Http;
-        http.Response.Cookies.Append(CookieName, token, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = http.Request.IsHttps,
-            SameSite = SameSiteMode.Strict,
-            Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/",
-            // A browser-session cookie: the challenge's row says when it ends, by the service's clock.
-            IsEssential = true,
-        });
+        // A browser-session cookie: the challenge's row says when it ends, by the service's clock.
+        http.Response.Cookies.Append(CookieName, token, TenantCookies.Options(http.Request, SameSiteMode.Strict));
         return true;
     }
 
@@ -127,7 +120,7 @@ public sealed partial class SecondFactors(
             return null;
         }
 
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+        var hash = OpaqueTokens.Hash(token);
         var row = await db.Set<MfaChallenge>().AsNoTracking().SingleOrDefaultAsync(x => x.TokenHash == hash, cancellationToken);
         if (row is null || row.ExpiresAt <= time.GetUtcNow())
         {
@@ -152,7 +145,7 @@ public sealed partial class SecondFactors(
 
     /// <summary>Ends the browser's challenge (signing in again starts a new one).</summary>
     public static void Forget(HttpContext http) =>
-        http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/" });
+        http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = TenantCookies.Path(http.Request) });
 
     public Task<bool> HasAuthenticatorAsync(AppUser user, CancellationToken cancellationToken) =>
         db.Set<UserAuthenticator>().AnyAsync(a => a.UserId == user.Id, cancellationToken);
@@ -162,7 +155,7 @@ public sealed partial class SecondFactors(
     {
         var allowed = policy.Mfa.Factors;
         var factors = new List<string>(4);
-        if (allowed.Contains(Passkey) && (await users.GetPasskeysAsync(user)).Count > 0)
+        if (allowed.Contains(Passkey) && await passkeys.AnyAsync(user, cancellationToken))
         {
             factors.Add(Passkey);
         }

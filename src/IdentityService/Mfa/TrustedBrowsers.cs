@@ -1,8 +1,7 @@
-using System.Security.Cryptography;
-using System.Text;
 using IdentityService.Data;
+using IdentityService.Protection;
+using IdentityService.SignIn;
 using IdentityService.Users;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Mfa;
@@ -25,28 +24,20 @@ public sealed class TrustedBrowsers(IdentityDb db, TimeProvider time)
             return;
         }
 
-        var token = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+        var token = OpaqueTokens.New();
         var now = time.GetUtcNow();
         await db.InTurnAsync(c => db.Set<TrustedBrowser>().Where(b => b.UserId == user.Id && b.ExpiresAt <= now).ExecuteDeleteAsync(c), cancellationToken);
         db.Add(new TrustedBrowser
         {
             Id = Guid.NewGuid(),
             UserId = user.Id,
-            TokenHash = Hash(token),
+            TokenHash = OpaqueTokens.Hash(token),
             Stamp = user.SecurityStamp ?? "",
             CreatedAt = now,
             ExpiresAt = now.AddDays(days),
         });
         await db.SaveChangesAsync(cancellationToken);
-        http.Response.Cookies.Append(CookieName, token, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = http.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/",
-            Expires = now.AddDays(days),
-            IsEssential = true,
-        });
+        http.Response.Cookies.Append(CookieName, token, TenantCookies.Options(http.Request, SameSiteMode.Lax, now.AddDays(days)));
     }
 
     /// <summary>Whether this browser is one the account trusts now (unexpired, and from before no new password).</summary>
@@ -58,7 +49,7 @@ public sealed class TrustedBrowsers(IdentityDb db, TimeProvider time)
             return false;
         }
 
-        var hash = Hash(token);
+        var hash = OpaqueTokens.Hash(token);
         var now = time.GetUtcNow();
         var stamp = user.SecurityStamp ?? "";
         return await db.Set<TrustedBrowser>().AnyAsync(b => b.TokenHash == hash && b.UserId == user.Id && b.ExpiresAt > now && b.Stamp == stamp, cancellationToken);
@@ -75,6 +66,4 @@ public sealed class TrustedBrowsers(IdentityDb db, TimeProvider time)
     /// <summary>Ends the trust of every browser of the account: each is asked the second step again.</summary>
     public Task<int> ForgetAllAsync(AppUser user, CancellationToken cancellationToken) =>
         db.InTurnAsync(c => db.Set<TrustedBrowser>().Where(b => b.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
-
-    private static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 }

@@ -47,15 +47,7 @@ public sealed class DeviceCookie(IDataProtectionProvider dataProtection, Identit
     public async Task RememberAsync(HttpContext http, Guid userId, string? deviceId, string? country, CancellationToken cancellationToken)
     {
         deviceId ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        http.Response.Cookies.Append(Name, _protector.Protect(deviceId), new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = http.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            Path = http.Request.PathBase.HasValue ? http.Request.PathBase.Value : "/",
-            Expires = time.GetUtcNow() + Lifetime,
-            IsEssential = true,
-        });
+        http.Response.Cookies.Append(Name, _protector.Protect(deviceId), SignIn.TenantCookies.Options(http.Request, SameSiteMode.Lax, time.GetUtcNow() + Lifetime));
 
         await SightAsync(userId, UserSighting.Device, FindAccount.DeviceHash(deviceId)!, cancellationToken);
         if (country is not null)

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Email;
@@ -60,12 +58,12 @@ public sealed class PasswordResets(
         }
         else
         {
-            var token = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+            var token = OpaqueTokens.New();
             var now = time.GetUtcNow();
             // The account's expired links go as a new one is made: the table holds only links that could still work.
             await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id && t.ExpiresAt <= now).ExecuteDeleteAsync(c), cancellationToken);
             var lifetime = TimeSpan.FromMinutes(policy.PasswordReset.LinkLifetimeMinutes);
-            db.Add(new PasswordResetToken { Id = Guid.NewGuid(), UserId = user.Id, TokenHash = Hash(token), CreatedAt = now, ExpiresAt = now + lifetime });
+            db.Add(new PasswordResetToken { Id = Guid.NewGuid(), UserId = user.Id, TokenHash = OpaqueTokens.Hash(token), CreatedAt = now, ExpiresAt = now + lifetime });
             await db.SaveChangesAsync(cancellationToken);
             var link = QueryHelpers.AddQueryString(resetPage, "token", token);
             var name = tenant.Required.DisplayName;
@@ -163,7 +161,7 @@ public sealed class PasswordResets(
             return (null, null);
         }
 
-        var hash = Hash(token);
+        var hash = OpaqueTokens.Hash(token);
         var row = await db.Set<PasswordResetToken>().AsNoTracking().SingleOrDefaultAsync(t => t.TokenHash == hash, cancellationToken);
         if (row is null || row.ExpiresAt <= time.GetUtcNow())
         {
@@ -174,5 +172,4 @@ public sealed class PasswordResets(
         return user is null ? (null, null) : (row, user);
     }
 
-    private static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 }
