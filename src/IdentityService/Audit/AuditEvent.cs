@@ -69,6 +69,7 @@ public static class AuditEventTypes
     public const string MfaRecoveryCodesCreated = "mfa.recovery_codes_created";
     public const string PasswordResetRequested = "password_reset.requested";
     public const string PasswordResetCompleted = "password_reset.completed";
+    public const string SignUpRequested = "signup.requested";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientDeleted = "client.deleted";
@@ -87,7 +88,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
     };

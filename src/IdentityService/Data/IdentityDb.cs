@@ -143,6 +143,18 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.TokenHash).HasMaxLength(32);
         });
 
+        builder.Entity<PendingSignUp>(e =>
+        {
+            e.ToTable("PendingSignUps");
+            e.HasIndex(x => x.TokenHash).IsUnique();
+            e.HasIndex(x => new { x.TenantId, x.NormalizedEmail });
+            e.Property(x => x.TokenHash).HasMaxLength(32);
+            e.Property(x => x.Email).HasMaxLength(256);
+            e.Property(x => x.NormalizedEmail).HasMaxLength(256);
+            e.Property(x => x.PasswordHash).HasMaxLength(1000);
+            e.Property(x => x.ReturnUrl).HasMaxLength(2000);
+        });
+
         builder.Entity<Mfa.MfaChallenge>(e =>
         {
             e.ToTable("MfaChallenges");
@@ -267,6 +279,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<AuditEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Webhooks.Webhook>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<PasswordResetToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<PendingSignUp>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.MfaChallenge>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.UserAuthenticator>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.RecoveryCode>().HasQueryFilter(x => x.TenantId == CurrentTenantId);

@@ -39,6 +39,15 @@ internal static class AuthorizationEndpoint
             return Results.NotFound();
         }
 
+        // prompt=create (Initiating User Registration via OpenID Connect): the sign-up page, where the tenant takes
+        // sign-ups; back here after it, without the prompt. Elsewhere the request goes on as without it.
+        if (request.HasPromptValue(PromptValues.Create)
+            && await context.RequestServices.GetRequiredService<SignUps>().AvailableAsync(context.RequestAborted))
+        {
+            var afterSignUp = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
+            return Results.Redirect($"{context.Request.PathBase}/signup?ReturnUrl={Uri.EscapeDataString(afterSignUp)}");
+        }
+
         var session = await context.GetSessionAsync();
         var authTime = session?.GetAuthTime();
         var now = time.GetUtcNow();

@@ -50,6 +50,8 @@ public static class OidcSetup
 
                 options.AllowAuthorizationCodeFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow();
                 options.RequireProofKeyForCodeExchange();
+                // prompt=create opens the sign-up page where a tenant takes sign-ups (the sign-in page elsewhere).
+                options.RegisterPromptValues(PromptValues.Create);
                 options.RegisterScopes(Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope);
                 options.RegisterClaims(Claims.Subject, Claims.Name, Claims.GivenName, Claims.FamilyName, Claims.Locale, Claims.UpdatedAt,
                     Claims.Email, Claims.EmailVerified, Claims.PhoneNumber, Claims.PhoneNumberVerified, Claims.Role, Claims.AuthenticationTime);

@@ -26,13 +26,13 @@ public static class PolicyValidator
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
             || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
-            || policy.Mfa.StepUp is null || policy.Email is null)
+            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
-                ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email),
+                ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email), ("signUp", policy.SignUp),
             ];
             if (policy.Mfa is not null)
             {
@@ -89,6 +89,24 @@ public static class PolicyValidator
 
         Range(policy.Mfa.RememberBrowserDays, 0, 90, "mfa.rememberBrowserDays");
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
+        Range(policy.SignUp.LinkLifetimeMinutes, 5, 7 * 24 * 60, "signUp.linkLifetimeMinutes");
+        if (policy.SignUp.AllowedEmailDomains is null || policy.SignUp.AllowedEmailDomains.Count > 1000)
+        {
+            errors["signUp.allowedEmailDomains"] = ["signUp.allowedEmailDomains must be a list of at most 1000 domains (empty: any)."];
+        }
+        else
+        {
+            for (var i = 0; i < policy.SignUp.AllowedEmailDomains.Count; i++)
+            {
+                // Compared with an address's part after '@': a DNS name in lower case, as a person types it.
+                if (policy.SignUp.AllowedEmailDomains[i] is not { Length: > 0 and <= 253 } domain || Uri.CheckHostName(domain) != UriHostNameType.Dns
+                    || !domain.Contains('.') || domain != domain.ToLowerInvariant())
+                {
+                    errors[$"signUp.allowedEmailDomains[{i}]"] = ["Not an email domain in lower case (such as example.com)."];
+                }
+            }
+        }
+
         Range(policy.Passwords.MinLength, 8, 128, "passwords.minLength");
         Range(policy.Passwords.MinStrength, 0, 4, "passwords.minStrength");
         Range(policy.Alerts.ErrorsPerMinute, 0, 1_000_000, "alerts.errorsPerMinute");

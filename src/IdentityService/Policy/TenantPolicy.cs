@@ -20,6 +20,8 @@ public sealed class TenantPolicy
 
     public PasswordResetPolicy PasswordReset { get; set; } = new();
 
+    public SignUpPolicy SignUp { get; set; } = new();
+
     public PasswordPolicy Passwords { get; set; } = new();
 
     public AlertPolicy Alerts { get; set; } = new();
@@ -171,6 +173,19 @@ public sealed class AlertPolicy
 public sealed class PasswordResetPolicy
 {
     public int LinkLifetimeMinutes { get; set; } = 30;
+}
+
+/// <summary>Whether people may create their own accounts on the tenant's pages, and for which addresses.</summary>
+public sealed class SignUpPolicy
+{
+    /// <summary>Off by default: a tenant's accounts are made by its admins until it opens sign-up.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The email domains that may sign up (<c>example.com</c> takes no subdomain); empty: any.</summary>
+    public List<string> AllowedEmailDomains { get; set; } = [];
+
+    /// <summary>How long the emailed confirmation link works. Default 60.</summary>
+    public int LinkLifetimeMinutes { get; set; } = 60;
 }
 
 public sealed class RateLimitPolicy

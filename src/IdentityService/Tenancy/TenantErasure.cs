@@ -30,6 +30,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.UserTokens.Where(t => userIds.Contains(t.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.UserPasskeys.Where(p => userIds.Contains(p.UserId)).ExecuteDeleteAsync(cancellationToken);
         await db.Set<Users.PasswordResetToken>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Users.PendingSignUp>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.MfaChallenge>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.UserAuthenticator>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Mfa.RecoveryCode>().ExecuteDeleteAsync(cancellationToken);

@@ -30,6 +30,7 @@ public static class UsersSetup
         services.AddSingleton<DummyPasswordHash>();
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<PasswordResets>();
+        services.AddScoped<SignUps>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();
         services.AddHostedService(sp => sp.GetRequiredService<Email.Mailer>());

@@ -29,6 +29,17 @@ public sealed class SmtpCapture : IAsyncDisposable
 
     public ConcurrentQueue<MimeMessage> Messages { get; }
 
+    /// <summary>The first message to an address, once one has arrived.</summary>
+    public async Task<MimeMessage> MailToAsync(string address)
+    {
+        await Eventually.TrueAsync(() => Messages.Any(m => m.To.Mailboxes.Any(b => b.Address == address)), $"No mail reached {address}.");
+        return Messages.First(m => m.To.Mailboxes.Any(b => b.Address == address));
+    }
+
+    /// <summary>The first link in a message's text to one of the service's pages (its path, such as <c>/reset-password</c>), with its token.</summary>
+    public static string LinkIn(MimeMessage mail, string page) =>
+        System.Text.RegularExpressions.Regex.Match(mail.TextBody ?? "", $"http://\\S+{System.Text.RegularExpressions.Regex.Escape(page)}\\?token=[A-Za-z0-9_-]+").Value;
+
     /// <summary>The settings that point the service at this server (plain SMTP on loopback).</summary>
     public Dictionary<string, string?> Settings => new()
     {

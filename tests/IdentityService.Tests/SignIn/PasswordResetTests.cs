@@ -222,33 +222,12 @@ public sealed partial class PasswordResetTests(ITestOutputHelper output) : IAsyn
         Assert.Contains("cannot be reset by email here", await browser.GetStringAsync("/t/acme/forgot-password"));
     }
 
-    /// <summary>Gets a page's form (for its anti-forgery token) and posts it with the fields, as a browser does.</summary>
-    private static async Task<string> PostFormAsync(HttpClient browser, string path, Dictionary<string, string> fields, string? formPage = null)
-    {
-        var html = await browser.GetStringAsync(formPage ?? path);
-        fields["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(html);
-        var token = Regex.Match(path, "[?&]token=([^&]+)");
-        if (token.Success)
-        {
-            fields["Token"] = Uri.UnescapeDataString(token.Groups[1].Value);
-        }
+    private static Task<string> PostFormAsync(HttpClient browser, string path, Dictionary<string, string> fields, string? formPage = null) =>
+        PageForms.PostAsync(browser, path, fields, formPage);
 
-        var response = await browser.PostAsync(path.Split('?')[0], new FormUrlEncodedContent(fields));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return await response.Content.ReadAsStringAsync();
-    }
+    private Task<MimeMessage> MailToAsync(string address) => _smtp.MailToAsync(address);
 
-    private async Task<MimeMessage> MailToAsync(string address)
-    {
-        await Eventually.TrueAsync(() => _smtp.Messages.Any(m => m.To.Mailboxes.Any(b => b.Address == address)), $"No mail reached {address}.");
-        return _smtp.Messages.First(m => m.To.Mailboxes.Any(b => b.Address == address));
-    }
+    private static string LinkIn(MimeMessage mail) => SmtpCapture.LinkIn(mail, "/reset-password");
 
-    private static string LinkIn(MimeMessage mail) => Link().Match(mail.TextBody ?? "").Value;
-
-    /// <summary>A page without its anti-forgery token, which differs on every answer.</summary>
-    private static string Strip(string html) => SignInPage.AntiForgeryToken(html) is { Length: > 0 } token ? html.Replace(token, "") : html;
-
-    [GeneratedRegex("http://\\S+/reset-password\\?token=[A-Za-z0-9_-]+")]
-    private static partial Regex Link();
+    private static string Strip(string html) => PageForms.Strip(html);
 }

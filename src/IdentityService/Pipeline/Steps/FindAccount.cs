@@ -16,7 +16,10 @@ internal sealed class FindAccount(UserManager<AppUser> users, IdentityDb db) : I
 {
     public string Name => nameof(FindAccount);
 
-    public int Order => 6000;
+    /// <summary>Steps ordered before it screen the address alone (no account, no password): sign-up runs them too.</summary>
+    public const int AccountOrder = 6000;
+
+    public int Order => AccountOrder;
 
     public bool IsEnabled(SignInContext context) => true;
 

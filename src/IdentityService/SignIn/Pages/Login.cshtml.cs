@@ -42,6 +42,9 @@ public sealed class LoginModel(
     /// <summary>Whether the page offers a password reset by email (an SMTP server is configured).</summary>
     public bool CanResetPassword { get; private set; }
 
+    /// <summary>Whether the page offers to create an account (the tenant takes sign-ups, and mail can be sent).</summary>
+    public bool CanSignUp { get; private set; }
+
     /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
     public CaptchaPolicy? Captcha { get; private set; }
 
@@ -98,6 +101,7 @@ public sealed class LoginModel(
         var policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
         Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
         CanResetPassword = mailer.IsConfiguredFor(policy);
+        CanSignUp = CanResetPassword && policy.SignUp.Enabled;
         return policy;
     }
 

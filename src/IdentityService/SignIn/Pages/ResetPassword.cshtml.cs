@@ -52,15 +52,18 @@ public sealed class ResetPasswordModel(PasswordResets resets) : PageModel
             return NotFound();
         }
 
-        return new JsonResult(new
-        {
-            score = found.Strength.Score,
-            needed = found.Needed,
-            acceptable = found.Strength.Score >= found.Needed,
-            label = Labels[found.Strength.Score],
-            crackTime = found.Strength.CrackTime,
-        });
+        return StrengthAnswer(found.Strength, found.Needed);
     }
+
+    /// <summary>The live meter's answer (<c>_StrengthMeter</c>): the score, the tenant's minimum, and both in words.</summary>
+    public static JsonResult StrengthAnswer(UserSecurity.Strength strength, int needed) => new(new
+    {
+        score = strength.Score,
+        needed,
+        acceptable = strength.Score >= needed,
+        label = Labels[strength.Score],
+        crackTime = strength.CrackTime,
+    });
 
     /// <summary>zxcvbn's scores in words.</summary>
     public static readonly string[] Labels = ["too guessable", "very guessable", "somewhat guessable", "safely unguessable", "very unguessable"];

@@ -1,0 +1,124 @@
+using IdentityService.Policy;
+using IdentityService.Protection;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
+
+namespace IdentityService.SignIn.Pages;
+
+/// <summary>
+/// Creating an account, where the tenant takes sign-ups: email and password (posted in the body only), the
+/// password's strength shown as it is typed. The answer to a good form is "check your email", whether or not the
+/// address has an account; a refusal by a protection says nothing of which one refused.
+/// </summary>
+public sealed class SignUpModel(
+    SignUps signUps, PolicyStore policies, Pipeline.DeviceCookie devices, TenantContext tenant, IProtectionStore protection,
+    IOptions<Oidc.IssuerOptions> issuer) : PageModel
+{
+    public const string RefusedMessage = "An account cannot be created from here now. Please try again later.";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? Email { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? Password { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? ConfirmPassword { get; set; }
+
+    public bool Available { get; private set; }
+
+    public bool Sent { get; private set; }
+
+    public bool Refused { get; private set; }
+
+    public int LinkLifetimeMinutes { get; private set; }
+
+    public Dictionary<string, List<string>> Errors { get; private set; } = [];
+
+    /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
+    public CaptchaPolicy? Captcha { get; private set; }
+
+    public async Task OnGetAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        await LoadAsync();
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        await LoadAsync();
+        var (password, confirmation) = (Password ?? "", ConfirmPassword ?? "");
+        Password = ConfirmPassword = null;
+        if (!Available)
+        {
+            return Page();
+        }
+
+        Email = Email?.Trim() ?? "";
+        if (password.Length == 0)
+        {
+            Errors["Password"] = ["Choose a password."];
+        }
+        else if (password != confirmation)
+        {
+            Errors["ConfirmPassword"] = ["The two passwords differ."];
+        }
+
+        if (Errors.Count > 0)
+        {
+            return Page();
+        }
+
+        var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
+        var outcome = await signUps.RequestAsync(
+            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl)),
+            pages, HttpContext.RequestAborted);
+        Refused = outcome.Refused;
+        Errors = outcome.Errors;
+        Sent = outcome.Sent;
+        return Page();
+    }
+
+    /// <summary>The live strength meter's question: how strong is the password typed so far for this address (posted, never in a URL).</summary>
+    public async Task<IActionResult> OnPostStrengthAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        var policy = await LoadAsync();
+        var password = Password ?? "";
+        Password = ConfirmPassword = null;
+        if (!Available)
+        {
+            return NotFound();
+        }
+
+        // zxcvbn costs a few milliseconds: an address asks at most as often per minute as it may try to sign in.
+        var ip = IpRanges.ClientOf(HttpContext);
+        if (await protection.IncrementAsync(tenant.Required.Id, $"rl:strength:{ip}", TimeSpan.FromMinutes(1), HttpContext.RequestAborted) > policy.RateLimits.SignInPerIpPerMinute)
+        {
+            return StatusCode(StatusCodes.Status429TooManyRequests);
+        }
+
+        var candidate = new AppUser { Email = Email?.Trim(), UserName = Email?.Trim() };
+        var strength = password.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(password, candidate, tenant.Required);
+        return ResetPasswordModel.StrengthAnswer(strength, policy.Passwords.MinStrength);
+    }
+
+    private async Task<TenantPolicy> LoadAsync()
+    {
+        var policy = await policies.GetAsync(tenant.Required, HttpContext.RequestAborted);
+        Available = await signUps.AvailableAsync(HttpContext.RequestAborted);
+        Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
+        LinkLifetimeMinutes = policy.SignUp.LinkLifetimeMinutes;
+        return policy;
+    }
+}
