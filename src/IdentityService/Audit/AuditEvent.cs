@@ -70,6 +70,7 @@ public static class AuditEventTypes
     public const string PasswordResetRequested = "password_reset.requested";
     public const string PasswordResetCompleted = "password_reset.completed";
     public const string SignUpRequested = "signup.requested";
+    public const string PasswordChanged = "password.changed";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientDeleted = "client.deleted";
@@ -88,7 +89,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
     };

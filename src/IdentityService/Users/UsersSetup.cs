@@ -31,6 +31,7 @@ public static class UsersSetup
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<PasswordResets>();
         services.AddScoped<SignUps>();
+        services.AddScoped<PasswordChanges>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();
         services.AddHostedService(sp => sp.GetRequiredService<Email.Mailer>());

@@ -1,0 +1,105 @@
+using IdentityService.Oidc;
+using IdentityService.Tenancy;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
+
+namespace IdentityService.SignIn.Pages.Account;
+
+/// <summary>
+/// A signed-in person changes their password: the current one, then the new one twice (its strength shown as it
+/// is typed). All three are posted in the body. This browser stays signed in; the others are signed out.
+/// </summary>
+public sealed class PasswordModel(
+    PasswordChanges changes, UserManager<AppUser> users, Policy.PolicyStore policies, TenantContext tenant, IOptions<IssuerOptions> issuer) : PageModel
+{
+    [BindProperty]
+    [FromForm]
+    public string? CurrentPassword { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? NewPassword { get; set; }
+
+    [BindProperty]
+    [FromForm]
+    public string? ConfirmPassword { get; set; }
+
+    public AppUser? Account { get; private set; }
+
+    public bool Done { get; private set; }
+
+    public List<string> Errors { get; } = [];
+
+    private string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/password")}";
+
+    public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var (current, next, confirmation) = (CurrentPassword ?? "", NewPassword ?? "", ConfirmPassword ?? "");
+        CurrentPassword = NewPassword = ConfirmPassword = null;
+        if (await LoadAsync() is not { } user)
+        {
+            return Redirect(LoginUrl);
+        }
+
+        if (current.Length == 0 || next.Length == 0)
+        {
+            Errors.Add("Enter your current password and a new one.");
+        }
+        else if (next != confirmation)
+        {
+            Errors.Add("The two new passwords differ.");
+        }
+        else
+        {
+            var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
+            Errors.AddRange(await changes.ChangeAsync(user, current, next, HttpContext, pages, HttpContext.RequestAborted));
+        }
+
+        if (Errors.Count > 0)
+        {
+            return Page();
+        }
+
+        // This browser goes on with a session that holds the new stamp: the same sign-in (its time and methods).
+        var session = (await HttpContext.GetSessionAsync())!;
+        var renewed = Session.CreatePrincipal(user, tenant.Required.Id, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
+            [.. session.FindAll(Session.AmrClaim).Select(c => c.Value)]);
+        await HttpContext.SignInAsync(Session.Scheme, renewed);
+        Done = true;
+        return Page();
+    }
+
+    /// <summary>The live strength meter's question: how strong is the new password typed so far (posted, never in a URL).</summary>
+    public async Task<IActionResult> OnPostStrengthAsync()
+    {
+        var next = NewPassword ?? "";
+        CurrentPassword = NewPassword = ConfirmPassword = null;
+        if (await LoadAsync() is not { } user)
+        {
+            return NotFound();
+        }
+
+        var rules = (await policies.GetAsync(tenant.Required, HttpContext.RequestAborted)).Passwords;
+        var strength = next.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(next, user, tenant.Required);
+        return ResetPasswordModel.StrengthAnswer(strength, rules.MinStrength);
+    }
+
+    private async Task<AppUser?> LoadAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        var session = await HttpContext.GetSessionAsync();
+        Account = session?.FindFirst("sub")?.Value is { } id ? await users.FindByIdAsync(id) : null;
+        if (Account is not null && !session!.IsCurrentFor(Account))
+        {
+            Account = null;
+        }
+
+        return Account;
+    }
+}
