@@ -86,6 +86,14 @@ public static class Session
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : null;
 
+    /// <summary>The account the current request's session stands for, or null (no session, or one the account's new password ended).</summary>
+    public static async Task<Users.AppUser?> SignedInAccountAsync(this HttpContext context, Microsoft.AspNetCore.Identity.UserManager<Users.AppUser> users)
+    {
+        var session = await context.GetSessionAsync();
+        var account = session?.FindFirstValue("sub") is { } id ? await users.FindByIdAsync(id) : null;
+        return account is not null && session!.IsCurrentFor(account) ? account : null;
+    }
+
     /// <summary>The current request's session, or null when there is none for this tenant.</summary>
     public static async Task<ClaimsPrincipal?> GetSessionAsync(this HttpContext context)
     {

@@ -275,13 +275,7 @@ public sealed class SecurityModel(
     private async Task<AppUser?> LoadAsync()
     {
         Response.Headers.CacheControl = "no-store";
-        var session = await HttpContext.GetSessionAsync();
-        Account = session?.FindFirst("sub")?.Value is { } id ? await users.FindByIdAsync(id) : null;
-        if (Account is not null && !session!.IsCurrentFor(Account))
-        {
-            Account = null;
-        }
-
+        Account = await HttpContext.SignedInAccountAsync(users);
         if (Account is null)
         {
             return null;
