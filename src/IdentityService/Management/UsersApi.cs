@@ -265,6 +265,12 @@ internal static partial class UsersApi
                 errors["email"] = ["email must be a valid address."];
             }
 
+            // A new address is not verified until someone says so: the old one's verification does not carry over.
+            if (!string.Equals(user.Email, email, StringComparison.OrdinalIgnoreCase))
+            {
+                user.EmailConfirmed = false;
+            }
+
             user.Email = email;
             user.UserName = email;
         }

@@ -5,6 +5,7 @@ using IdentityService.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 
 namespace IdentityService.SignIn.Pages.Account;
 
@@ -14,8 +15,8 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
 public sealed class SecurityModel(
-    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, Audit.AuditLog audit,
-    UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time) : PageModel
+    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, EmailVerifications verifications, Audit.AuditLog audit,
+    UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time, IOptions<Oidc.IssuerOptions> issuer) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
@@ -27,6 +28,7 @@ public sealed class SecurityModel(
     public const string PasskeyRemovedMessage = "Your passkey is removed.";
     public const string BrowsersForgottenMessage = "Every browser will ask for the second step again.";
     public const string NewCodesMessage = "New recovery codes are made. The codes you had before no longer work.";
+    public const string VerificationSentMessage = "We have sent a link to your address. Open it within 24 hours to verify the address.";
 
     [BindProperty]
     [FromForm]
@@ -84,6 +86,9 @@ public sealed class SecurityModel(
 
     public (string QrCode, string Secret)? Enrollment { get; private set; }
 
+    /// <summary>Whether the account's address is not verified and a link to verify it can be mailed.</summary>
+    public bool CanVerifyEmail { get; private set; }
+
     public string? Error { get; private set; }
 
     public string? Info { get; private set; }
@@ -128,6 +133,25 @@ public sealed class SecurityModel(
         if (factors.ReadSecret(Pending) is not null)
         {
             ShowEnrollment(user);
+        }
+
+        return Page();
+    }
+
+    /// <summary>Mails the account's address a link that verifies it (no recent sign-in needed: it changes nothing yet).</summary>
+    public async Task<IActionResult> OnPostVerifyEmailAsync()
+    {
+        if (await LoadAsync() is not { } user)
+        {
+            return Redirect(LoginUrl);
+        }
+
+        if (CanVerifyEmail)
+        {
+            var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
+            (Info, Error) = await verifications.SendAsync(user, pages, HttpContext.RequestAborted)
+                ? (VerificationSentMessage, null)
+                : ((string?)null, "No link could be sent now. Try again later.");
         }
 
         return Page();
@@ -287,6 +311,7 @@ public sealed class SecurityModel(
         RecoveryCodesLeft = await recovery.LeftAsync(Account, HttpContext.RequestAborted);
         AccountPasskeys = await passkeys.ListAsync(Account);
         RememberedBrowsers = await browsers.CountAsync(Account, HttpContext.RequestAborted);
+        CanVerifyEmail = await verifications.CanVerifyAsync(Account, HttpContext.RequestAborted);
         NewPasskey = Policy.Mfa.Factors.Contains(SecondFactors.Passkey) ? await passkeys.BeginRegistrationAsync(Account, HttpContext) : null;
         return Account;
     }
