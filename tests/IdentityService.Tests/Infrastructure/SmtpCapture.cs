@@ -104,3 +104,15 @@ public sealed class SmtpCapture : IAsyncDisposable
         }
     }
 }
+
+public static class SmtpCaptureSettings
+{
+    /// <summary>Points the service at this server for its mail (before it starts).</summary>
+    public static void SendMailTo(this IdentityServiceFactory factory, SmtpCapture smtp)
+    {
+        foreach (var (key, value) in smtp.Settings)
+        {
+            factory.Settings[key] = value;
+        }
+    }
+}

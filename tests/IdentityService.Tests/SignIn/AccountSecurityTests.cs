@@ -23,10 +23,7 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
     public async Task InitializeAsync()
     {
         _factory = new IdentityServiceFactory { Output = output };
-        foreach (var (key, value) in _smtp.Settings)
-        {
-            _factory.Settings[key] = value;
-        }
+        _factory.SendMailTo(_smtp);
 
         await _factory.CreateTenantAsync(Tenant);
         await _factory.CreateUserAsync(Tenant, Email, Password);

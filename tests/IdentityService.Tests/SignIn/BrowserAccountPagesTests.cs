@@ -18,10 +18,7 @@ public sealed class BrowserAccountPagesTests(ITestOutputHelper output) : IAsyncL
     public async Task InitializeAsync()
     {
         _factory.Output = output;
-        foreach (var (key, value) in _smtp.Settings)
-        {
-            _factory.Settings[key] = value;
-        }
+        _factory.SendMailTo(_smtp);
 
         _factory.Start();
         await _factory.CreateTenantAsync("acme");

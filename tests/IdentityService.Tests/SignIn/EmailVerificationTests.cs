@@ -19,10 +19,7 @@ public sealed class EmailVerificationTests(ITestOutputHelper output) : IAsyncLif
     public async Task InitializeAsync()
     {
         _factory = new IdentityServiceFactory { Output = output };
-        foreach (var (key, value) in _smtp.Settings)
-        {
-            _factory.Settings[key] = value;
-        }
+        _factory.SendMailTo(_smtp);
 
         await _factory.CreateTenantAsync("acme");
         _userId = await _factory.CreateUserAsync("acme", "ada@acme.test", Password, new { emailVerified = false });

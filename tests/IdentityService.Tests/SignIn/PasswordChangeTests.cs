@@ -21,10 +21,7 @@ public sealed class PasswordChangeTests(ITestOutputHelper output) : IAsyncLifeti
     public async Task InitializeAsync()
     {
         _factory = new IdentityServiceFactory { Output = output };
-        foreach (var (key, value) in _smtp.Settings)
-        {
-            _factory.Settings[key] = value;
-        }
+        _factory.SendMailTo(_smtp);
 
         await _factory.CreateTenantAsync(Tenant);
         await _factory.CreateWebClientAsync(Tenant);

@@ -26,10 +26,7 @@ public sealed partial class RecoveryCodeTests(ITestOutputHelper output) : IAsync
     public async Task InitializeAsync()
     {
         _factory = new IdentityServiceFactory { Output = output };
-        foreach (var (key, value) in _smtp.Settings)
-        {
-            _factory.Settings[key] = value;
-        }
+        _factory.SendMailTo(_smtp);
 
         await _factory.CreateTenantAsync(Tenant);
         _userId = await _factory.CreateUserAsync(Tenant, Email, Password);
