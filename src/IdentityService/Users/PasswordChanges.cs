@@ -7,19 +7,18 @@ using IdentityService.SignIn;
 using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
-using OpenIddict.Abstractions;
 
 namespace IdentityService.Users;
 
 /// <summary>
 /// A signed-in person changes their password with their current one. The current password is checked under the
 /// account's lockout, as at sign-in, so a session left open is no way to guess it. A change meets the tenant's
-/// password rules, ends the account's other sign-ins and grants (as a reset does) and its reset links, and is
-/// mailed to the account's owner.
+/// password rules, ends the account's other sign-ins and grants (as a reset does) and its reset links, keeps the
+/// requesting browser signed in, and is mailed to the account's owner.
 /// </summary>
 public sealed class PasswordChanges(
     IdentityDb db, UserManager<AppUser> users, PasswordSignIn passwords, ILockoutStore lockouts, PolicyStore policies, TenantContext tenant,
-    IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, Mailer mailer, AuditLog audit, TimeProvider time)
+    AccountSessions sessions, Mailer mailer, AuditLog audit, TimeProvider time)
 {
     public const string WrongPasswordMessage = "Your current password is not right.";
 
@@ -74,9 +73,9 @@ public sealed class PasswordChanges(
             return [.. result.Errors.Select(e => e.Description)];
         }
 
-        // As after a reset: the sessions and grants made with the old password end, and so do its reset links.
-        await users.UpdateSecurityStampAsync(user);
-        await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+        // As after a reset: the sessions and grants made with the old password end, and so do its reset links;
+        // this browser stays signed in.
+        await sessions.EndOthersAsync(user, http);
         await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
         if (!string.IsNullOrEmpty(user.Email))
         {

@@ -32,6 +32,7 @@ public static class UsersSetup
         services.AddScoped<PasswordResets>();
         services.AddScoped<SignUps>();
         services.AddScoped<PasswordChanges>();
+        services.AddScoped<AccountSessions>();
         services.AddScoped<EmailVerifications>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();

@@ -141,6 +141,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/security?handler=removepasskey" },
         { "GET", "/t/acme/account/password" },
         { "POST", "/t/acme/account/security?handler=verifyemail" },
+        { "POST", "/t/acme/account/security?handler=signoutothers" },
         { "GET", "/t/acme/verify-email?token=CfDJ8%00" },
         { "POST", "/t/acme/verify-email" },
         { "POST", "/t/acme/account/password" },

@@ -109,6 +109,26 @@ public sealed class PasswordChangeTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Contains("href=\"password\" id=\"change-password\"", await here.GetStringAsync("/t/acme/account/security"));
     }
 
+    [Fact]
+    public async Task SignOutEverywhereElse_EndsTheOtherSessionsAndGrants_AndKeepsThisBrowser()
+    {
+        using var here = await SignedInAsync(OldPassword);
+        using var elsewhere = await SignedInAsync(OldPassword);
+        using var app = _factory.CreateBrowser();
+        var tokens = await new OidcFlow(app, Tenant, "web").SignInAsync("ada@acme.test", OldPassword);
+
+        var answer = await PageForms.PostAsync(here, "/t/acme/account/security?handler=signoutothers", [], "/t/acme/account/security");
+
+        Assert.Contains(IdentityService.SignIn.Pages.Account.SecurityModel.SignedOutElsewhereMessage, answer);
+        Assert.Contains("Signed in as ada@acme.test", answer);
+        Assert.Equal(HttpStatusCode.OK, (await here.GetAsync("/t/acme/account/security")).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await elsewhere.GetAsync("/t/acme/account/security")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await new OidcFlow(app, Tenant, "web").RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
+        Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("ada@acme.test", OldPassword)).SignedIn);
+        var ended = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=user.sessions_ended", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.Single(ended);
+    }
+
     private async Task<HttpClient> SignedInAsync(string password)
     {
         var browser = _factory.CreateBrowser();

@@ -1,7 +1,6 @@
 using IdentityService.Oidc;
 using IdentityService.Tenancy;
 using IdentityService.Users;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -66,11 +65,6 @@ public sealed class PasswordModel(
             return Page();
         }
 
-        // This browser goes on with a session that holds the new stamp: the same sign-in (its time and methods).
-        var session = (await HttpContext.GetSessionAsync())!;
-        var renewed = Session.CreatePrincipal(user, tenant.Required.Id, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
-            [.. session.FindAll(Session.AmrClaim).Select(c => c.Value)]);
-        await HttpContext.SignInAsync(Session.Scheme, renewed);
         Done = true;
         return Page();
     }

@@ -15,7 +15,7 @@ namespace IdentityService.SignIn.Pages.Account;
 /// the last 10 minutes; turning the second step off needs one made with a second factor.
 /// </summary>
 public sealed class SecurityModel(
-    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, EmailVerifications verifications, Audit.AuditLog audit,
+    SecondFactors factors, RecoveryCodes recovery, Passkeys passkeys, TrustedBrowsers browsers, EmailVerifications verifications, AccountSessions sessions, Audit.AuditLog audit,
     UserManager<AppUser> users, PolicyStore policies, TenantContext tenant, TimeProvider time, IOptions<Oidc.IssuerOptions> issuer) : PageModel
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
@@ -28,6 +28,7 @@ public sealed class SecurityModel(
     public const string PasskeyRemovedMessage = "Your passkey is removed.";
     public const string BrowsersForgottenMessage = "Every browser will ask for the second step again.";
     public const string NewCodesMessage = "New recovery codes are made. The codes you had before no longer work.";
+    public const string SignedOutElsewhereMessage = "Every other browser and app is signed out. This browser stays signed in.";
     public const string VerificationSentMessage = "We have sent a link to your address. Open it within 24 hours to verify the address.";
 
     [BindProperty]
@@ -135,6 +136,21 @@ public sealed class SecurityModel(
             ShowEnrollment(user);
         }
 
+        return Page();
+    }
+
+    /// <summary>Ends every other session and grant of the account (a lost phone, a shared computer); this browser stays signed in.</summary>
+    public async Task<IActionResult> OnPostSignOutOthersAsync()
+    {
+        if (await LoadAsync() is not { } user)
+        {
+            return Redirect(LoginUrl);
+        }
+
+        await sessions.EndOthersAsync(user, HttpContext);
+        await audit.AccountActionAsync(HttpContext, tenant.Required, user, Audit.AuditEventTypes.UserSessionsEnded, new { kept = "this browser" });
+        // Not loaded again: this request still carries the cookie with the old stamp (its answer carries the new one).
+        Info = SignedOutElsewhereMessage;
         return Page();
     }
 

@@ -1,0 +1,29 @@
+using IdentityService.SignIn;
+using IdentityService.Tenancy;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using OpenIddict.Abstractions;
+
+namespace IdentityService.Users;
+
+/// <summary>
+/// Ends every sign-in of an account but the one making the request: the account's security stamp changes (so
+/// every session cookie, remembered browser and reset link made before stops working) and its grants are revoked
+/// (refresh tokens, and the access tokens of those sign-ins); the requesting browser's session is renewed with
+/// the new stamp, keeping its sign-in time and methods.
+/// </summary>
+public sealed class AccountSessions(
+    UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant)
+{
+    public async Task EndOthersAsync(AppUser user, HttpContext http)
+    {
+        await users.UpdateSecurityStampAsync(user);
+        await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+        if (await http.GetSessionAsync() is { } session && session.FindFirst("sub")?.Value == user.Id.ToString())
+        {
+            var renewed = Session.CreatePrincipal(user, tenant.Required.Id, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
+                [.. session.FindAll(Session.AmrClaim).Select(c => c.Value)]);
+            await http.SignInAsync(Session.Scheme, renewed);
+        }
+    }
+}
