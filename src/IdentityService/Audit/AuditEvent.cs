@@ -73,6 +73,9 @@ public static class AuditEventTypes
     public const string PasswordChanged = "password.changed";
     public const string UserEmailVerified = "user.email_verified";
     public const string UserSessionsEnded = "user.sessions_ended";
+
+    /// <summary>A person's own deletion refused (a wrong password): not <see cref="UserDeleted"/>, which webhooks take as done.</summary>
+    public const string UserDeletionRefused = "user.deletion_refused";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientDeleted = "client.deleted";
@@ -91,7 +94,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserDeletionRefused,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
     };

@@ -228,9 +228,7 @@ internal static partial class UsersApi
         return Results.Ok(await ViewAsync(users, user));
     }
 
-    private static async Task<IResult> DeleteAsync(
-        HttpContext http, string userId, UserManager<AppUser> users, IdentityDb db, AuditLog audit,
-        OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+    private static async Task<IResult> DeleteAsync(HttpContext http, string userId, UserManager<AppUser> users, UserErasure erasure, AuditLog audit)
     {
         var user = await FindAsync(users, userId);
         if (user is null)
@@ -238,19 +236,12 @@ internal static partial class UsersApi
             return UserNotFound();
         }
 
-        // The user's grants go with them: no refresh token of theirs works after this.
-        await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
-        var result = await users.DeleteAsync(user);
+        var result = await erasure.EraseAsync(user);
         if (!result.Succeeded)
         {
             return IdentityProblem(result);
         }
 
-        await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
-        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
-        await db.InTurnAsync(c => db.Set<Mfa.UserAuthenticator>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
-        await db.InTurnAsync(c => db.Set<Mfa.RecoveryCode>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
-        await db.InTurnAsync(c => db.Set<Mfa.TrustedBrowser>().Where(x => x.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
         await audit.AdminActionAsync(http, AuditEventTypes.UserDeleted, userId: user.Id);
         return Results.NoContent();
     }

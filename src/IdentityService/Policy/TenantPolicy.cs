@@ -22,6 +22,8 @@ public sealed class TenantPolicy
 
     public SignUpPolicy SignUp { get; set; } = new();
 
+    public AccountPolicy Account { get; set; } = new();
+
     public PasswordPolicy Passwords { get; set; } = new();
 
     public AlertPolicy Alerts { get; set; } = new();
@@ -186,6 +188,13 @@ public sealed class SignUpPolicy
 
     /// <summary>How long the emailed confirmation link works. Default 60.</summary>
     public int LinkLifetimeMinutes { get; set; } = 60;
+}
+
+/// <summary>What a signed-in person may do to their own account on its pages.</summary>
+public sealed class AccountPolicy
+{
+    /// <summary>Whether a person may delete their own account (with their password). Off by default.</summary>
+    public bool AllowDeletion { get; set; }
 }
 
 public sealed class RateLimitPolicy

@@ -26,34 +26,12 @@ public sealed class PasswordChanges(
     /// <param name="pages">The absolute URL of the tenant's pages, ending with '/' (for the mail's link).</param>
     public async Task<List<string>> ChangeAsync(AppUser user, string current, string next, HttpContext http, string pages, CancellationToken cancellationToken)
     {
+        if (!await CheckCurrentAsync(user, current, http, AuditEventTypes.PasswordChanged, cancellationToken))
+        {
+            return [WrongPasswordMessage];
+        }
+
         var policy = await policies.GetAsync(tenant.Required, cancellationToken);
-        // This browser signed in to the account: in smart mode it counts with the account's familiar devices.
-        var key = policy.Lockout.Mode == LockoutModes.Smart ? $"{user.Id}:familiar" : user.Id.ToString();
-        var slot = await lockouts.BeginAttemptAsync(tenant.Required.Id, key, policy.Lockout.MaxFailedAttempts, cancellationToken);
-        if (slot == AttemptSlot.Locked)
-        {
-            passwords.HashDummy(current);
-            await FailedAsync(user, http, "account_locked");
-            return [WrongPasswordMessage];
-        }
-
-        var verified = false;
-        try
-        {
-            verified = await passwords.VerifyAsync(user, current);
-        }
-        finally
-        {
-            await lockouts.CompleteAttemptAsync(tenant.Required.Id, key, verified, policy.Lockout.MaxFailedAttempts,
-                TimeSpan.FromMinutes(policy.Lockout.LockoutMinutes), CancellationToken.None);
-        }
-
-        if (!verified)
-        {
-            await FailedAsync(user, http, "wrong_password");
-            return [WrongPasswordMessage];
-        }
-
         if (next == current)
         {
             return ["Choose a password other than your current one."];
@@ -94,10 +72,46 @@ public sealed class PasswordChanges(
         return [];
     }
 
-    private Task FailedAsync(AppUser user, HttpContext http, string reason) =>
+    /// <summary>
+    /// Whether this is the account's current password, checked under the account's lockout as at sign-in; a wrong
+    /// one (or any, while the account is locked) is written to the log under <paramref name="auditType"/>.
+    /// </summary>
+    public async Task<bool> CheckCurrentAsync(AppUser user, string current, HttpContext http, string auditType, CancellationToken cancellationToken)
+    {
+        var policy = await policies.GetAsync(tenant.Required, cancellationToken);
+        // This browser signed in to the account: in smart mode it counts with the account's familiar devices.
+        var key = policy.Lockout.Mode == LockoutModes.Smart ? $"{user.Id}:familiar" : user.Id.ToString();
+        var slot = await lockouts.BeginAttemptAsync(tenant.Required.Id, key, policy.Lockout.MaxFailedAttempts, cancellationToken);
+        if (slot == AttemptSlot.Locked)
+        {
+            passwords.HashDummy(current);
+            await FailedAsync(user, http, auditType, "account_locked");
+            return false;
+        }
+
+        var verified = false;
+        try
+        {
+            verified = await passwords.VerifyAsync(user, current);
+        }
+        finally
+        {
+            await lockouts.CompleteAttemptAsync(tenant.Required.Id, key, verified, policy.Lockout.MaxFailedAttempts,
+                TimeSpan.FromMinutes(policy.Lockout.LockoutMinutes), CancellationToken.None);
+        }
+
+        if (!verified)
+        {
+            await FailedAsync(user, http, auditType, "wrong_password");
+        }
+
+        return verified;
+    }
+
+    private Task FailedAsync(AppUser user, HttpContext http, string type, string reason) =>
         audit.WriteAsync(tenant.Required, new AuditEvent
         {
-            Type = AuditEventTypes.PasswordChanged,
+            Type = type,
             Outcome = "failed",
             Reason = reason,
             UserId = user.Id,

@@ -33,6 +33,7 @@ public static class UsersSetup
         services.AddScoped<SignUps>();
         services.AddScoped<PasswordChanges>();
         services.AddScoped<AccountSessions>();
+        services.AddScoped<UserErasure>();
         services.AddScoped<EmailVerifications>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();

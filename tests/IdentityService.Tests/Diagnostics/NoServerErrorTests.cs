@@ -140,6 +140,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/security?handler=addpasskey" },
         { "POST", "/t/acme/account/security?handler=removepasskey" },
         { "GET", "/t/acme/account/password" },
+        { "GET", "/t/acme/account/delete" },
+        { "POST", "/t/acme/account/delete" },
         { "POST", "/t/acme/account/security?handler=verifyemail" },
         { "POST", "/t/acme/account/security?handler=signoutothers" },
         { "GET", "/t/acme/verify-email?token=CfDJ8%00" },
