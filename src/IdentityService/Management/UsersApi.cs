@@ -43,9 +43,6 @@ internal static partial class UsersApi
     [GeneratedRegex(@"^\+[1-9][0-9]{6,14}$")]
     private static partial Regex E164();
 
-    [GeneratedRegex(@"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]
-    private static partial Regex LocaleShape();
-
     public static RouteGroupBuilder MapUsers(this RouteGroupBuilder api)
     {
         var users = api.MapGroup("/tenants/{tenant}/users").AddEndpointFilter(new ManagementAccess(systemOnly: false));
@@ -286,18 +283,7 @@ internal static partial class UsersApi
             user.PhoneNumberConfirmed = phoneVerified;
         }
 
-        user.Name = Text(request.Name, user.Name, 200, "name", errors);
-        user.GivenName = Text(request.GivenName, user.GivenName, 100, "givenName", errors);
-        user.FamilyName = Text(request.FamilyName, user.FamilyName, 100, "familyName", errors);
-        if (request.Locale is not null)
-        {
-            if (request.Locale.Length > 0 && (request.Locale.Length > 35 || !LocaleShape().IsMatch(request.Locale)))
-            {
-                errors["locale"] = ["locale must be a BCP 47 language tag, for example fr-FR."];
-            }
-
-            user.Locale = request.Locale.Length == 0 ? null : request.Locale;
-        }
+        ProfileFields.Apply(user, request.Name, request.GivenName, request.FamilyName, request.Locale, errors);
 
         if (request.Roles is { } roles && roles.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64 || r.Any(char.IsControl)))
         {
@@ -308,21 +294,6 @@ internal static partial class UsersApi
             // ASP.NET Core Identity compares role names without case: "ops" and "OPS" are one role, named once.
             errors["roles"] = ["Each role once: role names that differ only in case are the same role."];
         }
-    }
-
-    private static string? Text(string? value, string? current, int max, string name, Dictionary<string, string[]> errors)
-    {
-        if (value is null)
-        {
-            return current;
-        }
-
-        if (value.Length > max)
-        {
-            errors[name] = [$"{name} must be at most {max} characters."];
-        }
-
-        return value.Length == 0 ? null : value;
     }
 
     /// <summary>Gives the user exactly the roles named (null: unchanged); a failure (a concurrent change) is answered, not dropped.</summary>

@@ -141,6 +141,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/security?handler=removepasskey" },
         { "GET", "/t/acme/account/password" },
         { "GET", "/t/acme/account/delete" },
+        { "GET", "/t/acme/account/profile" },
+        { "POST", "/t/acme/account/profile" },
         { "POST", "/t/acme/account/delete" },
         { "POST", "/t/acme/account/security?handler=verifyemail" },
         { "POST", "/t/acme/account/security?handler=signoutothers" },
