@@ -152,6 +152,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.Property(x => x.Email).HasMaxLength(256);
             e.Property(x => x.NormalizedEmail).HasMaxLength(256);
             e.Property(x => x.PasswordHash).HasMaxLength(1000);
+            e.Property(x => x.Name).HasMaxLength(200);
             e.Property(x => x.ReturnUrl).HasMaxLength(2000);
         });
 

@@ -188,6 +188,9 @@ public sealed class SignUpPolicy
 
     /// <summary>How long the emailed confirmation link works. Default 60.</summary>
     public int LinkLifetimeMinutes { get; set; } = 60;
+
+    /// <summary>Whether the page asks the person's full name too (then required). Off by default: email and password only.</summary>
+    public bool AskName { get; set; }
 }
 
 /// <summary>What a signed-in person may do to their own account on its pages.</summary>

@@ -19,6 +19,9 @@ public sealed class PendingSignUp : ITenantOwned
 
     public required string PasswordHash { get; set; }
 
+    /// <summary>The full name given, where the tenant asks it.</summary>
+    public string? Name { get; set; }
+
     public required byte[] TokenHash { get; set; }
 
     /// <summary>Where the person was going when they signed up (an authorization request), checked again when used.</summary>

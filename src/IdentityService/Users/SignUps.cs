@@ -27,7 +27,7 @@ public sealed class SignUps(
     public const int LinksPerAddressPerHour = 5;
 
     /// <summary>What a person typed and where from.</summary>
-    public sealed record Request(string Email, string Password, HttpContext Http, string? CaptchaToken, string? DeviceId, string? ReturnUrl);
+    public sealed record Request(string Email, string Password, HttpContext Http, string? CaptchaToken, string? DeviceId, string? ReturnUrl, string? Name = null);
 
     /// <summary>The answer to a sign-up: refused by a protection (which one is not said), the fields' errors, or sent.</summary>
     public sealed record Outcome(bool Refused, Dictionary<string, List<string>> Errors)
@@ -121,6 +121,16 @@ public sealed class SignUps(
             }
         }
 
+        if (policy.SignUp.AskName)
+        {
+            var named = new Dictionary<string, string[]>();
+            ProfileFields.Apply(candidate, request.Name?.Trim() ?? "", null, null, null, named, key => ProfileFields.Labels[key]);
+            if (named.Count > 0 || candidate.Name is null)
+            {
+                errors["Name"] = named.Count > 0 ? [.. named["name"]] : ["Enter your name."];
+            }
+        }
+
         var passwordErrors = await UserSecurity.CheckPasswordAsync(users, candidate, request.Password, policy.Passwords, tenant.Required);
         if (passwordErrors.Count > 0)
         {
@@ -171,6 +181,7 @@ public sealed class SignUps(
                 Email = email,
                 NormalizedEmail = normalized,
                 PasswordHash = passwordHash,
+                Name = policy.SignUp.AskName ? candidate.Name : null,
                 TokenHash = OpaqueTokens.Hash(token),
                 ReturnUrl = request.ReturnUrl is { Length: > 0 and <= 2000 } returnUrl ? returnUrl : null,
                 CreatedAt = now,
@@ -253,6 +264,7 @@ public sealed class SignUps(
             UserName = row.Email,
             EmailConfirmed = true,
             PasswordHash = row.PasswordHash,
+            Name = row.Name,
             CreatedAt = time.GetUtcNow(),
         };
         IdentityResult result;

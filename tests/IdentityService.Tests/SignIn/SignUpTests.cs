@@ -174,6 +174,23 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task WhereTheTenantAsksIt_TheNameIsRequired_AndKeptOnTheAccount()
+    {
+        Assert.DoesNotContain("autocomplete=\"name\"", await _factory.CreateBrowser().GetStringAsync("/t/acme/signup"));
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { askName = true } }, HttpStatusCode.OK);
+        using var browser = _factory.CreateBrowser();
+        Assert.Contains("autocomplete=\"name\"", await browser.GetStringAsync("/t/acme/signup"));
+
+        Assert.Contains("Enter your name.", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password));
+        Assert.Contains("Full name must not hold a control character", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password, name: "Grace\nHopper"));
+        Assert.Contains("Check your email", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password, name: " Grace Hopper "));
+        var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm");
+        await PageForms.PostAsync(browser, link, []);
+
+        Assert.Equal("Grace Hopper", Assert.Single(await UsersAsync("grace@acme.test"))!["name"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task TheStrengthMeter_ScoresWhatIsTyped_WithTheAddressAsAWordAGuesserKnows()
     {
         using var browser = _factory.CreateBrowser();
@@ -290,10 +307,12 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Equal(60, policy["signUp"]!["linkLifetimeMinutes"]!.GetValue<int>());
     }
 
-    private static Task<string> PostAsync(HttpClient browser, string page, string email, string password, string? confirmation = null, string? formPage = null) =>
+    private static Task<string> PostAsync(
+        HttpClient browser, string page, string email, string password, string? confirmation = null, string? formPage = null, string? name = null) =>
         PageForms.PostAsync(browser, page, new()
         {
             ["Email"] = email,
+            ["Name"] = name ?? "",
             ["Password"] = password,
             ["ConfirmPassword"] = confirmation ?? password,
             ["ReturnUrl"] = Uri.UnescapeDataString(page.Contains("ReturnUrl=") ? page[(page.IndexOf("ReturnUrl=") + 10)..] : ""),

@@ -28,6 +28,13 @@ public sealed class SignUpModel(
 
     [BindProperty]
     [FromForm]
+    public string? Name { get; set; }
+
+    /// <summary>Whether the tenant asks the person's full name.</summary>
+    public bool AskName { get; private set; }
+
+    [BindProperty]
+    [FromForm]
     public string? Password { get; set; }
 
     [BindProperty]
@@ -81,7 +88,7 @@ public sealed class SignUpModel(
 
         var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
         var outcome = await signUps.RequestAsync(
-            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl)),
+            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl), Name),
             pages, HttpContext.RequestAborted);
         Refused = outcome.Refused;
         Errors = outcome.Errors;
@@ -108,7 +115,7 @@ public sealed class SignUpModel(
             return StatusCode(StatusCodes.Status429TooManyRequests);
         }
 
-        var candidate = new AppUser { Email = Email?.Trim(), UserName = Email?.Trim() };
+        var candidate = new AppUser { Email = Email?.Trim(), UserName = Email?.Trim(), Name = Name?.Trim() };
         var strength = password.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(password, candidate, tenant.Required);
         return ResetPasswordModel.StrengthAnswer(strength, policy.Passwords.MinStrength);
     }
@@ -119,6 +126,7 @@ public sealed class SignUpModel(
         Available = await signUps.AvailableAsync(HttpContext.RequestAborted);
         Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
         LinkLifetimeMinutes = policy.SignUp.LinkLifetimeMinutes;
+        AskName = policy.SignUp.AskName;
         return policy;
     }
 }
