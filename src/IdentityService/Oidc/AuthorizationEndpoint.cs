@@ -45,7 +45,8 @@ internal static class AuthorizationEndpoint
             && await context.RequestServices.GetRequiredService<SignUps>().AvailableAsync(context.RequestAborted))
         {
             var afterSignUp = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
-            return Results.Redirect($"{context.Request.PathBase}/signup?ReturnUrl={Uri.EscapeDataString(afterSignUp)}");
+            var signUp = $"{context.Request.PathBase}/signup?ReturnUrl={Uri.EscapeDataString(afterSignUp)}";
+            return Results.Redirect(string.IsNullOrEmpty(request.LoginHint) ? signUp : signUp + "&login_hint=" + Uri.EscapeDataString(request.LoginHint));
         }
 
         var session = await context.GetSessionAsync();

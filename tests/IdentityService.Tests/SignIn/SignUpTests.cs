@@ -288,6 +288,9 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         var returnUrl = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(location.Query)["ReturnUrl"].ToString();
         Assert.StartsWith("/t/acme/connect/authorize?", returnUrl);
         Assert.DoesNotContain("prompt", returnUrl);
+        flow.Extra["login_hint"] = "grace@acme.test";
+        var hinted = OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl()));
+        Assert.Contains("value=\"grace@acme.test\"", await browser.GetStringAsync(hinted.PathAndQuery));
 
         await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { enabled = false } }, HttpStatusCode.OK);
         Assert.Equal("/t/acme/login", OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl())).AbsolutePath);

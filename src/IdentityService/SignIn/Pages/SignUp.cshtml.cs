@@ -22,6 +22,10 @@ public sealed class SignUpModel(
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 
+    /// <summary>The address an app suggested (<c>login_hint</c> with <c>prompt=create</c>), filled in.</summary>
+    [BindProperty(SupportsGet = true, Name = "login_hint")]
+    public string? LoginHint { get; set; }
+
     [BindProperty]
     [FromForm]
     public string? Email { get; set; }
@@ -57,6 +61,7 @@ public sealed class SignUpModel(
     public async Task OnGetAsync()
     {
         Response.Headers.CacheControl = "no-store";
+        Email = LoginHint is { Length: <= 256 } hint ? hint : null;
         await LoadAsync();
     }
 
