@@ -18,6 +18,9 @@ public static class Session
     public const string AuthTimeClaim = "auth_time";
     public const string AmrClaim = "amr";
 
+    /// <summary>Marks a sign-in that renews a session (same sign-in, new stamp): its issue and expiry times are kept.</summary>
+    public const string RenewedItem = ".renewed";
+
     /// <summary>The account's security stamp when the session began: a password set since (reset or by an admin) ends it.</summary>
     public const string StampClaim = "stamp";
 
@@ -48,11 +51,17 @@ public static class Session
             {
                 var tenant = context.HttpContext.RequestServices.GetRequiredService<TenantContext>().Required;
                 var now = context.HttpContext.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-                context.Properties.IssuedUtc = now;
-                context.Properties.ExpiresUtc = now.AddSeconds(tenant.SessionLifetimeSeconds);
+                // A renewed session (a new stamp for the same sign-in) keeps the times it was given.
+                if (!context.Properties.Items.ContainsKey(RenewedItem))
+                {
+                    context.Properties.IssuedUtc = now;
+                    context.Properties.ExpiresUtc = now.AddSeconds(tenant.SessionLifetimeSeconds);
+                }
                 return Task.CompletedTask;
             };
         });
+        // The cookie handler checks a session's expiry with the service's clock, as everything else does.
+        services.AddOptions<CookieAuthenticationOptions>(Scheme).Configure<TimeProvider>((options, time) => options.TimeProvider = time);
         return services;
     }
 

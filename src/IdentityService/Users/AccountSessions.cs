@@ -10,7 +10,7 @@ namespace IdentityService.Users;
 /// Ends every sign-in of an account but the one making the request: the account's security stamp changes (so
 /// every session cookie, remembered browser and reset link made before stops working) and its grants are revoked
 /// (refresh tokens, and the access tokens of those sign-ins); the requesting browser's session is renewed with
-/// the new stamp, keeping its sign-in time and methods.
+/// the new stamp, keeping its sign-in time, methods and expiry.
 /// </summary>
 public sealed class AccountSessions(
     UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant)
@@ -19,11 +19,17 @@ public sealed class AccountSessions(
     {
         await users.UpdateSecurityStampAsync(user);
         await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
-        if (await http.GetSessionAsync() is { } session && session.FindFirst("sub")?.Value == user.Id.ToString())
+        var current = await http.AuthenticateAsync(Session.Scheme);
+        if (current is { Succeeded: true, Principal: { } session } && session.FindFirst("sub")?.Value == user.Id.ToString())
         {
             var renewed = Session.CreatePrincipal(user, tenant.Required.Id, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
                 [.. session.FindAll(Session.AmrClaim).Select(c => c.Value)]);
-            await http.SignInAsync(Session.Scheme, renewed);
+            // The same sign-in: it ends when it would have ended.
+            await http.SignInAsync(Session.Scheme, renewed, new AuthenticationProperties(new Dictionary<string, string?> { [Session.RenewedItem] = "1" })
+            {
+                IssuedUtc = current.Properties?.IssuedUtc,
+                ExpiresUtc = current.Properties?.ExpiresUtc,
+            });
         }
     }
 }

@@ -129,6 +129,19 @@ public sealed class PasswordChangeTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Single(ended);
     }
 
+    [Fact]
+    public async Task TheRenewedSession_EndsWhenTheSignInWouldHaveEnded()
+    {
+        using var here = await SignedInAsync(OldPassword);
+        _factory.Time.Advance(TimeSpan.FromHours(7));
+        Assert.Contains("Your password is changed.", await ChangeAsync(here, OldPassword, NewPassword));
+        Assert.Equal(HttpStatusCode.OK, (await here.GetAsync("/t/acme/account/security")).StatusCode);
+
+        // The tenant's sessions last 8 hours: the change 7 hours in does not start 8 more.
+        _factory.Time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+        Assert.Equal(HttpStatusCode.Redirect, (await here.GetAsync("/t/acme/account/security")).StatusCode);
+    }
+
     private async Task<HttpClient> SignedInAsync(string password)
     {
         var browser = _factory.CreateBrowser();
