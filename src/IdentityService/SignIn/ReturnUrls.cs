@@ -18,4 +18,8 @@ public static class ReturnUrls
         // Only this tenant's own paths: /t/acme/... never sends a person to /t/other/...
         return returnUrl.StartsWith(home, StringComparison.Ordinal) ? returnUrl : home;
     }
+
+    /// <summary>The tenant's sign-in page, coming back to the current page (its path, without its query) once signed in.</summary>
+    public static string SignInHere(HttpRequest request) =>
+        $"{request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(request.PathBase + request.Path)}";
 }

@@ -98,7 +98,7 @@ public sealed class PasswordResets(
         }
 
         var rules = (await policies.GetAsync(tenant.Required, cancellationToken)).Passwords;
-        var strength = password.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(password, user, tenant.Required);
+        var strength = UserSecurity.Meter(password, user, tenant.Required);
         return (strength, rules.MinStrength);
     }
 

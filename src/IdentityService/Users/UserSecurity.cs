@@ -61,6 +61,10 @@ public static class UserSecurity
         return errors.Distinct().ToList();
     }
 
+    /// <summary>What a live strength meter shows for a password being typed: zxcvbn's estimate, 0 past the longest password taken.</summary>
+    public static Strength Meter(string password, AppUser? user, Tenant tenant) =>
+        password.Length > MaxPasswordLength ? new Strength(0, "") : Evaluate(password, user, tenant);
+
     /// <summary>zxcvbn's estimate of a password, with the account's email and names and the tenant's name as words a guesser knows.</summary>
     public static Strength Evaluate(string password, AppUser? user, Tenant tenant)
     {

@@ -121,7 +121,7 @@ public sealed class SignUpModel(
         }
 
         var candidate = new AppUser { Email = Email?.Trim(), UserName = Email?.Trim(), Name = Name?.Trim() };
-        var strength = password.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(password, candidate, tenant.Required);
+        var strength = UserSecurity.Meter(password, candidate, tenant.Required);
         return ResetPasswordModel.StrengthAnswer(strength, policy.Passwords.MinStrength);
     }
 

@@ -30,7 +30,7 @@ public sealed class DeleteModel(
 
     public string? Error { get; private set; }
 
-    private string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/delete")}";
+    private string LoginUrl => ReturnUrls.SignInHere(Request);
 
     public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
 

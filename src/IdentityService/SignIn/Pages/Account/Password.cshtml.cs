@@ -33,7 +33,7 @@ public sealed class PasswordModel(
 
     public List<string> Errors { get; } = [];
 
-    private string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/password")}";
+    private string LoginUrl => ReturnUrls.SignInHere(Request);
 
     public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
 
@@ -80,7 +80,7 @@ public sealed class PasswordModel(
         }
 
         var rules = (await policies.GetAsync(tenant.Required, HttpContext.RequestAborted)).Passwords;
-        var strength = next.Length > UserSecurity.MaxPasswordLength ? new UserSecurity.Strength(0, "") : UserSecurity.Evaluate(next, user, tenant.Required);
+        var strength = UserSecurity.Meter(next, user, tenant.Required);
         return ResetPasswordModel.StrengthAnswer(strength, rules.MinStrength);
     }
 

@@ -35,7 +35,7 @@ public sealed class ProfileModel(UserManager<AppUser> users, TenantContext tenan
 
     public Dictionary<string, string[]> Errors { get; } = [];
 
-    private string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/profile")}";
+    private string LoginUrl => ReturnUrls.SignInHere(Request);
 
     public async Task<IActionResult> OnGetAsync()
     {

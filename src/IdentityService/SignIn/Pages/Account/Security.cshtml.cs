@@ -94,7 +94,7 @@ public sealed class SecurityModel(
 
     public string? Info { get; private set; }
 
-    public string LoginUrl => $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Request.PathBase + "/account/security")}";
+    public string LoginUrl => ReturnUrls.SignInHere(Request);
 
     public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
 
