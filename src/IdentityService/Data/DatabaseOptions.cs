@@ -23,4 +23,11 @@ public sealed class DatabaseOptions
 
     /// <summary>Apply pending migrations at start. Default: true. Operators who migrate separately run the service with <c>migrate</c>.</summary>
     public bool MigrateAtStart { get; set; } = true;
+
+    /// <summary>
+    /// Minutes between passes of <see cref="Pruning"/>, which deletes expired sign-ins, codes, challenges and links.
+    /// Default: 60; 0 turns it off.
+    /// </summary>
+    [Range(0, 10_080)]
+    public int PruneIntervalMinutes { get; set; } = 60;
 }

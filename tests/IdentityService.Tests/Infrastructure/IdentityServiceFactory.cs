@@ -78,6 +78,8 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         builder.UseSetting("ConnectionStrings:Identity", _database.ConnectionString);
         builder.UseSetting("Bootstrap:AdminClientId", AdminClientId);
         builder.UseSetting("Bootstrap:AdminClientSecret", AdminClientSecret);
+        // The clock is the test's: a pass of the pruner whenever a test moves it on would race with what it reads.
+        builder.UseSetting("Database:PruneIntervalMinutes", "0");
         foreach (var (key, value) in Settings)
         {
             builder.UseSetting(key, value);
