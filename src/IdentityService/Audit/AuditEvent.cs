@@ -73,6 +73,7 @@ public static class AuditEventTypes
     public const string PasswordChanged = "password.changed";
     public const string UserEmailVerified = "user.email_verified";
     public const string UserSessionsEnded = "user.sessions_ended";
+    public const string UserAppRevoked = "user.app_revoked";
 
     /// <summary>A person's own deletion refused (a wrong password): not <see cref="UserDeleted"/>, which webhooks take as done.</summary>
     public const string UserDeletionRefused = "user.deletion_refused";
@@ -94,7 +95,8 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserDeletionRefused,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked,
+        UserDeletionRefused,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
     };

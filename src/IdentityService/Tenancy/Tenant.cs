@@ -24,6 +24,11 @@ public sealed class Tenant
 
     public int AuthorizationCodeLifetimeSeconds { get; set; } = 300;
 
+    /// <summary>The longest a token of this tenant lives: a sign-in may be in use that long after its last refresh.</summary>
+    [System.ComponentModel.DataAnnotations.Schema.NotMapped]
+    public TimeSpan LongestTokenLifetime => TimeSpan.FromSeconds(new[]
+        { RefreshTokenLifetimeSeconds, AccessTokenLifetimeSeconds, IdentityTokenLifetimeSeconds, AuthorizationCodeLifetimeSeconds }.Max());
+
     /// <summary>Seconds during which a rotated refresh token may still be used (concurrent requests); 0 by default.</summary>
     public int RefreshTokenReuseLeewaySeconds { get; set; }
 

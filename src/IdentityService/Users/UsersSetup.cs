@@ -34,6 +34,7 @@ public static class UsersSetup
         services.AddScoped<PasswordChanges>();
         services.AddScoped<AccountSessions>();
         services.AddScoped<UserErasure>();
+        services.AddScoped<ConnectedApps>();
         services.AddScoped<EmailVerifications>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();

@@ -106,6 +106,10 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "DELETE", "/api/v1/tenants/acme/webhooks/not-a-guid" },
         { "DELETE", "/api/v1/tenants/acme/webhooks/00000000-0000-0000-0000-000000000000" },
         { "POST", "/api/v1/tenants/acme/export?includePasswordHashes=%00" },
+        { "GET", "/api/v1/tenants/acme/users/{user}/apps" },
+        { "GET", "/api/v1/tenants/acme/users/not-a-guid/apps" },
+        { "DELETE", "/api/v1/tenants/acme/users/{user}/apps/%FF%FE" },
+        { "DELETE", "/api/v1/tenants/acme/users/{user}/apps/web" },
     };
 
     public static TheoryData<string, string> OidcRoutes => new()
@@ -144,6 +148,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/t/acme/account/profile" },
         { "POST", "/t/acme/account/profile" },
         { "POST", "/t/acme/account/delete" },
+        { "GET", "/t/acme/account/apps" },
+        { "POST", "/t/acme/account/apps?handler=revoke" },
         { "POST", "/t/acme/account/security?handler=verifyemail" },
         { "POST", "/t/acme/account/security?handler=signoutothers" },
         { "GET", "/t/acme/verify-email?token=CfDJ8%00" },
