@@ -15,7 +15,7 @@ namespace IdentityService.Management;
 /// <summary>
 /// <c>POST /api/v1/tenants/{tenant}/export</c>: the tenant's whole data as one ZIP archive of JSON and NDJSON files,
 /// each record as the management API shows it: <c>tenant.json</c>, <c>policy.json</c>, <c>users.ndjson</c>, <c>passkeys.ndjson</c>,
-/// <c>clients.ndjson</c>, <c>webhooks.ndjson</c>, <c>audit-events.ndjson</c> and a <c>manifest.json</c> naming them
+/// <c>clients.ndjson</c>, <c>consents.ndjson</c>, <c>signups.ndjson</c>, <c>webhooks.ndjson</c>, <c>audit-events.ndjson</c> and a <c>manifest.json</c> naming them
 /// with their record counts. Secrets stay out (client and webhook secrets, the policy's captcha keys, signing keys).
 /// Password hashes are included only when asked (<c>?includePasswordHashes=true</c>), to move the users to another
 /// system without a password reset: that request is recorded in the audit log like every export.
@@ -114,6 +114,32 @@ internal static class TenantExport
                     }
 
                     return (views, rows.Count == Batch ? rows[^1].ClientId : null);
+                });
+
+                // Consents people gave third-party clients (a sign-in's own authorization is not data a tenant keeps).
+                var clientIds = await db.Applications.AsNoTracking().ToDictionaryAsync(a => a.Id, a => a.ClientId!, cancellationToken);
+                counts["consents.ndjson"] = await WriteLinesAsync(zip, "consents.ndjson", async after =>
+                {
+                    var rows = await db.Authorizations.AsNoTracking()
+                        .Where(a => a.Type == OpenIddict.Abstractions.OpenIddictConstants.AuthorizationTypes.Permanent
+                            && a.Status == OpenIddict.Abstractions.OpenIddictConstants.Statuses.Valid)
+                        .Where(a => after == null || a.Id.CompareTo(Guid.Parse(after)) > 0)
+                        .OrderBy(a => a.Id).Take(Batch).ToListAsync(cancellationToken);
+                    return (rows.Select(a => (object)new
+                    {
+                        UserId = a.Subject,
+                        ClientId = a.ApplicationId is { } id && clientIds.TryGetValue(id, out var clientId) ? clientId : null,
+                        Scopes = a.Scopes is null ? [] : JsonSerializer.Deserialize<string[]>(a.Scopes) ?? [],
+                        CreatedAt = a.CreationDate is { } created ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : (DateTimeOffset?)null,
+                    }).ToList(), rows.Count == Batch ? rows[^1].Id.ToString() : null);
+                });
+
+                // Sign-ups waiting for their link: the address and name given; never the password's hash or the link.
+                counts["signups.ndjson"] = await WriteLinesAsync(zip, "signups.ndjson", async after =>
+                {
+                    var rows = await db.Set<PendingSignUp>().AsNoTracking().Where(p => after == null || p.Id.CompareTo(Guid.Parse(after)) > 0)
+                        .OrderBy(p => p.Id).Take(Batch).ToListAsync(cancellationToken);
+                    return (rows.Select(p => (object)new { p.Email, p.Name, p.CreatedAt, p.ExpiresAt }).ToList(), rows.Count == Batch ? rows[^1].Id.ToString() : null);
                 });
 
                 counts["webhooks.ndjson"] = await WriteLinesAsync(zip, "webhooks.ndjson", async _ =>

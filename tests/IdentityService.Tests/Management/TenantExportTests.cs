@@ -43,7 +43,7 @@ public sealed class TenantExportTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/zip", response.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("acme-export-", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
-        Assert.Equal(["audit-events.ndjson", "clients.ndjson", "manifest.json", "passkeys.ndjson", "policy.json", "tenant.json", "users.ndjson", "webhooks.ndjson"], files.Keys.Order());
+        Assert.Equal(["audit-events.ndjson", "clients.ndjson", "consents.ndjson", "manifest.json", "passkeys.ndjson", "policy.json", "signups.ndjson", "tenant.json", "users.ndjson", "webhooks.ndjson"], files.Keys.Order());
         var manifest = JsonNode.Parse(files["manifest.json"])!;
         Assert.Equal("identityservice-export/1", manifest["format"]!.GetValue<string>());
         Assert.Equal(1, manifest["files"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == "users.ndjson")!["records"]!.GetValue<int>());
@@ -79,6 +79,45 @@ public sealed class TenantExportTests(ITestOutputHelper output) : IAsyncLifetime
             (passkey["userId"]!.GetValue<string>(), passkey["credentialId"]!.GetValue<string>(), passkey["name"]!.GetValue<string>(), passkey["publicKey"]!.GetValue<string>()[..14]));
         Assert.Equal(7u, passkey["signCount"]!.GetValue<uint>());
         Assert.Equal(["internal"], passkey["transports"]!.AsArray().Select(t => t!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task ConsentsAndWaitingSignUps_AreExported_WithoutAPasswordOrLink()
+    {
+        await _factory.CreateWebClientAsync(Tenant, "partner", firstParty: false);
+        using (var scope = await _factory.TenantScopeAsync(Tenant))
+        {
+            var applications = scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictApplicationManager>();
+            var authorizations = scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>();
+            var partner = await applications.FindByClientIdAsync("partner");
+            foreach (var (type, status) in new[] { ("permanent", "valid"), ("permanent", "revoked"), ("ad-hoc", "valid") })
+            {
+                var descriptor = new OpenIddict.Abstractions.OpenIddictAuthorizationDescriptor
+                {
+                    ApplicationId = await applications.GetIdAsync(partner!), CreationDate = _factory.Time.GetUtcNow(), Status = status, Subject = _userId, Type = type,
+                };
+                descriptor.Scopes.UnionWith(["openid", "email"]);
+                await authorizations.CreateAsync(descriptor);
+            }
+
+            var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+            db.Add(new IdentityService.Users.PendingSignUp
+            {
+                Id = Guid.NewGuid(), Email = "new@acme.test", NormalizedEmail = "NEW@ACME.TEST", Name = "New Person", PasswordHash = "AQAAAAIAAYagAAAAEPending",
+                TokenHash = [7, 7, 7], CreatedAt = _factory.Time.GetUtcNow(), ExpiresAt = _factory.Time.GetUtcNow().AddHours(1),
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var files = await ReadAsync(await _factory.ManageAsync(HttpMethod.Post, Export + "?includePasswordHashes=true"));
+
+        var consent = JsonNode.Parse(Assert.Single(Lines(files["consents.ndjson"])))!;
+        Assert.Equal((_userId, "partner"), (consent["userId"]!.GetValue<string>(), consent["clientId"]!.GetValue<string>()));
+        Assert.Equal(["email", "openid"], consent["scopes"]!.AsArray().Select(s => s!.GetValue<string>()).Order());
+        var signUp = JsonNode.Parse(Assert.Single(Lines(files["signups.ndjson"])))!;
+        Assert.Equal(("new@acme.test", "New Person"), (signUp["email"]!.GetValue<string>(), signUp["name"]!.GetValue<string>()));
+        Assert.DoesNotContain("Pending", files["signups.ndjson"]);
+        Assert.Null(signUp["tokenHash"]);
     }
 
     /// <summary>Stores a passkey for a user as Identity's handler would after a registration (the key is a made-up COSE EC2 P-256 key).</summary>
