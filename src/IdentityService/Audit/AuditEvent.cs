@@ -74,6 +74,7 @@ public static class AuditEventTypes
     public const string UserEmailVerified = "user.email_verified";
     public const string UserSessionsEnded = "user.sessions_ended";
     public const string UserAppRevoked = "user.app_revoked";
+    public const string UserEmailChangeRequested = "user.email_change_requested";
 
     /// <summary>A person's own deletion refused (a wrong password): not <see cref="UserDeleted"/>, which webhooks take as done.</summary>
     public const string UserDeletionRefused = "user.deletion_refused";
@@ -95,7 +96,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested,
         UserDeletionRefused,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,

@@ -35,6 +35,7 @@ public static class UsersSetup
         services.AddScoped<AccountSessions>();
         services.AddScoped<UserErasure>();
         services.AddScoped<ConnectedApps>();
+        services.AddScoped<EmailChanges>();
         services.AddScoped<EmailVerifications>();
         services.AddOptions<Email.SmtpOptions>().BindConfiguration(Email.SmtpOptions.Section);
         services.AddSingleton<Email.Mailer>();

@@ -11,7 +11,7 @@ namespace IdentityService.SignIn.Pages.Account;
 /// A signed-in person's profile: their name, given and family name and language, the claims apps read with the
 /// <c>profile</c> scope, under the same rules as an admin's changes. A field left empty is cleared.
 /// </summary>
-public sealed class ProfileModel(UserManager<AppUser> users, TenantContext tenant, AuditLog audit, TimeProvider time) : PageModel
+public sealed class ProfileModel(UserManager<AppUser> users, EmailChanges emailChanges, TenantContext tenant, AuditLog audit, TimeProvider time) : PageModel
 {
     [BindProperty]
     [FromForm]
@@ -33,6 +33,9 @@ public sealed class ProfileModel(UserManager<AppUser> users, TenantContext tenan
 
     public bool Saved { get; private set; }
 
+    /// <summary>Whether the address can be changed here (a link can be mailed to the new one).</summary>
+    public bool CanChangeEmail { get; private set; }
+
     public Dictionary<string, string[]> Errors { get; } = [];
 
     private string LoginUrl => ReturnUrls.SignInHere(Request);
@@ -46,6 +49,7 @@ public sealed class ProfileModel(UserManager<AppUser> users, TenantContext tenan
         }
 
         (Name, GivenName, FamilyName, Locale) = (user.Name, user.GivenName, user.FamilyName, user.Locale);
+        CanChangeEmail = await emailChanges.AvailableAsync(HttpContext.RequestAborted);
         return Page();
     }
 
@@ -57,6 +61,7 @@ public sealed class ProfileModel(UserManager<AppUser> users, TenantContext tenan
             return Redirect(LoginUrl);
         }
 
+        CanChangeEmail = await emailChanges.AvailableAsync(HttpContext.RequestAborted);
         // A form posts every field: empty clears it, as the API's empty string does. Only what changed is saved.
         var before = (user.Name, user.GivenName, user.FamilyName, user.Locale);
         ProfileFields.Apply(user, (Name ?? "").Trim(), (GivenName ?? "").Trim(), (FamilyName ?? "").Trim(), (Locale ?? "").Trim(), Errors,
