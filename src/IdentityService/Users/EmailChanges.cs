@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Net.Mail;
-using System.Security.Cryptography;
 using IdentityService.Audit;
 using IdentityService.Email;
 using IdentityService.Policy;
@@ -86,8 +84,7 @@ public sealed class EmailChanges(
             return [];
         }
 
-        var expires = (time.GetUtcNow() + LinkLifetime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        var token = Protector.Protect($"{user.Id}|{expires}|{user.NormalizedEmail}|{email}");
+        var token = LinkTokens.Create(Protector, user.Id, time.GetUtcNow() + LinkLifetime, user.NormalizedEmail, email);
         mailer.Enqueue(policy, email, $"Confirm your new email address for {name}",
             $"""
             Someone, probably you, asked to use this address ({email}) for their {name} account instead of its current one.
@@ -105,25 +102,13 @@ public sealed class EmailChanges(
     /// <summary>The account and new address of a link, while it is unexpired and the account's address is still the one it was sent from.</summary>
     public async Task<(AppUser User, string NewEmail)?> FindAsync(string? token)
     {
-        string payload;
-        try
-        {
-            payload = token is { Length: > 0 and <= 2000 } ? Protector.Unprotect(token) : "";
-        }
-        catch (CryptographicException)
+        if (LinkTokens.Open(Protector, token, 2, time.GetUtcNow()) is not var (id, fields))
         {
             return null;
         }
 
-        var parts = payload.Split('|');
-        if (parts.Length != 4 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var expires)
-            || DateTimeOffset.FromUnixTimeSeconds(expires) <= time.GetUtcNow())
-        {
-            return null;
-        }
-
-        var user = await users.FindByIdAsync(parts[0]);
-        return user is not null && user.NormalizedEmail == parts[2] ? (user, parts[3]) : null;
+        var user = await users.FindByIdAsync(id);
+        return user is not null && user.NormalizedEmail == fields[0] ? (user, fields[1]) : null;
     }
 
     /// <summary>Moves the account of a link to its new address, verified, and tells the old address.</summary>

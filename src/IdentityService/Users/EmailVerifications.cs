@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Security.Cryptography;
 using IdentityService.Audit;
 using IdentityService.Email;
 using IdentityService.Policy;
@@ -42,8 +40,7 @@ public sealed class EmailVerifications(
             return false;
         }
 
-        var expires = (time.GetUtcNow() + LinkLifetime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        var token = Protector.Protect($"{user.Id}|{expires}|{user.NormalizedEmail}");
+        var token = LinkTokens.Create(Protector, user.Id, time.GetUtcNow() + LinkLifetime, user.NormalizedEmail);
         var link = QueryHelpers.AddQueryString(pages + "verify-email", "token", token);
         var name = tenant.Required.DisplayName;
         return mailer.Enqueue(await policies.GetAsync(tenant.Required, cancellationToken), user.Email!, $"Verify your email address for {name}",
@@ -61,25 +58,13 @@ public sealed class EmailVerifications(
     /// <summary>The account a link verifies, while the link is unexpired and the account's address is the one it was sent to.</summary>
     public async Task<AppUser?> FindAsync(string? token)
     {
-        string payload;
-        try
-        {
-            payload = token is { Length: > 0 and <= 1000 } ? Protector.Unprotect(token) : "";
-        }
-        catch (CryptographicException)
+        if (LinkTokens.Open(Protector, token, 1, time.GetUtcNow()) is not var (id, fields))
         {
             return null;
         }
 
-        var parts = payload.Split('|');
-        if (parts.Length != 3 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var expires)
-            || DateTimeOffset.FromUnixTimeSeconds(expires) <= time.GetUtcNow())
-        {
-            return null;
-        }
-
-        var user = await users.FindByIdAsync(parts[0]);
-        return user is not null && user.NormalizedEmail == parts[2] ? user : null;
+        var user = await users.FindByIdAsync(id);
+        return user is not null && user.NormalizedEmail == fields[0] ? user : null;
     }
 
     /// <summary>Verifies the address of a link; false for a link that does not work (expired, or the address changed).</summary>
