@@ -33,12 +33,14 @@ internal static partial class UsersApi
         public string? Locale { get; set; }
 
         public List<string>? Roles { get; set; }
+
+        public bool? Disabled { get; set; }
     }
 
     public sealed record UserView(
         Guid Id, string? Email, bool EmailVerified, string? PhoneNumber, bool PhoneNumberVerified, bool MfaEnrolled,
         string? Name, string? GivenName, string? FamilyName, string? Locale, IReadOnlyList<string> Roles,
-        DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
+        bool Disabled, DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
 
     [GeneratedRegex(@"^\+[1-9][0-9]{6,14}$")]
     private static partial Regex E164();
@@ -161,7 +163,8 @@ internal static partial class UsersApi
 
     private static async Task<IResult> UpdateAsync(
         HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, Policy.PolicyStore policies,
-        TimeProvider time, AuditLog audit, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens)
+        TimeProvider time, AuditLog audit, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens,
+        AccountSessions sessions)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -178,6 +181,7 @@ internal static partial class UsersApi
         var request = body.Value!;
         var errors = new Dictionary<string, string[]>();
         var previousEmail = user.NormalizedEmail;
+        var wasDisabled = user.Disabled;
         Apply(user, request, errors);
         if (errors.Count > 0)
         {
@@ -214,6 +218,11 @@ internal static partial class UsersApi
             // those sign-ins (each names its authorization, checked on every validation).
             await users.UpdateSecurityStampAsync(user);
             await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+        }
+
+        if (request.Disabled == true && !wasDisabled)
+        {
+            await sessions.EndAllAsync(user, CancellationToken.None);
         }
 
         if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
@@ -266,6 +275,11 @@ internal static partial class UsersApi
         if (request.EmailVerified is { } verified)
         {
             user.EmailConfirmed = verified;
+        }
+
+        if (request.Disabled is { } disabled)
+        {
+            user.Disabled = disabled;
         }
 
         if (request.PhoneNumber is not null)
@@ -335,7 +349,7 @@ internal static partial class UsersApi
 
     internal static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
         u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.TwoFactorEnabled, u.Name, u.GivenName, u.FamilyName, u.Locale,
-        (await users.GetRolesAsync(u)).ToList(), u.CreatedAt, u.UpdatedAt);
+        (await users.GetRolesAsync(u)).ToList(), u.Disabled, u.CreatedAt, u.UpdatedAt);
 
     private static IResult IdentityProblem(IdentityResult result)
     {

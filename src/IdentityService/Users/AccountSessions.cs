@@ -2,6 +2,7 @@ using IdentityService.SignIn;
 using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 
 namespace IdentityService.Users;
@@ -13,8 +14,20 @@ namespace IdentityService.Users;
 /// the new stamp, keeping its sign-in time, methods and expiry.
 /// </summary>
 public sealed class AccountSessions(
-    UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant)
+    UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant, Data.IdentityDb db)
 {
+    /// <summary>
+    /// Ends every way into the account (it was disabled): its sessions and remembered browsers (the security stamp),
+    /// its grants, its reset links and the second-step challenges of sign-ins under way.
+    /// </summary>
+    public async Task EndAllAsync(AppUser user, CancellationToken cancellationToken)
+    {
+        await users.UpdateSecurityStampAsync(user);
+        await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+        await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+    }
+
     public async Task EndOthersAsync(AppUser user, HttpContext http)
     {
         await users.UpdateSecurityStampAsync(user);

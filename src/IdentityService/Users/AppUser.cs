@@ -18,6 +18,12 @@ public sealed class AppUser : IdentityUser<Guid>, ITenantOwned
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>
+    /// Set by an admin: the account keeps its data but signs in nowhere. Disabling it ends its sessions, grants,
+    /// reset links and second-step challenges at once; enabling it again restores none of them.
+    /// </summary>
+    public bool Disabled { get; set; }
+
     public DateTimeOffset? UpdatedAt { get; set; }
 }
 

@@ -52,6 +52,10 @@ public sealed class PasswordResets(
         {
             entry.Reason = "unknown_account";
         }
+        else if (user.Disabled)
+        {
+            entry.Reason = "account_disabled";
+        }
         else if (await protection.IncrementAsync(tenant.Required.Id, $"rl:reset:{user.Id}", TimeSpan.FromHours(1), cancellationToken) > LinksPerAccountPerHour)
         {
             entry.Reason = "too_many_links";

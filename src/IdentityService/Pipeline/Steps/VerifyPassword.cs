@@ -14,6 +14,9 @@ namespace IdentityService.Pipeline.Steps;
 /// </summary>
 internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore lockouts, IProtectionStore store, TimeProvider time) : ISignInStep
 {
+    /// <summary>The refusal of a right password whose account an admin disabled: the one the page names.</summary>
+    public const string AccountDisabled = "account_disabled";
+
     public string Name => nameof(VerifyPassword);
 
     public int Order => 7000;
@@ -54,6 +57,12 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
         {
             await CountFailureAsync(context, unknownUser: false, cancellationToken);
             return StepDecision.Deny("invalid_credentials", "wrong password");
+        }
+
+        // Only now, the password right: who does not know it learns nothing of the account's state.
+        if (context.User.Disabled)
+        {
+            return StepDecision.Deny(AccountDisabled, "disabled by an admin");
         }
 
         context.PasswordVerified = true;

@@ -22,6 +22,9 @@ public sealed class LoginModel(
     /// <summary>A challenged sign-in whose account has no second factor it can use (and may not set one up now).</summary>
     public const string SecondFactorMessage = "This sign-in needs a second factor, and none can be offered to this account yet. Please contact your administrator.";
 
+    /// <summary>A right password for an account an admin disabled: said only to whoever knows the password.</summary>
+    public const string DisabledMessage = "This account is disabled. Please contact your administrator.";
+
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 
@@ -86,7 +89,7 @@ public sealed class LoginModel(
 
         if (!result.Succeeded)
         {
-            Error = RefusedMessage;
+            Error = result.Reason == Pipeline.Steps.VerifyPassword.AccountDisabled ? DisabledMessage : RefusedMessage;
             return Page();
         }
 
