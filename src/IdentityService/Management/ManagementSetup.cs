@@ -29,7 +29,7 @@ public static class ManagementSetup
         api.MapTenants();
         api.MapClients();
         api.MapUsers();
-        api.MapUserApps();
+        api.MapUserAccess();
         Mfa.MfaApi.MapMfa(api);
         Policy.PolicyApi.MapPolicy(api);
         Protection.ProtectionApi.MapProtection(api);

@@ -17,15 +17,19 @@ public sealed class AccountSessions(
     UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant, Data.IdentityDb db)
 {
     /// <summary>
-    /// Ends every way into the account (it was disabled): its sessions and remembered browsers (the security stamp),
-    /// its grants, its reset links and the second-step challenges of sign-ins under way.
+    /// Ends every sign-in of the account (an admin signed it out, or disabled it): its sessions and remembered
+    /// browsers (the security stamp), its grants and the second-step challenges of sign-ins under way; and, unless
+    /// kept, its reset links.
     /// </summary>
-    public async Task EndAllAsync(AppUser user, CancellationToken cancellationToken)
+    public async Task EndAllAsync(AppUser user, CancellationToken cancellationToken, bool keepResetLinks = false)
     {
         await users.UpdateSecurityStampAsync(user);
         await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
-        await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
         await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        if (!keepResetLinks)
+        {
+            await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        }
     }
 
     public async Task EndOthersAsync(AppUser user, HttpContext http)

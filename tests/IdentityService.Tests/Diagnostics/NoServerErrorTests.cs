@@ -110,6 +110,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/api/v1/tenants/acme/users/not-a-guid/apps" },
         { "DELETE", "/api/v1/tenants/acme/users/{user}/apps/%FF%FE" },
         { "DELETE", "/api/v1/tenants/acme/users/{user}/apps/web" },
+        { "POST", "/api/v1/tenants/acme/users/{doomed}/signout" },
+        { "POST", "/api/v1/tenants/acme/users/not-a-guid/signout" },
     };
 
     public static TheoryData<string, string> OidcRoutes => new()

@@ -8,7 +8,7 @@ namespace IdentityService.Tests.Management;
 /// <summary>
 /// An admin disables an account without deleting it (<c>"disabled": true</c>): every way in ends at once (sessions,
 /// refresh and access tokens, reset links), it signs in nowhere, and only whoever knows its password learns why.
-/// Enabled again, it signs in as before.
+/// Enabled again, it signs in as before. Signing a user out (<c>POST .../signout</c>) ends its sessions and tokens alone.
 /// </summary>
 public sealed class UserDisablingTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
 {
@@ -94,6 +94,27 @@ public sealed class UserDisablingTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.False((await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/acme/users/{_userId}", expected: HttpStatusCode.OK))["disabled"]!.GetValue<bool>());
         var bad = await _factory.ManageAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { disabled = "yes" });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task SigningAUserOut_EndsItsSessionsAndTokens_ButNotTheAccount()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = await flow.SignInAsync("ada@acme.test", Password);
+
+        var response = await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/acme/users/{_userId}/signout");
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(tokens.GetProperty("access_token").GetString()!));
+        var silent = new OidcFlow(browser, "acme", "web");
+        silent.Extra["prompt"] = "none";
+        Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(silent.AuthorizeUrl())).Query);
+        Assert.True((await new SignInPage(_factory.CreateBrowser(), "acme").PostAsync("ada@acme.test", Password)).SignedIn);
+        var ended = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=user.sessions_ended", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.StartsWith("client:", Assert.Single(ended)!["actor"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, (await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/acme/users/{Guid.NewGuid()}/signout")).StatusCode);
     }
 
     private Task<JsonObject> PatchAsync(object body) =>
