@@ -139,7 +139,7 @@ internal static class TenantExport
                 {
                     var rows = await db.Set<PendingSignUp>().AsNoTracking().Where(p => after == null || p.Id.CompareTo(Guid.Parse(after)) > 0)
                         .OrderBy(p => p.Id).Take(Batch).ToListAsync(cancellationToken);
-                    return (rows.Select(p => (object)new { p.Email, p.Name, p.CreatedAt, p.ExpiresAt }).ToList(), rows.Count == Batch ? rows[^1].Id.ToString() : null);
+                    return (rows.Select(p => (object)new { p.Email, p.Name, p.TermsUrl, p.CreatedAt, p.ExpiresAt }).ToList(), rows.Count == Batch ? rows[^1].Id.ToString() : null);
                 });
 
                 counts["webhooks.ndjson"] = await WriteLinesAsync(zip, "webhooks.ndjson", async _ =>

@@ -40,7 +40,7 @@ internal static partial class UsersApi
     public sealed record UserView(
         Guid Id, string? Email, bool EmailVerified, string? PhoneNumber, bool PhoneNumberVerified, bool MfaEnrolled,
         string? Name, string? GivenName, string? FamilyName, string? Locale, IReadOnlyList<string> Roles,
-        bool Disabled, DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
+        bool Disabled, string? AcceptedTermsUrl, DateTimeOffset? TermsAcceptedAt, DateTimeOffset CreatedAt, DateTimeOffset? UpdatedAt);
 
     [GeneratedRegex(@"^\+[1-9][0-9]{6,14}$")]
     private static partial Regex E164();
@@ -349,7 +349,7 @@ internal static partial class UsersApi
 
     internal static async Task<UserView> ViewAsync(UserManager<AppUser> users, AppUser u) => new(
         u.Id, u.Email, u.EmailConfirmed, u.PhoneNumber, u.PhoneNumberConfirmed, u.TwoFactorEnabled, u.Name, u.GivenName, u.FamilyName, u.Locale,
-        (await users.GetRolesAsync(u)).ToList(), u.Disabled, u.CreatedAt, u.UpdatedAt);
+        (await users.GetRolesAsync(u)).ToList(), u.Disabled, u.AcceptedTermsUrl, u.TermsAcceptedAt, u.CreatedAt, u.UpdatedAt);
 
     private static IResult IdentityProblem(IdentityResult result)
     {

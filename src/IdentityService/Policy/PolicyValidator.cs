@@ -90,6 +90,11 @@ public static class PolicyValidator
         Range(policy.Mfa.RememberBrowserDays, 0, 90, "mfa.rememberBrowserDays");
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
         Range(policy.SignUp.LinkLifetimeMinutes, 5, 7 * 24 * 60, "signUp.linkLifetimeMinutes");
+        if (policy.SignUp.TermsUrl is { } terms && (terms.Length > 2000 || !Uri.TryCreate(terms, UriKind.Absolute, out var termsUri)
+            || termsUri.Scheme is not ("https" or "http") || terms.Any(char.IsControl) || terms.Contains(' ')))
+        {
+            errors["signUp.termsUrl"] = ["signUp.termsUrl must be an absolute http or https URL of at most 2000 characters (null: no terms)."];
+        }
         if (policy.SignUp.AllowedEmailDomains is null || policy.SignUp.AllowedEmailDomains.Count > 1000)
         {
             errors["signUp.allowedEmailDomains"] = ["signUp.allowedEmailDomains must be a list of at most 1000 domains (empty: any)."];

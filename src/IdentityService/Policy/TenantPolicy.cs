@@ -191,6 +191,12 @@ public sealed class SignUpPolicy
 
     /// <summary>Whether the page asks the person's full name too (then required). Off by default: email and password only.</summary>
     public bool AskName { get; set; }
+
+    /// <summary>
+    /// The tenant's terms of service (an absolute http or https URL): when set, the page links them and asks the
+    /// person to accept them, and the account keeps which terms it accepted and when. None by default.
+    /// </summary>
+    public string? TermsUrl { get; set; }
 }
 
 /// <summary>What a signed-in person may do to their own account on its pages.</summary>

@@ -18,6 +18,11 @@ public sealed class AppUser : IdentityUser<Guid>, ITenantOwned
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>The terms of service the person accepted when signing up (the URL the page linked), and when.</summary>
+    public string? AcceptedTermsUrl { get; set; }
+
+    public DateTimeOffset? TermsAcceptedAt { get; set; }
+
     /// <summary>
     /// Set by an admin: the account keeps its data but signs in nowhere. Disabling it ends its sessions, grants,
     /// reset links and second-step challenges at once; enabling it again restores none of them.

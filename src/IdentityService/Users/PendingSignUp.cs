@@ -27,6 +27,9 @@ public sealed class PendingSignUp : ITenantOwned
     /// <summary>Where the person was going when they signed up (an authorization request), checked again when used.</summary>
     public string? ReturnUrl { get; set; }
 
+    /// <summary>The terms of service the person accepted on the page (the tenant's <c>signUp.termsUrl</c> then).</summary>
+    public string? TermsUrl { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset ExpiresAt { get; set; }

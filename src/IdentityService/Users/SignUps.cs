@@ -27,7 +27,8 @@ public sealed class SignUps(
     public const int LinksPerAddressPerHour = 5;
 
     /// <summary>What a person typed and where from.</summary>
-    public sealed record Request(string Email, string Password, HttpContext Http, string? CaptchaToken, string? DeviceId, string? ReturnUrl, string? Name = null);
+    public sealed record Request(
+        string Email, string Password, HttpContext Http, string? CaptchaToken, string? DeviceId, string? ReturnUrl, string? Name = null, bool AcceptTerms = false);
 
     /// <summary>The answer to a sign-up: refused by a protection (which one is not said), the fields' errors, or sent.</summary>
     public sealed record Outcome(bool Refused, Dictionary<string, List<string>> Errors)
@@ -131,6 +132,11 @@ public sealed class SignUps(
             }
         }
 
+        if (policy.SignUp.TermsUrl is not null && !request.AcceptTerms)
+        {
+            errors["AcceptTerms"] = ["Accept the terms of service to create an account."];
+        }
+
         var passwordErrors = await UserSecurity.CheckPasswordAsync(users, candidate, request.Password, policy.Passwords, tenant.Required);
         if (passwordErrors.Count > 0)
         {
@@ -182,6 +188,7 @@ public sealed class SignUps(
                 NormalizedEmail = normalized,
                 PasswordHash = passwordHash,
                 Name = policy.SignUp.AskName ? candidate.Name : null,
+                TermsUrl = policy.SignUp.TermsUrl,
                 TokenHash = OpaqueTokens.Hash(token),
                 ReturnUrl = request.ReturnUrl is { Length: > 0 and <= 2000 } returnUrl ? returnUrl : null,
                 CreatedAt = now,
@@ -265,6 +272,8 @@ public sealed class SignUps(
             EmailConfirmed = true,
             PasswordHash = row.PasswordHash,
             Name = row.Name,
+            AcceptedTermsUrl = row.TermsUrl,
+            TermsAcceptedAt = row.TermsUrl is null ? null : row.CreatedAt,
             CreatedAt = time.GetUtcNow(),
         };
         IdentityResult result;
@@ -285,7 +294,7 @@ public sealed class SignUps(
             return (Completion.AccountExists, row);
         }
 
-        await audit.AccountActionAsync(http, tenant.Required, user, AuditEventTypes.UserCreated, new { via = "signup" });
+        await audit.AccountActionAsync(http, tenant.Required, user, AuditEventTypes.UserCreated, new { via = "signup", acceptedTerms = row.TermsUrl });
         return (Completion.Created, row);
     }
 }

@@ -191,6 +191,40 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task WhereTheTenantHasTerms_ThePersonAcceptsThem_AndTheAccountKeepsWhichAndWhen()
+    {
+        const string Terms = "https://acme.example/terms/2026-12";
+        Assert.DoesNotContain("accept-terms", await _factory.CreateBrowser().GetStringAsync("/t/acme/signup"));
+        var bad = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = "javascript:alert(1)" } });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("signUp.termsUrl", await bad.Content.ReadAsStringAsync());
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = Terms } }, HttpStatusCode.OK);
+        using var browser = _factory.CreateBrowser();
+        Assert.Contains($"href=\"{Terms}\"", await browser.GetStringAsync("/t/acme/signup"));
+
+        Assert.Contains("Accept the terms of service to create an account.", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password));
+        Assert.Equal(0, await PendingAsync());
+        var accepted = await PageForms.PostAsync(browser, "/t/acme/signup", new()
+        {
+            ["Email"] = "grace@acme.test", ["Password"] = Password, ["ConfirmPassword"] = Password, ["AcceptTerms"] = "true",
+        });
+        Assert.Contains("Check your email", accepted);
+        var asked = _factory.Time.GetUtcNow();
+
+        // The terms change before the link is used: the account keeps the ones the person saw.
+        _factory.Time.Advance(TimeSpan.FromMinutes(5));
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = Terms + "-v2" } }, HttpStatusCode.OK);
+        await PageForms.PostAsync(browser, SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm"), []);
+
+        var user = Assert.Single(await UsersAsync("grace@acme.test"))!;
+        Assert.Equal(Terms, user["acceptedTermsUrl"]!.GetValue<string>());
+        // When the person accepted them on the page, not when the link was used 5 minutes later.
+        Assert.InRange(user["termsAcceptedAt"]!.GetValue<DateTimeOffset>(), asked - TimeSpan.FromSeconds(1), asked);
+        var created = Assert.Single(await EventsAsync("user.created"))!;
+        Assert.Equal(Terms, created["details"]!["acceptedTerms"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task TheStrengthMeter_ScoresWhatIsTyped_WithTheAddressAsAWordAGuesserKnows()
     {
         using var browser = _factory.CreateBrowser();

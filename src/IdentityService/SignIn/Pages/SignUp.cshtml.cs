@@ -37,6 +37,13 @@ public sealed class SignUpModel(
     /// <summary>Whether the tenant asks the person's full name.</summary>
     public bool AskName { get; private set; }
 
+    /// <summary>The tenant's terms of service, which the person accepts with a checkbox; null: none.</summary>
+    public string? TermsUrl { get; private set; }
+
+    [BindProperty]
+    [FromForm]
+    public bool AcceptTerms { get; set; }
+
     [BindProperty]
     [FromForm]
     public string? Password { get; set; }
@@ -93,7 +100,7 @@ public sealed class SignUpModel(
 
         var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
         var outcome = await signUps.RequestAsync(
-            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl), Name),
+            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl), Name, AcceptTerms),
             pages, HttpContext.RequestAborted);
         Refused = outcome.Refused;
         Errors = outcome.Errors;
@@ -132,6 +139,7 @@ public sealed class SignUpModel(
         Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
         LinkLifetimeMinutes = policy.SignUp.LinkLifetimeMinutes;
         AskName = policy.SignUp.AskName;
+        TermsUrl = policy.SignUp.TermsUrl;
         return policy;
     }
 }

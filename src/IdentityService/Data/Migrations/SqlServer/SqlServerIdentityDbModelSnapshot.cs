@@ -779,6 +779,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uniqueidentifier");
 
+                    b.Property<string>("AcceptedTermsUrl")
+                        .HasColumnType("nvarchar(max)");
+
                     b.Property<int>("AccessFailedCount")
                         .HasColumnType("int");
 
@@ -845,6 +848,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("nvarchar(63)");
+
+                    b.Property<DateTimeOffset?>("TermsAcceptedAt")
+                        .HasColumnType("datetimeoffset");
 
                     b.Property<bool>("TwoFactorEnabled")
                         .HasColumnType("bit");
@@ -949,6 +955,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("nvarchar(63)");
+
+                    b.Property<string>("TermsUrl")
+                        .HasColumnType("nvarchar(max)");
 
                     b.Property<byte[]>("TokenHash")
                         .IsRequired()

@@ -768,6 +768,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("AcceptedTermsUrl")
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("AccessFailedCount")
                         .HasColumnType("INTEGER");
 
@@ -834,6 +837,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("TermsAcceptedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<bool>("TwoFactorEnabled")
                         .HasColumnType("INTEGER");
@@ -935,6 +941,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasMaxLength(63)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TermsUrl")
                         .HasColumnType("TEXT");
 
                     b.Property<byte[]>("TokenHash")

@@ -1,0 +1,49 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace IdentityService.Data.Migrations.PostgreSql
+{
+    /// <inheritdoc />
+    public partial class TermsAcceptance : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "TermsUrl",
+                table: "PendingSignUps",
+                type: "text",
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "AcceptedTermsUrl",
+                table: "AspNetUsers",
+                type: "text",
+                nullable: true);
+
+            migrationBuilder.AddColumn<DateTimeOffset>(
+                name: "TermsAcceptedAt",
+                table: "AspNetUsers",
+                type: "timestamp with time zone",
+                nullable: true);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "TermsUrl",
+                table: "PendingSignUps");
+
+            migrationBuilder.DropColumn(
+                name: "AcceptedTermsUrl",
+                table: "AspNetUsers");
+
+            migrationBuilder.DropColumn(
+                name: "TermsAcceptedAt",
+                table: "AspNetUsers");
+        }
+    }
+}
