@@ -115,6 +115,8 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.ToTable("AuditEvents");
             e.HasIndex(x => new { x.TenantId, x.Id });
             e.HasIndex(x => new { x.TenantId, x.Time });
+            // A person's own activity page, and the API's userId filter, read one account's entries newest first.
+            e.HasIndex(x => new { x.TenantId, x.UserId, x.Id });
             e.Property(x => x.Type).HasMaxLength(64);
             e.Property(x => x.Outcome).HasMaxLength(20);
             e.Property(x => x.Actor).HasMaxLength(200);

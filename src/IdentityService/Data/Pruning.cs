@@ -94,8 +94,9 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
             .Distinct().ToListAsync(cancellationToken);
         foreach (var l in lifetimes)
         {
-            var longest = new[] { l.RefreshTokenLifetimeSeconds, l.AccessTokenLifetimeSeconds, l.IdentityTokenLifetimeSeconds, l.AuthorizationCodeLifetimeSeconds }.Max();
-            var before = now - TimeSpan.FromSeconds(longest) - Grace; // OpenIddict's dates are UTC DateTimes, ours DateTimeOffsets
+            var longest = Tenancy.Tenant.LongestOf(
+                l.RefreshTokenLifetimeSeconds, l.AccessTokenLifetimeSeconds, l.IdentityTokenLifetimeSeconds, l.AuthorizationCodeLifetimeSeconds);
+            var before = now - longest - Grace; // OpenIddict's dates are UTC DateTimes, ours DateTimeOffsets
             total += await DeleteAsync(db, db.Authorizations.IgnoreQueryFilters().Where(a =>
                 a.Type == OpenIddictConstants.AuthorizationTypes.AdHoc
                 && (a.RotatedAt != null ? a.RotatedAt < before : a.CreationDate < before.UtcDateTime)

@@ -26,8 +26,12 @@ public sealed class Tenant
 
     /// <summary>The longest a token of this tenant lives: a sign-in may be in use that long after its last refresh.</summary>
     [System.ComponentModel.DataAnnotations.Schema.NotMapped]
-    public TimeSpan LongestTokenLifetime => TimeSpan.FromSeconds(new[]
-        { RefreshTokenLifetimeSeconds, AccessTokenLifetimeSeconds, IdentityTokenLifetimeSeconds, AuthorizationCodeLifetimeSeconds }.Max());
+    public TimeSpan LongestTokenLifetime =>
+        LongestOf(RefreshTokenLifetimeSeconds, AccessTokenLifetimeSeconds, IdentityTokenLifetimeSeconds, AuthorizationCodeLifetimeSeconds);
+
+    /// <summary>The longest of a tenant's token lifetimes, in seconds: <see cref="LongestTokenLifetime"/> of lifetimes read alone.</summary>
+    public static TimeSpan LongestOf(int refresh, int access, int identity, int code) =>
+        TimeSpan.FromSeconds(Math.Max(Math.Max(refresh, access), Math.Max(identity, code)));
 
     /// <summary>Seconds during which a rotated refresh token may still be used (concurrent requests); 0 by default.</summary>
     public int RefreshTokenReuseLeewaySeconds { get; set; }

@@ -28,13 +28,11 @@ public sealed class ConnectedApps(IdentityDb db, IOpenIddictAuthorizationManager
 
         // A sign-in counts while a token of it may still be valid (the pruner deletes it a day after that).
         var liveSince = time.GetUtcNow() - tenant.Required.LongestTokenLifetime;
-        var live = rows.Select(r => new
+        var live = rows.Select(r =>
         {
-            r.ApplicationId,
-            Consent = r.Type == OpenIddictConstants.AuthorizationTypes.Permanent,
-            r.Scopes,
-            Created = new DateTimeOffset(DateTime.SpecifyKind(r.CreationDate ?? default, DateTimeKind.Utc)),
-            Used = r.RotatedAt ?? new DateTimeOffset(DateTime.SpecifyKind(r.CreationDate ?? default, DateTimeKind.Utc)),
+            // OpenIddict keeps its dates as UTC DateTimes; the family's last rotation is ours.
+            var created = new DateTimeOffset(DateTime.SpecifyKind(r.CreationDate ?? default, DateTimeKind.Utc));
+            return new { r.ApplicationId, Consent = r.Type == OpenIddictConstants.AuthorizationTypes.Permanent, r.Scopes, Created = created, Used = r.RotatedAt ?? created };
         }).Where(r => r.Consent || r.Used > liveSince).ToList();
         var ids = live.Select(r => r.ApplicationId).Distinct().ToList();
         var clients = await db.Applications.AsNoTracking().Where(a => ids.Contains(a.Id))

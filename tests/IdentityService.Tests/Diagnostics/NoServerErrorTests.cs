@@ -151,6 +151,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/profile" },
         { "POST", "/t/acme/account/delete" },
         { "GET", "/t/acme/account/apps" },
+        { "GET", "/t/acme/account/activity" },
+        { "POST", "/t/acme/account/activity" },
         { "GET", "/t/acme/account/email" },
         { "POST", "/t/acme/account/email" },
         { "GET", "/t/acme/account/email/confirm?token=%00" },

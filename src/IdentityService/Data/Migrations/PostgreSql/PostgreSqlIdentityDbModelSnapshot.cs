@@ -98,6 +98,8 @@ namespace IdentityService.Data.Migrations.PostgreSql
 
                     b.HasIndex("TenantId", "Time");
 
+                    b.HasIndex("TenantId", "UserId", "Id");
+
                     b.ToTable("AuditEvents", (string)null);
                 });
 

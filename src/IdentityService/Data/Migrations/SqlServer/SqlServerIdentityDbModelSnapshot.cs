@@ -97,6 +97,8 @@ namespace IdentityService.Data.Migrations.SqlServer
 
                     b.HasIndex("TenantId", "Time");
 
+                    b.HasIndex("TenantId", "UserId", "Id");
+
                     b.ToTable("AuditEvents", (string)null);
                 });
 

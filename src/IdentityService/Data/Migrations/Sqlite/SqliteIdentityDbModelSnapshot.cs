@@ -90,6 +90,8 @@ namespace IdentityService.Data.Migrations.Sqlite
 
                     b.HasIndex("TenantId", "Time");
 
+                    b.HasIndex("TenantId", "UserId", "Id");
+
                     b.ToTable("AuditEvents", (string)null);
                 });
 
