@@ -135,6 +135,17 @@ internal static partial class UsersApi
             query = query.Where(u => u.NormalizedEmail == normalized);
         }
 
+        if (http.Request.Query.TryGetValue("disabled", out var disabled) && disabled.Count > 0)
+        {
+            if (disabled.ToString() is not ("true" or "false"))
+            {
+                return Problems.Validation("disabled", "disabled must be true or false.");
+            }
+
+            var wanted = disabled.ToString() == "true";
+            query = query.Where(u => u.Disabled == wanted);
+        }
+
         if (after is not null)
         {
             if (!Guid.TryParse(after, out var afterId))

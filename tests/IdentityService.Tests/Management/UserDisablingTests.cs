@@ -84,7 +84,7 @@ public sealed class UserDisablingTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
-    public async Task AnAccountMadeDisabled_CannotSignIn_AndTheFieldMustBeABoolean()
+    public async Task AnAccountMadeDisabled_CannotSignIn_TheFieldMustBeABoolean_AndTheListFiltersOnIt()
     {
         var id = await _factory.CreateUserAsync("acme", "grace@acme.test", Password, new { disabled = true });
 
@@ -94,6 +94,13 @@ public sealed class UserDisablingTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.False((await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/acme/users/{_userId}", expected: HttpStatusCode.OK))["disabled"]!.GetValue<bool>());
         var bad = await _factory.ManageAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { disabled = "yes" });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        // The list filters on it.
+        var listed = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/users?disabled=true", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.Equal([id], listed.Select(u => u!["id"]!.GetValue<string>()));
+        var enabled = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/users?disabled=false", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.Equal([_userId], enabled.Select(u => u!["id"]!.GetValue<string>()));
+        Assert.Equal(HttpStatusCode.BadRequest, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users?disabled=maybe")).StatusCode);
     }
 
     [Fact]
