@@ -75,6 +75,7 @@ public static class AuditEventTypes
     public const string UserSessionsEnded = "user.sessions_ended";
     public const string UserAppRevoked = "user.app_revoked";
     public const string UserEmailChangeRequested = "user.email_change_requested";
+    public const string UserTermsAccepted = "user.terms_accepted";
 
     /// <summary>A person's own deletion refused (a wrong password): not <see cref="UserDeleted"/>, which webhooks take as done.</summary>
     public const string UserDeletionRefused = "user.deletion_refused";
@@ -96,7 +97,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested, UserTermsAccepted,
         UserDeletionRefused,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,

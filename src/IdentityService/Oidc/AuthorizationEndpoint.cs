@@ -84,6 +84,19 @@ internal static class AuthorizationEndpoint
             return Results.Redirect(login);
         }
 
+        // Terms of service the account has not accepted (newer ones, or an account an admin made), where the tenant asks.
+        var terms = (await context.RequestServices.GetRequiredService<Policy.PolicyStore>().GetAsync(tenant.Required, context.RequestAborted)).Terms;
+        if (terms is { AskAtSignIn: true, Url: { } termsUrl } && user.AcceptedTermsUrl != termsUrl)
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.InteractionRequired, "The user has not accepted the current terms of service.");
+            }
+
+            var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
+            return Results.Redirect($"{context.Request.PathBase}/terms?ReturnUrl={Uri.EscapeDataString(returnUrl)}");
+        }
+
         var application = await applications.FindByClientIdAsync(request.ClientId!)
             ?? throw new InvalidOperationException("OpenIddict validated a client that does not exist.");
         var scopes = request.GetScopes().ToList();

@@ -26,13 +26,14 @@ public static class PolicyValidator
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
             || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
-            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null)
+            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null || policy.Terms is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
                 ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email), ("signUp", policy.SignUp), ("account", policy.Account),
+                ("terms", policy.Terms),
             ];
             if (policy.Mfa is not null)
             {
@@ -90,10 +91,15 @@ public static class PolicyValidator
         Range(policy.Mfa.RememberBrowserDays, 0, 90, "mfa.rememberBrowserDays");
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
         Range(policy.SignUp.LinkLifetimeMinutes, 5, 7 * 24 * 60, "signUp.linkLifetimeMinutes");
-        if (policy.SignUp.TermsUrl is { } terms && (terms.Length > 2000 || !Uri.TryCreate(terms, UriKind.Absolute, out var termsUri)
+        if (policy.Terms.Url is { } terms && (terms.Length > 2000 || !Uri.TryCreate(terms, UriKind.Absolute, out var termsUri)
             || termsUri.Scheme is not ("https" or "http") || terms.Any(char.IsControl) || terms.Contains(' ')))
         {
-            errors["signUp.termsUrl"] = ["signUp.termsUrl must be an absolute http or https URL of at most 2000 characters (null: no terms)."];
+            errors["terms.url"] = ["terms.url must be an absolute http or https URL of at most 2000 characters (null: no terms)."];
+        }
+
+        if (policy.Terms.AskAtSignIn && policy.Terms.Url is null)
+        {
+            errors["terms.askAtSignIn"] = ["terms.askAtSignIn needs terms.url: there are no terms to accept."];
         }
         if (policy.SignUp.AllowedEmailDomains is null || policy.SignUp.AllowedEmailDomains.Count > 1000)
         {

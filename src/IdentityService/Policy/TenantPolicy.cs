@@ -24,6 +24,8 @@ public sealed class TenantPolicy
 
     public AccountPolicy Account { get; set; } = new();
 
+    public TermsPolicy Terms { get; set; } = new();
+
     public PasswordPolicy Passwords { get; set; } = new();
 
     public AlertPolicy Alerts { get; set; } = new();
@@ -191,12 +193,22 @@ public sealed class SignUpPolicy
 
     /// <summary>Whether the page asks the person's full name too (then required). Off by default: email and password only.</summary>
     public bool AskName { get; set; }
+}
+
+/// <summary>The tenant's terms of service, which people accept; each account keeps which terms it accepted, and when.</summary>
+public sealed class TermsPolicy
+{
+    /// <summary>
+    /// The terms (an absolute http or https URL). When set, the sign-up page links them and a person accepts them
+    /// to create an account. None by default.
+    /// </summary>
+    public string? Url { get; set; }
 
     /// <summary>
-    /// The tenant's terms of service (an absolute http or https URL): when set, the page links them and asks the
-    /// person to accept them, and the account keeps which terms it accepted and when. None by default.
+    /// Whether an account that has not accepted these terms (one an admin made, or one that accepted older terms) is
+    /// asked to accept them at its next sign-in to an app, before the app gets a code. Off by default.
     /// </summary>
-    public string? TermsUrl { get; set; }
+    public bool AskAtSignIn { get; set; }
 }
 
 /// <summary>What a signed-in person may do to their own account on its pages.</summary>

@@ -132,7 +132,7 @@ public sealed class SignUps(
             }
         }
 
-        if (policy.SignUp.TermsUrl is not null && !request.AcceptTerms)
+        if (policy.Terms.Url is not null && !request.AcceptTerms)
         {
             errors["AcceptTerms"] = ["Accept the terms of service to create an account."];
         }
@@ -188,7 +188,7 @@ public sealed class SignUps(
                 NormalizedEmail = normalized,
                 PasswordHash = passwordHash,
                 Name = policy.SignUp.AskName ? candidate.Name : null,
-                TermsUrl = policy.SignUp.TermsUrl,
+                TermsUrl = policy.Terms.Url,
                 TokenHash = OpaqueTokens.Hash(token),
                 ReturnUrl = request.ReturnUrl is { Length: > 0 and <= 2000 } returnUrl ? returnUrl : null,
                 CreatedAt = now,

@@ -152,6 +152,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/t/acme/account/delete" },
         { "GET", "/t/acme/account/apps" },
         { "GET", "/t/acme/account/activity" },
+        { "GET", "/t/acme/terms?ReturnUrl=%2F%2Fevil.example%00" },
+        { "POST", "/t/acme/terms" },
         { "POST", "/t/acme/account/activity" },
         { "GET", "/t/acme/account/email" },
         { "POST", "/t/acme/account/email" },

@@ -195,10 +195,10 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
     {
         const string Terms = "https://acme.example/terms/2026-12";
         Assert.DoesNotContain("accept-terms", await _factory.CreateBrowser().GetStringAsync("/t/acme/signup"));
-        var bad = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = "javascript:alert(1)" } });
+        var bad = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { terms = new { url = "javascript:alert(1)" } });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("signUp.termsUrl", await bad.Content.ReadAsStringAsync());
-        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = Terms } }, HttpStatusCode.OK);
+        Assert.Contains("terms.url", await bad.Content.ReadAsStringAsync());
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { terms = new { url = Terms } }, HttpStatusCode.OK);
         using var browser = _factory.CreateBrowser();
         Assert.Contains($"href=\"{Terms}\"", await browser.GetStringAsync("/t/acme/signup"));
 
@@ -213,7 +213,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
 
         // The terms change before the link is used: the account keeps the ones the person saw.
         _factory.Time.Advance(TimeSpan.FromMinutes(5));
-        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = Terms + "-v2" } }, HttpStatusCode.OK);
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { terms = new { url = Terms + "-v2" } }, HttpStatusCode.OK);
         await PageForms.PostAsync(browser, SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm"), []);
 
         var user = Assert.Single(await UsersAsync("grace@acme.test"))!;

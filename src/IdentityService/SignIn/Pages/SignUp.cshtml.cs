@@ -139,7 +139,7 @@ public sealed class SignUpModel(
         Captcha = policy.Captcha.Provider is "v3" or "enterprise" ? policy.Captcha : null;
         LinkLifetimeMinutes = policy.SignUp.LinkLifetimeMinutes;
         AskName = policy.SignUp.AskName;
-        TermsUrl = policy.SignUp.TermsUrl;
+        TermsUrl = policy.Terms.Url;
         return policy;
     }
 }
