@@ -25,6 +25,7 @@ public static class PipelineSetup
         services.AddSignInStep<VerifyCaptcha>();
         services.AddSignInStep<FindAccount>();
         services.AddSignInStep<VerifyPassword>();
+        services.AddSignInStep<NotifyNewDevice>();
         services.AddSignInStep<RequireSecondFactor>();
         services.AddScoped<Mfa.SecondFactors>();
         services.AddScoped<Mfa.RecoveryCodes>();

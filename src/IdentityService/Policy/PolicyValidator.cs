@@ -26,14 +26,14 @@ public static class PolicyValidator
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
             || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
-            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null || policy.Terms is null)
+            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null || policy.Terms is null || policy.Notifications is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
                 ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email), ("signUp", policy.SignUp), ("account", policy.Account),
-                ("terms", policy.Terms),
+                ("terms", policy.Terms), ("notifications", policy.Notifications),
             ];
             if (policy.Mfa is not null)
             {

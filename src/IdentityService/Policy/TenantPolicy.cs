@@ -26,6 +26,8 @@ public sealed class TenantPolicy
 
     public TermsPolicy Terms { get; set; } = new();
 
+    public NotificationPolicy Notifications { get; set; } = new();
+
     public PasswordPolicy Passwords { get; set; } = new();
 
     public AlertPolicy Alerts { get; set; } = new();
@@ -193,6 +195,16 @@ public sealed class SignUpPolicy
 
     /// <summary>Whether the page asks the person's full name too (then required). Off by default: email and password only.</summary>
     public bool AskName { get; set; }
+}
+
+/// <summary>Mail the service sends people about their own account, beyond what they ask for.</summary>
+public sealed class NotificationPolicy
+{
+    /// <summary>
+    /// Whether an account's owner is mailed when its password is used from a device it never signed in from (not on
+    /// its first sign-in; to a verified address). Off by default.
+    /// </summary>
+    public bool NewDevice { get; set; }
 }
 
 /// <summary>The tenant's terms of service, which people accept; each account keeps which terms it accepted, and when.</summary>
