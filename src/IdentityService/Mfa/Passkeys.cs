@@ -130,6 +130,41 @@ public sealed class Passkeys(
         return (await users.AddOrUpdatePasskeyAsync(challenge.User, result.Passkey)).Succeeded;
     }
 
+    /// <summary>Options to sign in with a passkey alone: no account named, the authenticator offers the ones it holds for this host.</summary>
+    public async Task<Ceremony> BeginSignInAsync(HttpContext http)
+    {
+        var options = await handler.MakeRequestOptionsAsync(null, http);
+        return new Ceremony(options.RequestOptionsJson, Protect($"signin:{tenant.Required.Id}", options.AssertionState));
+    }
+
+    /// <summary>
+    /// The account whose passkey signed this ceremony's challenge, with the person verified by the authenticator (a
+    /// PIN or a biometric: a passkey alone stands for two factors only then); its sign count is kept. Otherwise the
+    /// reason it is refused.
+    /// </summary>
+    public async Task<(AppUser? User, string? Failure)> VerifySignInAsync(string? credentialJson, string? state, HttpContext http)
+    {
+        if (!Readable(credentialJson) || Unprotect($"signin:{tenant.Required.Id}", state) is not { } assertionState)
+        {
+            return (null, "no_credential");
+        }
+
+        var result = await handler.PerformAssertionAsync(
+            new PasskeyAssertionContext { CredentialJson = credentialJson, AssertionState = assertionState, HttpContext = http });
+        if (!result.Succeeded)
+        {
+            logger.LogInformation("A passkey sign-in was refused: {Reason}", result.Failure.Message);
+            return (null, "passkey_refused");
+        }
+
+        if (!result.Passkey.IsUserVerified)
+        {
+            return (result.User, "user_not_verified");
+        }
+
+        return (await users.AddOrUpdatePasskeyAsync(result.User, result.Passkey)).Succeeded ? (result.User, null) : (result.User, "not_stored");
+    }
+
     /// <summary>A browser's answer worth handing to the handler: present, and not past 64 KiB.</summary>
     private static bool Readable([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? credentialJson) =>
         !string.IsNullOrEmpty(credentialJson) && credentialJson.Length <= 64 * 1024;

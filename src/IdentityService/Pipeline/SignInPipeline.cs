@@ -17,6 +17,27 @@ public sealed class SignInPipeline(IEnumerable<ISignInStep> steps, SignInLog log
 
     public IReadOnlyList<ISignInStep> Steps => _steps;
 
+    /// <summary>
+    /// Runs the steps that look at the address alone (those before the account is looked up), for what is not a
+    /// password sign-in (a sign-up, a passkey sign-in). Answers the first refusal, or the second factor a step asked
+    /// for (a low reCAPTCHA score), with the step's name; null when all let it through. Nothing is counted as a
+    /// sign-in failure.
+    /// </summary>
+    public async Task<(string? Reason, string Step)?> ScreenAsync(SignInContext context, CancellationToken cancellationToken, string? skip = null)
+    {
+        foreach (var step in _steps.Where(s => s.Order < Pipeline.Steps.FindAccount.AccountOrder && s.Name != skip && s.IsEnabled(context)))
+        {
+            var decision = await step.RunAsync(context, cancellationToken);
+            context.Trace.Add(new StepTrace(step.Name, decision.Outcome.ToString().ToLowerInvariant(), decision.Reason, decision.Detail));
+            if (decision.Outcome != StepOutcome.Continue || context.SecondFactorNeededFor is not null)
+            {
+                return (decision.Outcome != StepOutcome.Continue ? decision.Reason : context.SecondFactorNeededFor, step.Name);
+            }
+        }
+
+        return null;
+    }
+
     public async Task<SignInResult> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
         var ran = new List<ISignInStep>(_steps.Length);

@@ -88,6 +88,11 @@ public static class PolicyValidator
             errors["mfa.factors"] = ["mfa.mode required needs at least one factor."];
         }
 
+        if (policy.Mfa.PasskeySignIn && policy.Mfa.Factors?.Contains("passkey") != true)
+        {
+            errors["mfa.passkeySignIn"] = ["mfa.passkeySignIn needs passkey among mfa.factors: people must be able to add one."];
+        }
+
         Range(policy.Mfa.RememberBrowserDays, 0, 90, "mfa.rememberBrowserDays");
         Range(policy.PasswordReset.LinkLifetimeMinutes, 5, 24 * 60, "passwordReset.linkLifetimeMinutes");
         Range(policy.SignUp.LinkLifetimeMinutes, 5, 7 * 24 * 60, "signUp.linkLifetimeMinutes");

@@ -130,6 +130,13 @@ public sealed class MfaPolicy
     public List<string> Factors { get; set; } = ["totp", "sms", "email"];
 
     /// <summary>
+    /// Whether a person may sign in with a passkey alone, no password (<c>passkey</c> must be among the factors): the
+    /// sign-in page offers "Sign in with a passkey", and the authenticator must verify the person (a PIN or a
+    /// biometric), so the passkey is two factors on its own. Off by default.
+    /// </summary>
+    public bool PasskeySignIn { get; set; }
+
+    /// <summary>
     /// Days a browser may skip the second step once the person ticked "don't ask again on this browser" (0, the
     /// default: never). Risk-based step-up and a low captcha score still ask.
     /// </summary>

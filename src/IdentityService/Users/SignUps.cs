@@ -90,7 +90,11 @@ public sealed class SignUps(
             CaptchaToken = request.CaptchaToken,
             DeviceId = request.DeviceId,
         };
-        await ScreenAsync(screening, entry, cancellationToken);
+        // A sign-in with a low reCAPTCHA score may answer a second factor; a sign-up has none to answer, so that refuses too.
+        if (await pipeline.ScreenAsync(screening, cancellationToken) is var (reason, step))
+        {
+            (entry.Reason, entry.DecidedBy) = (reason, step);
+        }
         entry.Country = screening.Country;
         entry.Trace = System.Text.Json.JsonSerializer.Serialize(screening.Trace, AuditLog.Json);
         if (entry.Reason is not null)
@@ -212,26 +216,6 @@ public sealed class SignUps(
 
         await audit.WriteAsync(tenant.Required, entry);
         return new Outcome(false, errors);
-    }
-
-    /// <summary>
-    /// Runs the sign-in pipeline's steps that look at the address alone (those before the account is looked up); the
-    /// first that refuses sets the entry's reason and step. Nothing is counted as a sign-in failure.
-    /// </summary>
-    private async Task ScreenAsync(SignInContext screening, AuditEvent entry, CancellationToken cancellationToken)
-    {
-        foreach (var step in pipeline.Steps.Where(s => s.Order < Pipeline.Steps.FindAccount.AccountOrder && s.IsEnabled(screening)))
-        {
-            var decision = await step.RunAsync(screening, cancellationToken);
-            screening.Trace.Add(new StepTrace(step.Name, decision.Outcome.ToString().ToLowerInvariant(), decision.Reason, decision.Detail));
-            // A sign-in with a low reCAPTCHA score may answer a second factor; a sign-up has none to answer.
-            if (decision.Outcome != StepOutcome.Continue || screening.SecondFactorNeededFor is not null)
-            {
-                entry.Reason = decision.Outcome != StepOutcome.Continue ? decision.Reason : screening.SecondFactorNeededFor;
-                entry.DecidedBy = step.Name;
-                return;
-            }
-        }
     }
 
     /// <summary>The sign-up a link is for, while the link is unused and unexpired; null otherwise.</summary>

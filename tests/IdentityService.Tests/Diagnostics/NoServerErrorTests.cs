@@ -134,6 +134,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/t/acme/.well-known/jwks" },
         { "GET", "/t/acme/login" },
         { "POST", "/t/acme/login" },
+        { "POST", "/t/acme/login?handler=passkey" },
         { "GET", "/t/acme/login?ReturnUrl=%2F%2Fevil.example&login_hint=%00" },
         { "GET", "/t/acme/mfa" },
         { "POST", "/t/acme/mfa" },

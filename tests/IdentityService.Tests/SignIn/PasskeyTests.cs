@@ -135,6 +135,50 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("/t/acme/after", next.Location!.OriginalString);
     }
 
+    [Fact]
+    public async Task WhereTheTenantLetsIt_APasskeyAlone_SignsIn_AsTwoFactors()
+    {
+        // Arrange: a passkey added on the security page; then the tenant lets passkeys sign in alone.
+        var (page, _) = await NewPageWithAuthenticatorAsync();
+        await page.GotoAsync($"{_origin}/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity");
+        Assert.Equal(0, await page.Locator("#signin-passkey").CountAsync());
+        await PasswordAsync(page);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+        await page.GetByText(SecurityModel.PasskeyAddedMessage).WaitForAsync();
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode = "required", passkeySignIn = true } }, HttpStatusCode.OK);
+
+        // Act: signed out, an app's authorization request; on the sign-in page, the passkey alone.
+        await page.Context.ClearCookiesAsync();
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(_origin) };
+        var flow = new OidcFlow(http, "acme", "web");
+        await page.GotoAsync(_origin + flow.AuthorizeUrl());
+        var atClient = await page.RunAndWaitForRequestAsync(
+            () => page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in with a passkey" }).ClickAsync(),
+            request => request.Url.StartsWith(OidcFlow.RedirectUri, StringComparison.Ordinal));
+
+        // Assert: no password and no second step asked (mode required), and the app is told how.
+        var tokens = await flow.RedeemAsync(QueryHelpers.ParseQuery(new Uri(atClient.Url).Query)["code"].ToString());
+        var idToken = JsonDocument.Parse(await tokens.Content.ReadAsStringAsync()).RootElement.GetProperty("id_token").GetString()!;
+        var claims = JsonDocument.Parse(Base64UrlTextEncoder.Decode(idToken.Split('.')[1])).RootElement;
+        Assert.Equal(["swk", "mfa"], claims.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
+        var signedIn = (await _factory.SignInEventsAsync("acme")).Last();
+        Assert.Equal("signin.succeeded", signedIn.Type);
+        Assert.Contains(LoginModel.PasskeyStep, signedIn.Trace);
+
+        // A forged answer is refused with the page's message, never a 500; so is one once the tenant turns it off.
+        using var other = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() }) { BaseAddress = new Uri(_origin) };
+        var login = await other.GetStringAsync("/t/acme/login");
+        var forged = await other.PostAsync("/t/acme/login?handler=passkey", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Credential"] = "{}",
+            ["State"] = WebUtility.HtmlDecode(OidcFlow.Hidden(login, "State")),
+            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(login),
+        }));
+        Assert.Equal(HttpStatusCode.OK, forged.StatusCode);
+        Assert.Contains(LoginModel.PasskeyFailedMessage, WebUtility.HtmlDecode(await forged.Content.ReadAsStringAsync()));
+        Assert.Equal("failed", (await _factory.SignInEventsAsync("acme")).Last().Outcome);
+    }
+
     private static async Task PasswordAsync(IPage page)
     {
         await page.GetByLabel("Email").FillAsync(Email);

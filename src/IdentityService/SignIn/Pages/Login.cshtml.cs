@@ -14,8 +14,12 @@ namespace IdentityService.SignIn.Pages;
 /// Every refusal shows the same message with the same status, whatever step refused.
 /// </summary>
 public sealed class LoginModel(
-    SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, Email.Mailer mailer, Mfa.SecondFactors secondFactors, TimeProvider time) : PageModel
+    SignInPipeline pipeline, PolicyStore policies, DeviceCookie devices, TenantContext tenant, Email.Mailer mailer, Mfa.SecondFactors secondFactors,
+    Mfa.Passkeys passkeys, SignInLog log, TimeProvider time) : PageModel
 {
+    /// <summary>A passkey sign-in that did not go through, whatever stopped it (the person tries again, or uses the password).</summary>
+    public const string PasskeyFailedMessage = "The passkey could not sign you in. Try again, or use your email and password.";
+
     /// <summary>The one message of every refused sign-in, whatever refused it.</summary>
     public const string RefusedMessage = "Email and/or password invalid.";
 
@@ -51,10 +55,13 @@ public sealed class LoginModel(
     /// <summary>The tenant's reCAPTCHA settings when it uses reCAPTCHA: only then does the page load Google's script.</summary>
     public CaptchaPolicy? Captcha { get; private set; }
 
+    /// <summary>The options of "Sign in with a passkey", where the tenant lets passkeys sign in alone.</summary>
+    public Mfa.Passkeys.Ceremony? PasskeyCeremony { get; private set; }
+
     public async Task OnGetAsync()
     {
         Email = LoginHint;
-        await LoadCaptchaAsync();
+        await OfferPasskeyAsync(await LoadCaptchaAsync());
     }
 
     public async Task<IActionResult> OnPostAsync()
@@ -84,19 +91,85 @@ public sealed class LoginModel(
             }
 
             Error = SecondFactorMessage;
-            return Page();
+            return await PageAsync(policy);
         }
 
         if (!result.Succeeded)
         {
             Error = result.Reason == Pipeline.Steps.VerifyPassword.AccountDisabled ? DisabledMessage : RefusedMessage;
-            return Page();
+            return await PageAsync(policy);
         }
 
         await devices.RememberAsync(context, HttpContext.RequestAborted);
         var principal = Session.CreatePrincipal(context.User!, tenant.Required.Id, time.GetUtcNow(), "pwd");
         await HttpContext.SignInAsync(Session.Scheme, principal);
         return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
+    }
+
+    /// <summary>
+    /// A passkey alone, where the tenant lets it sign in (<c>mfa.passkeySignIn</c>): the address checks of a sign-in
+    /// run first (rate limit, IP rules and blocks, countries; not reCAPTCHA, whose token the passkey's form does not
+    /// carry, and which a passkey needs no help from), then the passkey's signature with the person verified by the
+    /// authenticator. It stands for two factors, so no second step is asked, whatever the policy; and an account
+    /// disabled by an admin is refused. A lockout (which counts wrong passwords) does not stop it.
+    /// </summary>
+    public async Task<IActionResult> OnPostPasskeyAsync(string? credential, string? state)
+    {
+        var policy = await LoadCaptchaAsync();
+        var context = new SignInContext
+        {
+            Tenant = tenant.Required,
+            Policy = policy,
+            Http = HttpContext,
+            Email = "",
+            Password = "",
+            Ip = IpRanges.ClientOf(HttpContext),
+            UserAgent = Request.Headers.UserAgent.ToString(),
+            DeviceId = devices.Read(HttpContext),
+            ClientId = ClientIdOf(ReturnUrl),
+        };
+        if (!PasskeySignInOn(policy))
+        {
+            Error = PasskeyFailedMessage;
+            return await PageAsync(policy);
+        }
+
+        if (await pipeline.ScreenAsync(context, HttpContext.RequestAborted, skip: nameof(Pipeline.Steps.VerifyCaptcha)) is var (reason, step))
+        {
+            await log.WriteAsync(context, new Pipeline.SignInResult(StepOutcome.Deny, reason, step, null));
+            Error = PasskeyFailedMessage;
+            return await PageAsync(policy);
+        }
+
+        var (user, failure) = await passkeys.VerifySignInAsync(credential, state, HttpContext);
+        context.User = user;
+        failure ??= user!.Disabled ? Pipeline.Steps.VerifyPassword.AccountDisabled : null;
+        context.Trace.Add(new StepTrace(PasskeyStep, failure is null ? "continue" : "deny", failure, "passkey alone"));
+        if (failure is not null)
+        {
+            await log.WriteAsync(context, new Pipeline.SignInResult(StepOutcome.Deny, failure, PasskeyStep, null));
+            Error = failure == Pipeline.Steps.VerifyPassword.AccountDisabled ? DisabledMessage : PasskeyFailedMessage;
+            return await PageAsync(policy);
+        }
+
+        await log.WriteAsync(context, new Pipeline.SignInResult(StepOutcome.Continue, null, null, null));
+        await devices.RememberAsync(context, HttpContext.RequestAborted);
+        await HttpContext.SignInAsync(Session.Scheme, Session.CreatePrincipal(user!, tenant.Required.Id, time.GetUtcNow(), "swk", "mfa"));
+        return LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));
+    }
+
+    /// <summary>The name the sign-in log gives the passkey's check.</summary>
+    public const string PasskeyStep = "VerifyPasskey";
+
+    private static bool PasskeySignInOn(TenantPolicy policy) => policy.Mfa.PasskeySignIn && policy.Mfa.Factors.Contains(Mfa.SecondFactors.Passkey);
+
+    private async Task OfferPasskeyAsync(TenantPolicy policy) =>
+        PasskeyCeremony = PasskeySignInOn(policy) ? await passkeys.BeginSignInAsync(HttpContext) : null;
+
+    private async Task<IActionResult> PageAsync(TenantPolicy policy)
+    {
+        await OfferPasskeyAsync(policy);
+        return Page();
     }
 
     private async Task<TenantPolicy> LoadCaptchaAsync()
