@@ -179,6 +179,22 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("failed", (await _factory.SignInEventsAsync("acme")).Last().Outcome);
     }
 
+    [Fact]
+    public async Task AnAuthenticatorThatCannotVerifyThePerson_AddsNoPasskey()
+    {
+        // A security key without a PIN or biometric: user verification is required (Identity's default), so a passkey
+        // always stands for two factors, as a second step and alone.
+        var (page, authenticator) = await NewPageWithAuthenticatorAsync(userVerification: false);
+        await page.GotoAsync($"{_origin}/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity");
+        await PasswordAsync(page);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+
+        await page.GetByText(SecurityModel.PasskeyAddedMessage).Or(page.Locator(".passkey-status:not(:empty)")).Or(page.GetByText(SecurityModel.PasskeyFailedMessage)).First.WaitForAsync();
+
+        Assert.Equal(0, await page.GetByText(SecurityModel.PasskeyAddedMessage).CountAsync());
+        Assert.Equal("No passkey is set up.", await page.Locator("#passkeys-status").InnerTextAsync());
+    }
+
     private static async Task PasswordAsync(IPage page)
     {
         await page.GetByLabel("Email").FillAsync(Email);
@@ -186,8 +202,8 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
     }
 
-    /// <summary>A fresh browser context with a virtual platform authenticator (user verification always given), the client's site answered locally.</summary>
-    private async Task<(IPage Page, (ICDPSession Session, string Id) Authenticator)> NewPageWithAuthenticatorAsync()
+    /// <summary>A fresh browser context with a virtual platform authenticator (user verification given, unless said), the client's site answered locally.</summary>
+    private async Task<(IPage Page, (ICDPSession Session, string Id) Authenticator)> NewPageWithAuthenticatorAsync(bool userVerification = true)
     {
         var context = await Chromium.NewClientContextAsync(_browser!);
         var page = await context.NewPageAsync();
@@ -200,8 +216,8 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
                 ["protocol"] = "ctap2",
                 ["transport"] = "internal",
                 ["hasResidentKey"] = true,
-                ["hasUserVerification"] = true,
-                ["isUserVerified"] = true,
+                ["hasUserVerification"] = userVerification,
+                ["isUserVerified"] = userVerification,
                 ["automaticPresenceSimulation"] = true,
             },
         });
