@@ -223,17 +223,17 @@ internal static partial class UsersApi
             return IdentityProblem(result);
         }
 
-        if (request.Password is not null)
+        if (request.Disabled == true && !wasDisabled)
+        {
+            // Every way in ends: sessions, grants, reset links, challenges (a new password's ending included).
+            await sessions.EndAllAsync(user, CancellationToken.None);
+        }
+        else if (request.Password is not null)
         {
             // A new password ends the grants made with the old one: its refresh tokens, and the access tokens of
             // those sign-ins (each names its authorization, checked on every validation).
             await users.UpdateSecurityStampAsync(user);
             await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
-        }
-
-        if (request.Disabled == true && !wasDisabled)
-        {
-            await sessions.EndAllAsync(user, CancellationToken.None);
         }
 
         if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)

@@ -40,7 +40,7 @@ public sealed class PruningTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         var (abandoned, _) = await SignInAsync("acme");
         var (refreshing, refreshingFlow) = await SignInAsync("acme");
         _factory.Time.Advance(TimeSpan.FromDays(10));
-        refreshing = await RefreshTokenOfAsync(await refreshingFlow.RefreshAsync(refreshing));
+        refreshing = await OidcFlow.RefreshTokenOfAsync(await refreshingFlow.RefreshAsync(refreshing));
         var (recent, recentFlow) = await SignInAsync("acme");
         Assert.Equal(3, await CountAsync("acme", db => db.Authorizations));
         Assert.Equal(3, await CountAsync("acme", db => db.Tokens));
@@ -198,11 +198,6 @@ public sealed class PruningTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         return (tokens.GetProperty("refresh_token").GetString()!, flow);
     }
 
-    private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
-    {
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("refresh_token").GetString()!;
-    }
 
     private async Task<int> CountAsync<T>(string tenant, Func<IdentityDb, IQueryable<T>> rows)
     {

@@ -125,6 +125,14 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
         return await browser.PostAsync(path ?? $"/t/{tenant}/connect/token", new FormUrlEncodedContent(form));
     }
 
+    /// <summary>The refresh token of a token response, which must be a success.</summary>
+    public static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return JsonDocument.Parse(body).RootElement.GetProperty("refresh_token").GetString()!;
+    }
+
     /// <summary>What the tenant's userinfo endpoint answers to an access token: 200 while it is live.</summary>
     public async Task<HttpStatusCode> UserInfoStatusAsync(string accessToken)
     {

@@ -36,11 +36,11 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, "acme", "web");
         var code = await flow.GetCodeAsync("ada@acme.test", Password);
-        var refresh = await RefreshTokenOfAsync(await flow.RedeemAsync(code));
+        var refresh = await OidcFlow.RefreshTokenOfAsync(await flow.RedeemAsync(code));
         Assert.Equal(new[] { 0 }, await GenerationsAsync());
 
-        refresh = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
-        refresh = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        refresh = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        refresh = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
 
         Assert.Equal(new[] { 2 }, await GenerationsAsync());
         // The code alone has a row (it stays a short reference in the redirect, and its row makes it single-use).
@@ -63,7 +63,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         // The token was used more than once: none of what the sign-in issued works any more.
         foreach (var winner in answers.Where(a => a.StatusCode == HttpStatusCode.OK))
         {
-            Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(await RefreshTokenOfAsync(winner))).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(await OidcFlow.RefreshTokenOfAsync(winner))).StatusCode);
         }
 
         Assert.Equal(HttpStatusCode.Unauthorized, await flow.UserInfoStatusAsync(tokens.GetProperty("access_token").GetString()!));
@@ -76,12 +76,12 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, "acme", "web");
         var first = (await flow.SignInAsync("ada@acme.test", Password)).GetProperty("refresh_token").GetString()!;
-        var second = await RefreshTokenOfAsync(await flow.RefreshAsync(first));
+        var second = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(first));
 
         // A client whose answer was lost retries with the same token, within the leeway: it works, and the
         // newest token still does too.
         _factory.Time.Advance(TimeSpan.FromSeconds(20));
-        var retried = await RefreshTokenOfAsync(await flow.RefreshAsync(first));
+        var retried = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(first));
         Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(second)).StatusCode);
 
         // Past the leeway of that last rotation, an older token is a reuse: the whole sign-in goes.
@@ -97,7 +97,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, "acme", "web");
         var code = await flow.GetCodeAsync("ada@acme.test", Password);
-        var refresh = await RefreshTokenOfAsync(await flow.RedeemAsync(code));
+        var refresh = await OidcFlow.RefreshTokenOfAsync(await flow.RedeemAsync(code));
 
         var replay = await flow.RedeemAsync(code);
 
@@ -155,8 +155,8 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         // After the upgrade: the old refresh token and the code are honoured once, and what they give is row-less.
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, "acme", "web");
-        var fromCode = await RefreshTokenOfAsync(await flow.RedeemAsync(oldCode, oldFlow.Verifier));
-        var rotated = await RefreshTokenOfAsync(await flow.RefreshAsync(oldRefresh));
+        var fromCode = await OidcFlow.RefreshTokenOfAsync(await flow.RedeemAsync(oldCode, oldFlow.Verifier));
+        var rotated = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(oldRefresh));
         Assert.Equal(HttpStatusCode.OK, (await flow.RefreshAsync(fromCode)).StatusCode);
 
         // The old refresh token again: a reuse, which revokes its sign-in and what it gave.
@@ -205,7 +205,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         // Each of the six sign-ins moved on once, and its new token works while its old one is a reuse.
         for (var i = 0; i < 6; i++)
         {
-            var next = await RefreshTokenOfAsync(answers[i]);
+            var next = await OidcFlow.RefreshTokenOfAsync(answers[i]);
             Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(tokens[i])).StatusCode);
             Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(next)).StatusCode);
         }
@@ -260,7 +260,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
             postgres = scope.ServiceProvider.GetRequiredService<IdentityDb>() is PostgreSqlIdentityDb;
         }
 
-        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        var next = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
 
         Assert.Equal(new[] { 1 }, await GenerationsAsync());
         if (postgres)
@@ -351,7 +351,7 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
 
         // The tenant's refresh tokens live 14 days: one used a minute before works, its successor a day after does not.
         _factory.Time.Advance(TimeSpan.FromDays(14) - TimeSpan.FromMinutes(1));
-        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
+        var next = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(refresh));
         _factory.Time.Advance(TimeSpan.FromDays(15));
         var expired = await flow.RefreshAsync(next);
         Assert.Equal(HttpStatusCode.BadRequest, expired.StatusCode);
@@ -370,9 +370,9 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
 
         using var browser = _factory.CreateBrowser();
         var flow = new OidcFlow(browser, "acme", "web");
-        var sealedToken = await RefreshTokenOfAsync(await flow.RefreshAsync(jwt));
+        var sealedToken = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(jwt));
         Assert.DoesNotContain('.', sealedToken);
-        var next = await RefreshTokenOfAsync(await flow.RefreshAsync(sealedToken));
+        var next = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(sealedToken));
 
         // The JWT again: a reuse, which revokes its sign-in, and so the sealed token it led to.
         Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(jwt)).StatusCode);
@@ -386,12 +386,6 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
         ConfigureServices = services => services.PostConfigure<OpenIddictServerOptions>(o => o.Handlers.Remove(handler)),
     };
 
-    private static async Task<string> RefreshTokenOfAsync(HttpResponseMessage response)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
-        return JsonDocument.Parse(body).RootElement.GetProperty("refresh_token").GetString()!;
-    }
 
     private async Task<int[]> GenerationsAsync()
     {

@@ -1,5 +1,5 @@
 using System.Net;
-using IdentityService.SignIn.Pages.Account;
+using IdentityService.Audit;
 using IdentityService.Tests.Infrastructure;
 
 namespace IdentityService.Tests.SignIn;
@@ -64,5 +64,5 @@ public sealed class ActivityTests(ITestOutputHelper output) : IAsyncLifetime, ID
     [InlineData("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "Safari on iPhone")]
     [InlineData("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox on Linux")]
     [InlineData("curl/8.5.0", "curl/8.5.0")]
-    public void ABrowser_IsNamedAsAPersonKnowsIt(string userAgent, string shown) => Assert.Equal(shown, ActivityModel.Browser(userAgent));
+    public void ABrowser_IsNamedAsAPersonKnowsIt(string userAgent, string shown) => Assert.Equal(shown, UserAgents.Describe(userAgent));
 }

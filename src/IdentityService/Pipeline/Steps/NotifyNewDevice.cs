@@ -42,7 +42,7 @@ internal sealed class NotifyNewDevice(IdentityDb db, Mailer mailer, IProtectionS
 
         var name = context.Tenant.DisplayName;
         var country = context.LookUpCountry(geo);
-        var browser = SignIn.Pages.Account.ActivityModel.Browser(context.UserAgent) ?? "an unknown browser";
+        var browser = Audit.UserAgents.Describe(context.UserAgent) ?? "an unknown browser";
         var pages = issuer.Value.IssuerFor(context.Http.Request, context.Tenant.Id) + "/";
         mailer.Enqueue(context.Policy, user.Email, $"New sign-in to your {name} account",
             $"""

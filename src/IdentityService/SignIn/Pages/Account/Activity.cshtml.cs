@@ -63,26 +63,9 @@ public sealed class ActivityModel(IdentityDb db, UserManager<AppUser> users) : P
         {
             var succeeded = e.Outcome == "succeeded";
             var (ok, failed) = Texts[e.Type];
-            return new Entry(e.Time, succeeded ? ok : failed, succeeded, e.Ip, e.Country, Browser(e.UserAgent), e.ClientId);
+            return new Entry(e.Time, succeeded ? ok : failed, succeeded, e.Ip, e.Country, UserAgents.Describe(e.UserAgent), e.ClientId);
         }).ToList();
         return Page();
     }
 
-    /// <summary>A user agent shortened to what a person recognises: the browser and the system, when they can be told.</summary>
-    internal static string? Browser(string? userAgent)
-    {
-        if (string.IsNullOrEmpty(userAgent))
-        {
-            return null;
-        }
-
-        string? Find(params (string Token, string Name)[] candidates) =>
-            candidates.FirstOrDefault(c => userAgent.Contains(c.Token, StringComparison.Ordinal)).Name;
-
-        var browser = Find(("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"));
-        var system = Find(("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"));
-        return browser is null && system is null
-            ? (userAgent.Length > 60 ? userAgent[..60] + "…" : userAgent)
-            : string.Join(" on ", new[] { browser, system }.Where(p => p is not null));
-    }
 }
