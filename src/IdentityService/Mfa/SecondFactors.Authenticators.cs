@@ -104,23 +104,34 @@ public sealed partial class SecondFactors
         await WriteAccountEventAsync(http, user, asked ? AuditEventTypes.MfaEnrolled : AuditEventTypes.MfaRemoved, new { factor = "any", by = "security_page" });
     }
 
-    /// <summary>Removes the account's authenticator on its own request (the page checked a code from it first).</summary>
-    public async Task RemoveOwnAsync(AppUser user, HttpContext http, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes the account's authenticator on its own request (the page checked a code from it first). True when
+    /// sign-ins still ask a second step (see <see cref="ForgetIfNoneLeftAsync"/>).
+    /// </summary>
+    public async Task<bool> RemoveOwnAsync(AppUser user, HttpContext http, CancellationToken cancellationToken)
     {
         await db.InTurnAsync(c => db.Set<UserAuthenticator>().Where(a => a.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
-        await ForgetIfNoneLeftAsync(user, cancellationToken);
-        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page" });
+        var stillAsked = await ForgetIfNoneLeftAsync(user, cancellationToken);
+        await WriteAccountEventAsync(http, user, AuditEventTypes.MfaRemoved, new { factor = Totp, by = "security_page", stillAsked });
+        return stillAsked;
     }
 
     /// <summary>
-    /// Once the person removed one of their factors: with no authenticator app and no passkey left, their recovery codes
-    /// and remembered browsers go too and, where the policy is optional, sign-ins no longer ask a second step.
+    /// Once the person removed one of their factors: where another one can still be asked (an app, a passkey, or a
+    /// code by SMS or email the person chose to be asked), nothing else changes and the answer is true. Otherwise
+    /// their recovery codes and remembered browsers go too and, where the policy is optional, sign-ins no longer ask
+    /// a second step. Removing an app does not quietly turn off a second step the person still has.
     /// </summary>
-    public async Task ForgetIfNoneLeftAsync(AppUser user, CancellationToken cancellationToken)
+    public async Task<bool> ForgetIfNoneLeftAsync(AppUser user, CancellationToken cancellationToken)
     {
         if (await HasAuthenticatorAsync(user, cancellationToken) || await passkeys.AnyAsync(user, cancellationToken))
         {
-            return;
+            return true;
+        }
+
+        if (user.TwoFactorEnabled && (await UsableFactorsAsync(user, await policies.GetAsync(tenant.Required, cancellationToken), cancellationToken)).Count > 0)
+        {
+            return true;
         }
 
         await recovery.RemoveAllAsync(user, cancellationToken);
@@ -130,6 +141,8 @@ public sealed partial class SecondFactors
             user.TwoFactorEnabled = false;
             await users.UpdateAsync(user);
         }
+
+        return false;
     }
 
     /// <summary>

@@ -45,6 +45,8 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
     [Fact]
     public async Task AnAppSetUpHere_IsAskedAtTheNextSignIn_AndRemovedOnlyWithACodeFromIt()
     {
+        // The app is the only factor the tenant allows: removing it goes back to the password alone.
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { factors = new[] { "totp" } } }, HttpStatusCode.OK);
         using var browser = await SignedInAsync();
         var setup = await PostAsync(browser, "setup", []);
         var secret = Secret().Match(setup).Groups[1].Value;
@@ -61,12 +63,37 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
 
         _factory.Time.Advance(TimeSpan.FromSeconds(30));
         Assert.Contains(SecurityModel.WrongCodeMessage, await PostAsync(browser, "remove", new() { ["Code"] = "000000" }));
-        Assert.Contains(SecurityModel.RemovedMessage, await PostAsync(browser, "remove", new() { ["Code"] = Code(secret) }));
+        var removed = await PostAsync(browser, "remove", new() { ["Code"] = Code(secret) });
+        Assert.Contains(SecurityModel.RemovedMessage, removed);
+        Assert.DoesNotContain(SecurityModel.StillAskedMessage, removed);
         Assert.DoesNotContain("id=\"remove\"", await browser.GetStringAsync(Page));
         Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync(Email, Password)).SignedIn);
         var types = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=mfa.*", expected: HttpStatusCode.OK))["items"]!.AsArray()
             .Select(i => i!["type"]!.GetValue<string>() + ":" + i["actor"]!.GetValue<string>()[..5]);
         Assert.Equal(["mfa.removed:user:", "mfa.enrolled:user:", "mfa.recovery_codes_created:user:"], types.Take(1).Concat(types.Skip(1).Order(StringComparer.Ordinal)));
+    }
+
+    [Fact]
+    public async Task RemovingTheApp_WhereEmailCodesCanBeAsked_KeepsTheSecondStep()
+    {
+        // A second step the person set up is not turned off by removing one way of answering it.
+        using var browser = await SignedInAsync();
+        var setup = await PostAsync(browser, "setup", []);
+        var secret = Secret().Match(setup).Groups[1].Value;
+        Assert.Contains(SecurityModel.EnrolledMessage, await PostAsync(browser, "enroll", new() { ["Pending"] = Hidden(setup, "Pending"), ["Code"] = Code(secret) }, setup));
+
+        _factory.Time.Advance(TimeSpan.FromSeconds(30));
+        var removed = await PostAsync(browser, "remove", new() { ["Code"] = Code(secret) });
+        Assert.Contains(SecurityModel.RemovedMessage + " " + SecurityModel.StillAskedMessage, removed);
+        Assert.Contains("Sign-ins ask for a second step.", removed);
+        Assert.DoesNotContain("id=\"remove\"", removed);
+
+        // The next sign-in asks the code sent by email, and the recovery codes still stand in for it.
+        var next = await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync(Email, Password);
+        Assert.StartsWith("/t/acme/mfa", next.Location!.OriginalString);
+        Assert.Matches("You have [0-9]+ recovery codes left.", await browser.GetStringAsync(Page));
+        var events = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=mfa.removed", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.True(Assert.Single(events)!["details"]!["stillAsked"]!.GetValue<bool>());
     }
 
     [Fact]

@@ -23,6 +23,7 @@ public sealed class SecurityModel(
     public const string WrongCodeMessage = MfaModel.WrongCodeMessage;
     public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
     public const string RemovedMessage = "Your authenticator app is removed.";
+    public const string StillAskedMessage = "Sign-ins still ask a second step.";
     public const string PasskeyAddedMessage = "Your passkey is added. Sign-ins will ask for it.";
     public const string PasskeyFailedMessage = "The passkey could not be added. Try again.";
     public const string PasskeyRemovedMessage = "Your passkey is removed.";
@@ -186,8 +187,9 @@ public sealed class SecurityModel(
             return Page();
         }
 
-        await factors.RemoveOwnAsync(user, HttpContext, HttpContext.RequestAborted);
-        Info = RemovedMessage;
+        Info = await factors.RemoveOwnAsync(user, HttpContext, HttpContext.RequestAborted) && Policy.Mfa.Mode == "optional"
+            ? RemovedMessage + " " + StillAskedMessage
+            : RemovedMessage;
         await LoadAsync();
         return Page();
     }
@@ -226,8 +228,9 @@ public sealed class SecurityModel(
 
         if (await passkeys.RemoveAsync(user, PasskeyId, HttpContext))
         {
-            await factors.ForgetIfNoneLeftAsync(user, HttpContext.RequestAborted);
-            Info = PasskeyRemovedMessage;
+            Info = await factors.ForgetIfNoneLeftAsync(user, HttpContext.RequestAborted) && Policy.Mfa.Mode == "optional"
+                ? PasskeyRemovedMessage + " " + StillAskedMessage
+                : PasskeyRemovedMessage;
         }
 
         await LoadAsync();
