@@ -11,7 +11,9 @@ namespace IdentityService.Data;
 /// Deletes, every <see cref="DatabaseOptions.PruneIntervalMinutes"/>, the rows that can no longer be used, so that
 /// tables written at every sign-in do not grow for ever: sign-ins' authorizations (one per sign-in: its refresh
 /// token family) once every token they issued has expired, revoked consents, expired code rows, second-step
-/// challenges, remembered browsers, reset links, sign-up links and revoked-token entries.
+/// challenges, remembered browsers, reset links, sign-up links and revoked-token entries; audit entries past their
+/// tenant's <see cref="Tenancy.Tenant.AuditRetentionDays"/>; and the devices and countries an account was last seen
+/// from longer ago than a device keeps its id (<see cref="Pipeline.DeviceCookie.Lifetime"/>).
 /// </summary>
 /// <remarks>
 /// <para>A sign-in's authorization is kept while a token of it may still be valid: until its last rotation (or its
@@ -70,6 +72,10 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
             ["pendingSignUps"] = await DeleteAsync(db, db.Set<PendingSignUp>().IgnoreQueryFilters().Where(p => p.ExpiresAt < cutoff), cancellationToken),
             // Small (an entry per token revoked before its expiry), and cleared per tenant at each revocation too.
             ["revokedTokens"] = await db.InTurnAsync(c => db.Set<RevokedToken>().IgnoreQueryFilters().Where(t => t.ExpiresAt < now).ExecuteDeleteAsync(c), cancellationToken),
+            // A device whose id has expired in its browser is never seen again; a country not seen that long is new
+            // again to the second-step and new-device checks.
+            ["userSightings"] = await DeleteAsync(db, db.Set<Protection.UserSighting>().IgnoreQueryFilters().Where(s => s.LastSeen < now - Pipeline.DeviceCookie.Lifetime - Grace), cancellationToken),
+            ["auditEvents"] = await PruneAuditAsync(db, now, cancellationToken),
         };
 
         if (counts.Values.Any(c => c > 0))
@@ -109,11 +115,28 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
         return total;
     }
 
+    /// <summary>Audit entries older than their tenant keeps them: one statement per retention in use, naming its tenants.</summary>
+    private static async Task<int> PruneAuditAsync(IdentityDb db, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        foreach (var days in await db.Tenants.AsNoTracking().Where(t => t.AuditRetentionDays > 0).Select(t => t.AuditRetentionDays).Distinct().ToListAsync(cancellationToken))
+        {
+            var before = now - TimeSpan.FromDays(days);
+            total += await DeleteAsync<Audit.AuditEvent, long>(db, db.Set<Audit.AuditEvent>().IgnoreQueryFilters().Where(e =>
+                e.Time < before && db.Tenants.Any(t => t.Id == e.TenantId && t.AuditRetentionDays == days)), cancellationToken);
+        }
+
+        return total;
+    }
+
+    private static Task<int> DeleteAsync<T>(IdentityDb db, IQueryable<T> rows, CancellationToken cancellationToken)
+        where T : class => DeleteAsync<T, Guid>(db, rows, cancellationToken);
+
     /// <summary>
     /// Deletes the rows a query selects, <see cref="Batch"/> at a time (their ids read, then deleted by id: the
     /// providers translate no <c>Take</c> before <c>ExecuteDelete</c>), each batch taking its turn as a write.
     /// </summary>
-    private static async Task<int> DeleteAsync<T>(IdentityDb db, IQueryable<T> rows, CancellationToken cancellationToken)
+    private static async Task<int> DeleteAsync<T, TKey>(IdentityDb db, IQueryable<T> rows, CancellationToken cancellationToken)
         where T : class
     {
         var key = db.Model.FindEntityType(typeof(T))!.FindPrimaryKey()!.Properties.Single().Name;
@@ -121,8 +144,8 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
         int deleted;
         do
         {
-            var ids = await rows.Select(r => EF.Property<Guid>(r, key)).Take(Batch).ToListAsync(cancellationToken);
-            deleted = ids.Count == 0 ? 0 : await db.InTurnAsync(c => db.Set<T>().IgnoreQueryFilters().Where(r => ids.Contains(EF.Property<Guid>(r, key))).ExecuteDeleteAsync(c), cancellationToken);
+            var ids = await rows.Select(r => EF.Property<TKey>(r, key)).Take(Batch).ToListAsync(cancellationToken);
+            deleted = ids.Count == 0 ? 0 : await db.InTurnAsync(c => db.Set<T>().IgnoreQueryFilters().Where(r => ids.Contains(EF.Property<TKey>(r, key))).ExecuteDeleteAsync(c), cancellationToken);
             total += deleted;
         }
         while (deleted == Batch);

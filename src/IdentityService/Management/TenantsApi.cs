@@ -45,6 +45,9 @@ internal static class TenantsApi
         public int? SessionLifetimeSeconds { get; set; }
 
         public List<string>? ApiResources { get; set; }
+
+        /// <summary>Days audit entries are kept (7 to 3,650), or 0 to keep them all (the default).</summary>
+        public int? AuditRetentionDays { get; set; }
     }
 
     public sealed record TenantView(string Id, string DisplayName, bool Suspended, string Issuer, DateTimeOffset CreatedAt, TenantSettings Settings);
@@ -213,6 +216,16 @@ internal static class TenantsApi
         tenant.AuthorizationCodeLifetimeSeconds = Range(settings.AuthorizationCodeLifetimeSeconds, tenant.AuthorizationCodeLifetimeSeconds, 30, 600, "authorizationCodeLifetimeSeconds", errors);
         tenant.RefreshTokenReuseLeewaySeconds = Range(settings.RefreshTokenReuseLeewaySeconds, tenant.RefreshTokenReuseLeewaySeconds, 0, 120, "refreshTokenReuseLeewaySeconds", errors);
         tenant.SessionLifetimeSeconds = Range(settings.SessionLifetimeSeconds, tenant.SessionLifetimeSeconds, 60, 30 * 86_400, "sessionLifetimeSeconds", errors);
+        if (settings.AuditRetentionDays is { } days)
+        {
+            if (days != 0 && days is < 7 or > 3650)
+            {
+                errors["settings.auditRetentionDays"] = ["auditRetentionDays must be 0 (keep every entry) or from 7 to 3650."];
+            }
+
+            tenant.AuditRetentionDays = days;
+        }
+
         if (settings.ApiResources is { } resources)
         {
             if (resources.Count > 50 || resources.Any(r => !Uri.TryCreate(r, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 || r.Length > 400))
@@ -251,5 +264,6 @@ internal static class TenantsApi
             RefreshTokenReuseLeewaySeconds = t.RefreshTokenReuseLeewaySeconds,
             SessionLifetimeSeconds = t.SessionLifetimeSeconds,
             ApiResources = t.ApiResources,
+            AuditRetentionDays = t.AuditRetentionDays,
         });
 }

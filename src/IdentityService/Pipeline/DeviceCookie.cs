@@ -15,7 +15,8 @@ namespace IdentityService.Pipeline;
 public sealed class DeviceCookie(IDataProtectionProvider dataProtection, IdentityDb db, TimeProvider time)
 {
     private const string Name = ".IdentityService.Device";
-    private static readonly TimeSpan Lifetime = TimeSpan.FromDays(400);
+    /// <summary>How long a browser keeps its device id after its last sign-in.</summary>
+    public static readonly TimeSpan Lifetime = TimeSpan.FromDays(400);
     private readonly IDataProtector _protector = dataProtection.CreateProtector("IdentityService.DeviceCookie.v1");
 
     /// <summary>The device id of this browser, or null when it has none (or a forged one).</summary>

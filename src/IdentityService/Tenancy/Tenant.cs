@@ -36,6 +36,9 @@ public sealed class Tenant
     /// <summary>Seconds during which a rotated refresh token may still be used (concurrent requests); 0 by default.</summary>
     public int RefreshTokenReuseLeewaySeconds { get; set; }
 
+    /// <summary>Days an audit entry is kept before it is deleted; 0 keeps the log whole.</summary>
+    public int AuditRetentionDays { get; set; }
+
     /// <summary>Lifetime of the sign-in (SSO) cookie.</summary>
     public int SessionLifetimeSeconds { get; set; } = 8 * 3600;
 

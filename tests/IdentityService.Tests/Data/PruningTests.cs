@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text.Json;
+using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Mfa;
 using IdentityService.Oidc;
+using IdentityService.Protection;
 using IdentityService.Tests.Infrastructure;
 using IdentityService.Users;
 using Microsoft.EntityFrameworkCore;
@@ -172,6 +174,58 @@ public sealed class PruningTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     }
 
     [Fact]
+    public async Task AuditEntries_PastTheirTenantsRetention_AreDeleted_AndAWholeLogStays()
+    {
+        await _factory.CreateTenantAsync("keeps");
+        await _factory.CreateWebClientAsync("keeps");
+        await _factory.CreateUserAsync("keeps", "ada@acme.test", Password);
+        var refused = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { auditRetentionDays = 3 } });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("auditRetentionDays", await refused.Content.ReadAsStringAsync());
+        var set = await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme", new { settings = new { auditRetentionDays = 30 } }, HttpStatusCode.OK);
+        Assert.Equal(30, set["settings"]!["auditRetentionDays"]!.GetValue<int>());
+
+        // Day 0 and day 20: a sign-in at each tenant. Day 35: acme keeps 30 days, "keeps" everything.
+        await SignInAsync("acme");
+        await SignInAsync("keeps");
+        _factory.Time.Advance(TimeSpan.FromDays(20));
+        var day20 = _factory.Time.GetUtcNow();
+        await SignInAsync("acme");
+        await SignInAsync("keeps");
+        _factory.Time.Advance(TimeSpan.FromDays(15));
+        var before = await CountAsync("acme", db => db.Set<AuditEvent>());
+        var keeps = await CountAsync("keeps", db => db.Set<AuditEvent>());
+
+        var pruned = await Pruner.PruneAsync(CancellationToken.None);
+
+        var left = await TimesAsync("acme");
+        Assert.NotEmpty(left);
+        Assert.All(left, t => Assert.True(t >= day20, $"An entry of {t} outlived the tenant's 30 days."));
+        Assert.Equal(before - left.Count, pruned["auditEvents"]);
+        Assert.True(pruned["auditEvents"] > 0);
+        Assert.Equal(keeps, await CountAsync("keeps", db => db.Set<AuditEvent>()));
+    }
+
+    [Fact]
+    public async Task DevicesAndCountries_NotSeenForLongerThanADeviceKeepsItsId_AreDeleted()
+    {
+        var now = _factory.Time.GetUtcNow();
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            var user = Guid.NewGuid();
+            db.Add(new UserSighting { Id = Guid.NewGuid(), UserId = user, Kind = UserSighting.Device, Value = "old", FirstSeen = now.AddDays(-10), LastSeen = now.AddDays(-10) });
+            db.Add(new UserSighting { Id = Guid.NewGuid(), UserId = user, Kind = UserSighting.Country, Value = "FR", FirstSeen = now.AddDays(-10), LastSeen = now });
+            await db.SaveChangesAsync();
+        }
+
+        _factory.Time.Advance(TimeSpan.FromDays(395));
+        Assert.Equal(1, (await Pruner.PruneAsync(CancellationToken.None))["userSightings"]);
+        using var after = await _factory.TenantScopeAsync("acme");
+        Assert.Equal(["FR"], await after.ServiceProvider.GetRequiredService<IdentityDb>().Set<UserSighting>().Select(s => s.Value).ToListAsync());
+    }
+
+    [Fact]
     public async Task TheServiceRunsAPass_EveryInterval_ByItsClock()
     {
         using var factory = new IdentityServiceFactory { Output = output };
@@ -198,6 +252,11 @@ public sealed class PruningTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         return (tokens.GetProperty("refresh_token").GetString()!, flow);
     }
 
+    private async Task<List<DateTimeOffset>> TimesAsync(string tenant)
+    {
+        using var scope = await _factory.TenantScopeAsync(tenant);
+        return await scope.ServiceProvider.GetRequiredService<IdentityDb>().Set<AuditEvent>().Select(e => e.Time).ToListAsync();
+    }
 
     private async Task<int> CountAsync<T>(string tenant, Func<IdentityDb, IQueryable<T>> rows)
     {

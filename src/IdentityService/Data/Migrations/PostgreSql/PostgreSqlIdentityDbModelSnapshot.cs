@@ -704,6 +704,9 @@ namespace IdentityService.Data.Migrations.PostgreSql
                         .IsRequired()
                         .HasColumnType("text[]");
 
+                    b.Property<int>("AuditRetentionDays")
+                        .HasColumnType("integer");
+
                     b.Property<int>("AuthorizationCodeLifetimeSeconds")
                         .HasColumnType("integer");
 

@@ -706,6 +706,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .IsRequired()
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<int>("AuditRetentionDays")
+                        .HasColumnType("int");
+
                     b.Property<int>("AuthorizationCodeLifetimeSeconds")
                         .HasColumnType("int");
 

@@ -696,6 +696,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("AuditRetentionDays")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("AuthorizationCodeLifetimeSeconds")
                         .HasColumnType("INTEGER");
 
