@@ -14,6 +14,7 @@ public static class SignInSetup
         {
             options.RootDirectory = "/SignIn/Pages";
             options.Conventions.ConfigureFilter(new RequireTenantFilter());
+            options.Conventions.ConfigureFilter(new PageSecurityHeaders());
         });
 
         // The pages bind plain names only. The jQuery-style providers throw ArgumentException on a form

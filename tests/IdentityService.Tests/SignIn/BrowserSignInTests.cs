@@ -157,5 +157,40 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Contains("mfa", claims.GetProperty("amr").EnumerateArray().Select(a => a.GetString()));
     }
 
+    [Fact]
+    public async Task TheSignInPage_RunsOnlyItsOwnScripts_AndNoOtherSiteShowsItInAFrame()
+    {
+        var login = new Uri(_factory.Address, "/t/acme/login").ToString();
+        var page = await NewPageAsync();
+        var answer = await page.GotoAsync(login);
+        var policy = (await answer!.AllHeadersAsync())["content-security-policy"];
+        Assert.Contains("frame-ancestors 'none'", policy);
+        Assert.Contains("script-src 'nonce-", policy);
+
+        // A script put into the page (as an injection would) does not run; the page's own scripts carry the nonce.
+        try
+        {
+            await page.AddScriptTagAsync(new PageAddScriptTagOptions { Content = "window.injected = true;" });
+        }
+        catch (PlaywrightException)
+        {
+            // Refused by the policy: what is asserted below.
+        }
+
+        Assert.False(await page.EvaluateAsync<bool>("() => window.injected === true"), "A script without the response's nonce ran.");
+
+        // Another site framing the sign-in page (clickjacking) shows an empty frame, not the form.
+        await page.Context.RouteAsync("https://app.example/framing", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "text/html",
+            Body = $"<!DOCTYPE html><title>framing</title><iframe id=\"f\" src=\"{login}\" width=\"600\" height=\"600\"></iframe>",
+        }));
+        await page.GotoAsync("https://app.example/framing");
+        await page.WaitForLoadStateAsync(LoadState.Load);
+        var frame = page.Frames.Single(f => f != page.MainFrame);
+        Assert.Equal(0, await frame.Locator("input[type=password]").CountAsync());
+    }
+
     private async Task<IPage> NewPageAsync() => await (await Chromium.NewClientContextAsync(_browser!)).NewPageAsync();
 }

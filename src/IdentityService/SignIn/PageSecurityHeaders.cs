@@ -1,0 +1,56 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Mvc.Filters;
+
+namespace IdentityService.SignIn;
+
+/// <summary>
+/// The headers every page a person sees carries: a Content Security Policy that runs only the page's own scripts
+/// (each with this response's nonce) and Google's reCAPTCHA, loads nothing from elsewhere, and lets no other site
+/// show the page in a frame (a sign-in or consent page framed by another site could be clicked through by a person
+/// who cannot see it); the same refusal for browsers without CSP, no content sniffing, no referrer.
+/// </summary>
+/// <remarks>
+/// No <c>form-action</c>: a sign-in form posts here, and its answer redirects on to the client's redirect URI, which
+/// browsers check against that directive too. Styles may be inline (reCAPTCHA sets style attributes). The
+/// authorization, end-session and form_post answers are OpenIddict's, not pages, and carry none of this: a client's
+/// hidden frame with <c>prompt=none</c> never shows a page.
+/// </remarks>
+public sealed class PageSecurityHeaders : IPageFilter
+{
+    private const string NonceKey = "IdentityService.CspNonce";
+
+    /// <summary>Where reCAPTCHA's script, frames and pictures come from (Google's documented CSP sources).</summary>
+    private const string Recaptcha = "https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/";
+
+    /// <summary>This response's nonce, for a page's <c>&lt;script nonce&gt;</c>: 128 random bits, new for every response.</summary>
+    public static string Nonce(HttpContext context)
+    {
+        if (context.Items[NonceKey] is not string nonce)
+        {
+            nonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+            context.Items[NonceKey] = nonce;
+        }
+
+        return nonce;
+    }
+
+    public void OnPageHandlerSelected(PageHandlerSelectedContext context)
+    {
+        var headers = context.HttpContext.Response.Headers;
+        headers.ContentSecurityPolicy =
+            $"default-src 'none'; script-src 'nonce-{Nonce(context.HttpContext)}' {Recaptcha}; style-src 'unsafe-inline'; "
+            + $"img-src 'self' data: https://www.gstatic.com/recaptcha/; connect-src 'self' https://www.google.com/recaptcha/; "
+            + "frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; frame-ancestors 'none'; base-uri 'none'";
+        headers.XFrameOptions = "DENY";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+    }
+
+    public void OnPageHandlerExecuting(PageHandlerExecutingContext context)
+    {
+    }
+
+    public void OnPageHandlerExecuted(PageHandlerExecutedContext context)
+    {
+    }
+}
