@@ -90,6 +90,7 @@ public static class AuditEventTypes
     public const string IpBlockLifted = "ip_block.lifted";
     public const string WebhookCreated = "webhook.created";
     public const string WebhookDeleted = "webhook.deleted";
+    public const string WebhookRedelivered = "webhook.redelivered";
     public const string TenantExported = "tenant.exported";
     public const string ErrorsAlert = "alert.errors";
 
@@ -100,6 +101,7 @@ public static class AuditEventTypes
         PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested, UserTermsAccepted,
         UserDeletionRefused,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
-        TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, TenantExported, ErrorsAlert,
+        TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, WebhookRedelivered, TenantExported,
+        ErrorsAlert,
     };
 }

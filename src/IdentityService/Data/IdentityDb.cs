@@ -137,6 +137,19 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.PrimitiveCollection(x => x.Events);
         });
 
+        builder.Entity<Webhooks.WebhookDelivery>(e =>
+        {
+            e.ToTable("WebhookDeliveries");
+            e.HasOne<Webhooks.Webhook>().WithMany().HasForeignKey(x => x.WebhookId).OnDelete(DeleteBehavior.Cascade);
+            // One delivery per event and webhook; listed newest first by event.
+            e.HasIndex(x => new { x.TenantId, x.WebhookId, x.EventId }).IsUnique();
+            // Deliveries left pending by a replica that stopped, found across tenants.
+            e.HasIndex(x => new { x.Status, x.NextAttemptAt });
+            e.Property(x => x.EventType).HasMaxLength(64);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.LastError).HasMaxLength(300);
+        });
+
         builder.Entity<PasswordResetToken>(e =>
         {
             e.ToTable("PasswordResetTokens");
@@ -281,6 +294,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         builder.Entity<TenantKey>().HasQueryFilter(k => k.TenantId == CurrentTenantId);
         builder.Entity<AuditEvent>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Webhooks.Webhook>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
+        builder.Entity<Webhooks.WebhookDelivery>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<PasswordResetToken>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<PendingSignUp>().HasQueryFilter(x => x.TenantId == CurrentTenantId);
         builder.Entity<Mfa.MfaChallenge>().HasQueryFilter(x => x.TenantId == CurrentTenantId);

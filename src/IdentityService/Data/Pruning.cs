@@ -13,7 +13,8 @@ namespace IdentityService.Data;
 /// token family) once every token they issued has expired, revoked consents, expired code rows, second-step
 /// challenges, remembered browsers, reset links, sign-up links and revoked-token entries; audit entries past their
 /// tenant's <see cref="Tenancy.Tenant.AuditRetentionDays"/>; and the devices and countries an account was last seen
-/// from longer ago than a device keeps its id (<see cref="Pipeline.DeviceCookie.Lifetime"/>).
+/// from longer ago than a device keeps its id (<see cref="Pipeline.DeviceCookie.Lifetime"/>); webhook deliveries
+/// that ended <see cref="WebhookDeliveryRetention"/> ago.
 /// </summary>
 /// <remarks>
 /// <para>A sign-in's authorization is kept while a token of it may still be valid: until its last rotation (or its
@@ -31,6 +32,9 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
 
     /// <summary>Kept past expiry, for clocks that differ between replicas and for looking into a recent incident.</summary>
     public static readonly TimeSpan Grace = TimeSpan.FromDays(1);
+
+    /// <summary>How long a webhook's deliveries are listed after they ended.</summary>
+    public static readonly TimeSpan WebhookDeliveryRetention = TimeSpan.FromDays(30);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -76,6 +80,9 @@ public sealed class Pruning(IServiceScopeFactory scopes, TimeProvider time, IOpt
             // again to the second-step and new-device checks.
             ["userSightings"] = await DeleteAsync(db, db.Set<Protection.UserSighting>().IgnoreQueryFilters().Where(s => s.LastSeen < now - Pipeline.DeviceCookie.Lifetime - Grace), cancellationToken),
             ["auditEvents"] = await PruneAuditAsync(db, now, cancellationToken),
+            // A webhook's delivery log: a month of outcomes; pending deliveries end by their retries.
+            ["webhookDeliveries"] = await DeleteAsync(db, db.Set<Webhooks.WebhookDelivery>().IgnoreQueryFilters()
+                .Where(d => d.Status != Webhooks.WebhookDelivery.Pending && d.CreatedAt < now - WebhookDeliveryRetention), cancellationToken),
         };
 
         if (counts.Values.Any(c => c > 0))

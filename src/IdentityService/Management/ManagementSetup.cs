@@ -35,6 +35,7 @@ public static class ManagementSetup
         Protection.ProtectionApi.MapProtection(api);
         Audit.AuditApi.MapAudit(api);
         Webhooks.WebhooksApi.MapWebhooks(api);
+        Webhooks.WebhookDeliveriesApi.MapWebhookDeliveries(api);
         api.MapExport();
         return endpoints;
     }

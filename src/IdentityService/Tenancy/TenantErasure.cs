@@ -41,6 +41,7 @@ public sealed class TenantErasure(IServiceScopeFactory scopes, TenantDirectory d
         await db.Roles.ExecuteDeleteAsync(cancellationToken);
         await db.TenantKeys.ExecuteDeleteAsync(cancellationToken);
         await db.Set<Audit.AuditEvent>().ExecuteDeleteAsync(cancellationToken);
+        await db.Set<Webhooks.WebhookDelivery>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Webhooks.Webhook>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Protection.AccountLockout>().ExecuteDeleteAsync(cancellationToken);
         await db.Set<Protection.UserSighting>().ExecuteDeleteAsync(cancellationToken);

@@ -19,18 +19,28 @@ namespace IdentityService.Webhooks;
 /// <see cref="Retries"/>, with the same <c>webhook-id</c>, so a receiver can drop a repeat.
 /// </summary>
 /// <remarks>
-/// Deliveries waiting for a retry are kept in memory: a restart drops them (the audit log keeps every event, for a
-/// receiver to catch up from). Events beyond <see cref="QueueLength"/> waiting to be dispatched are dropped, with
-/// an error logged, rather than slowing sign-ins. A tenant's webhooks are cached, and evicted on every replica when
-/// they change.
+/// <para>Every delivery is kept as a <see cref="WebhookDelivery"/> from its first attempt on: its outcome for the
+/// tenant's admins (<c>GET .../webhooks/{id}/deliveries</c>, which can send one again), and while it waits for a
+/// retry, when that is due. The replica that made the attempt waits for the retry in memory; a delivery still
+/// pending <see cref="Hold"/> past its time (its replica stopped) is taken over by whichever replica looks first
+/// (every <see cref="Hold"/>). A replica takes a delivery only by moving its attempt count on from the one it read,
+/// so two never try the same one at once.</para>
+/// <para>What is not kept: events waiting to be dispatched (at most <see cref="QueueLength"/>; beyond that they are
+/// dropped, with an error logged, rather than slowing sign-ins) or in their first attempt when the process stops;
+/// the audit log has them for a receiver to catch up from. A tenant's webhooks are cached, and evicted on every
+/// replica when they change.</para>
 /// </remarks>
-public sealed class WebhookDispatcher : BackgroundService
+public sealed partial class WebhookDispatcher : BackgroundService
 {
     public const string HttpClientName = "webhooks";
     public const string Channel = "webhooks-changed";
     public const int QueueLength = 10_000;
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan[] Retries = [TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(10), TimeSpan.FromHours(1), TimeSpan.FromHours(6)];
+
+    /// <summary>How long a replica trying a delivery holds it, and how often each looks for deliveries left behind.</summary>
+    public static readonly TimeSpan Hold = TimeSpan.FromMinutes(1);
+
     private static readonly TimeSpan CacheFor = TimeSpan.FromMinutes(5);
 
     private readonly Channel<(Tenant Tenant, AuditEvent Entry)> _queue =
@@ -40,15 +50,19 @@ public sealed class WebhookDispatcher : BackgroundService
     private readonly IServiceScopeFactory _scopes;
     private readonly IHttpClientFactory _clients;
     private readonly IDataProtector _secrets;
+    private readonly TenantDirectory _tenants;
     private readonly TimeProvider _time;
     private readonly ILogger<WebhookDispatcher> _logger;
+    private CancellationToken _stopping;
 
     public WebhookDispatcher(
-        IServiceScopeFactory scopes, IHttpClientFactory clients, IDataProtectionProvider protection, IInvalidationBus bus, TimeProvider time, ILogger<WebhookDispatcher> logger)
+        IServiceScopeFactory scopes, IHttpClientFactory clients, IDataProtectionProvider protection, IInvalidationBus bus, TenantDirectory tenants,
+        TimeProvider time, ILogger<WebhookDispatcher> logger)
     {
         _scopes = scopes;
         _clients = clients;
         _secrets = Secrets(protection);
+        _tenants = tenants;
         _time = time;
         _logger = logger;
         bus.Subscribe(Channel, tenantId => _subscribers.Remove(tenantId));
@@ -67,34 +81,45 @@ public sealed class WebhookDispatcher : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _stopping = stoppingToken;
         try
         {
-            await foreach (var (tenant, entry) in _queue.Reader.ReadAllAsync(stoppingToken))
-            {
-                try
-                {
-                    var targets = (await SubscribersAsync(tenant, stoppingToken)).Where(t => t.Events.Contains("*") || t.Events.Contains(entry.Type)).ToList();
-                    if (targets.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    var data = AuditApi.View(entry);
-                    var body = new JsonObject { ["type"] = entry.Type, ["timestamp"] = data["time"]!.DeepClone(), ["data"] = data }.ToJsonString();
-                    foreach (var target in targets)
-                    {
-                        _ = DeliverAsync(tenant.Id, target, entry.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), body, stoppingToken);
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    _logger.LogError(e, "Dispatching event {Id} of tenant {Tenant} to its webhooks failed.", entry.Id, tenant.Id);
-                }
-            }
+            await Task.WhenAll(DispatchAsync(stoppingToken), TakeOverLoopAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    private async Task DispatchAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var (tenant, entry) in _queue.Reader.ReadAllAsync(stoppingToken))
+        {
+            try
+            {
+                var targets = (await SubscribersAsync(tenant, stoppingToken)).Where(t => t.Events.Contains("*") || t.Events.Contains(entry.Type)).ToList();
+                if (targets.Count == 0)
+                {
+                    continue;
+                }
+
+                var body = Body(entry);
+                foreach (var target in targets)
+                {
+                    _ = RunAsync(new Job(tenant, target, entry.Id, entry.Type, body), null, 0, schedule: true, stoppingToken);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogError(e, "Dispatching event {Id} of tenant {Tenant} to its webhooks failed.", entry.Id, tenant.Id);
+            }
+        }
+    }
+
+    private static string Body(AuditEvent entry)
+    {
+        var data = AuditApi.View(entry);
+        return new JsonObject { ["type"] = entry.Type, ["timestamp"] = data["time"]!.DeepClone(), ["data"] = data }.ToJsonString();
     }
 
     private async Task<IReadOnlyList<Target>> SubscribersAsync(Tenant tenant, CancellationToken cancellationToken)
@@ -112,48 +137,79 @@ public sealed class WebhookDispatcher : BackgroundService
         return targets;
     }
 
-    private async Task DeliverAsync(string tenantId, Target target, string id, string body, CancellationToken stoppingToken)
+    /// <summary>
+    /// Tries a delivery until it is delivered, failed or (with <paramref name="schedule"/>) out of retries, keeping
+    /// each outcome; <paramref name="rowId"/> is null before its first attempt (the row is made with its outcome).
+    /// </summary>
+    private async Task RunAsync(Job job, Guid? rowId, int attempts, bool schedule, CancellationToken stoppingToken)
     {
-        var started = _time.GetUtcNow();
-        for (var attempt = 0; attempt <= Retries.Length; attempt++)
+        try
         {
-            try
+            while (true)
             {
+                var started = _time.GetUtcNow();
+                var (status, error) = await AttemptAsync(job, attempts + 1, stoppingToken);
+                attempts++;
+                var delivered = status is >= 200 and < 300;
+                DateTimeOffset? next = !delivered && schedule && attempts <= Retries.Length ? started + Retries[attempts - 1] : null;
+                var state = delivered ? WebhookDelivery.Delivered : next is null ? WebhookDelivery.Failed : WebhookDelivery.Pending;
+                if (state == WebhookDelivery.Failed)
+                {
+                    _logger.LogError("Webhook {Webhook} of tenant {Tenant}: event {Id} not delivered after {Attempts} attempts.", job.Target.Id, job.Tenant.Id, job.EventId, attempts);
+                }
+
+                rowId = await RecordAsync(job, rowId, attempts, started, status, error, state, next, stoppingToken);
+                if (rowId is null || next is null)
+                {
+                    return;
+                }
+
                 // A retry is due its delay after the start of the attempt that failed.
-                if (attempt > 0 && started + Retries[attempt - 1] - _time.GetUtcNow() is { Ticks: > 0 } wait)
+                if (next.Value - _time.GetUtcNow() is { Ticks: > 0 } wait)
                 {
                     await Task.Delay(wait, _time, stoppingToken);
                 }
 
-                started = _time.GetUtcNow();
-
-                await _concurrency.WaitAsync(stoppingToken);
-                try
+                if (!await ClaimAsync(job.Tenant, rowId.Value, attempts, WebhookDelivery.Pending, stoppingToken))
                 {
-                    var status = await SendAsync(target, id, body, stoppingToken);
-                    if (status is >= 200 and < 300)
-                    {
-                        return;
-                    }
-
-                    _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} answered {Status} to event {Id} (attempt {Attempt}).", target.Id, tenantId, status, id, attempt + 1);
+                    return;
                 }
-                finally
-                {
-                    _concurrency.Release();
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
-            {
-                _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} could not be reached for event {Id} (attempt {Attempt}): {Error}", target.Id, tenantId, id, attempt + 1, e.Message);
             }
         }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: a delivery waiting for a retry stays pending, for a replica (or this service's next start) to take over.
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Webhook {Webhook} of tenant {Tenant}: keeping the delivery of event {Id} failed.", job.Target.Id, job.Tenant.Id, job.EventId);
+        }
+    }
 
-        _logger.LogError("Webhook {Webhook} of tenant {Tenant}: event {Id} not delivered after {Attempts} attempts.", target.Id, tenantId, id, Retries.Length + 1);
+    /// <summary>One POST: the answer's status, or null and why the endpoint could not be reached.</summary>
+    private async Task<(int? Status, string? Error)> AttemptAsync(Job job, int attempt, CancellationToken stoppingToken)
+    {
+        await _concurrency.WaitAsync(stoppingToken);
+        try
+        {
+            var status = await SendAsync(job.Target, job.EventId.ToString(System.Globalization.CultureInfo.InvariantCulture), job.Body, stoppingToken);
+            if (status is < 200 or >= 300)
+            {
+                _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} answered {Status} to event {Id} (attempt {Attempt}).", job.Target.Id, job.Tenant.Id, status, job.EventId, attempt);
+            }
+
+            return (status, status is >= 200 and < 300 ? null : $"The endpoint answered {status}.");
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !stoppingToken.IsCancellationRequested))
+        {
+            _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} could not be reached for event {Id} (attempt {Attempt}): {Error}", job.Target.Id, job.Tenant.Id, job.EventId, attempt, e.Message);
+            var error = e is OperationCanceledException ? $"No answer within {Timeout.TotalSeconds:0} seconds." : "The endpoint could not be reached: " + e.Message;
+            return (null, error.Length > 300 ? error[..300] : error);
+        }
+        finally
+        {
+            _concurrency.Release();
+        }
     }
 
     private async Task<int> SendAsync(Target target, string id, string body, CancellationToken stoppingToken)
@@ -177,4 +233,6 @@ public sealed class WebhookDispatcher : BackgroundService
     }
 
     private sealed record Target(Guid Id, string Url, HashSet<string> Events, string Secret);
+
+    private sealed record Job(Tenant Tenant, Target Target, long EventId, string EventType, string Body);
 }

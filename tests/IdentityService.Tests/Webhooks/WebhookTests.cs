@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using IdentityService.Tests.Infrastructure;
 using IdentityService.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Webhooks;
 
@@ -116,6 +117,89 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     }
 
     [Fact]
+    public async Task EachDelivery_IsListedWithItsOutcome_AndAFailedOneCanBeSentAgain()
+    {
+        await SubscribeAsync("/down", "user.created");
+        var hook = await HookIdAsync("/down");
+        foreach (var _ in Enumerable.Range(0, WebhookDispatcher.Retries.Length + 1))
+        {
+            _receiver.Statuses.Enqueue(HttpStatusCode.ServiceUnavailable);
+        }
+
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1);
+        var pending = await DeliveryAsync(hook, d => d["attempts"]!.GetValue<int>() == 1);
+        Assert.Equal("pending", pending["status"]!.GetValue<string>());
+        Assert.Equal(503, pending["lastStatus"]!.GetValue<int>());
+        Assert.Equal(_receiver.Deliveries.First().Id, pending["eventId"]!.GetValue<string>());
+        Assert.Equal("user.created", pending["eventType"]!.GetValue<string>());
+        Assert.NotNull(pending["nextAttemptAt"]);
+        // Being tried: it cannot be sent again now.
+        var busy = await _factory.ManageAsync(HttpMethod.Post, $"{Hooks}/{hook}/deliveries/{pending["eventId"]}/retry");
+        Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);
+
+        // Every retry fails: the delivery is failed, with what the endpoint answered.
+        for (var i = 0; i < WebhookDispatcher.Retries.Length && _receiver.Deliveries.Count <= WebhookDispatcher.Retries.Length; i++)
+        {
+            var count = _receiver.Deliveries.Count;
+            _factory.Time.Advance(WebhookDispatcher.Retries[i]);
+            await Eventually.TrueAsync(() => _receiver.Deliveries.Count == count + 1);
+        }
+
+        var failed = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "failed");
+        Assert.Equal(WebhookDispatcher.Retries.Length + 1, failed["attempts"]!.GetValue<int>());
+        Assert.Equal("The endpoint answered 503.", failed["lastError"]!.GetValue<string>());
+        Assert.Null(failed["nextAttemptAt"]);
+        var listed = await _factory.ManageOkAsync(HttpMethod.Get, $"{Hooks}/{hook}/deliveries?status=failed", expected: HttpStatusCode.OK);
+        Assert.Single(listed["items"]!.AsArray());
+        Assert.Empty((await _factory.ManageOkAsync(HttpMethod.Get, $"{Hooks}/{hook}/deliveries?status=delivered", expected: HttpStatusCode.OK))["items"]!.AsArray());
+
+        // The endpoint is back: an admin sends it again, once, with the same webhook-id.
+        var again = await _factory.ManageOkAsync(HttpMethod.Post, $"{Hooks}/{hook}/deliveries/{failed["eventId"]}/retry", expected: HttpStatusCode.Accepted);
+        Assert.Equal("pending", again["status"]!.GetValue<string>());
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        Assert.Equal(WebhookDispatcher.Retries.Length + 2, delivered["attempts"]!.GetValue<int>());
+        Assert.Equal(204, delivered["lastStatus"]!.GetValue<int>());
+        Assert.NotNull(delivered["deliveredAt"]);
+        Assert.Equal([failed["eventId"]!.GetValue<string>()], _receiver.Deliveries.Select(d => d.Id).Distinct());
+        var audit = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=webhook.redelivered", expected: HttpStatusCode.OK);
+        Assert.Equal(failed["eventId"]!.GetValue<string>(), Assert.Single(audit["items"]!.AsArray())!["details"]!["eventId"]!.GetValue<string>());
+
+        // The log keeps a month of outcomes.
+        _factory.Time.Advance(TimeSpan.FromDays(31));
+        await _factory.Services.GetRequiredService<IdentityService.Data.Pruning>().PruneAsync(CancellationToken.None);
+        Assert.Empty((await _factory.ManageOkAsync(HttpMethod.Get, $"{Hooks}/{hook}/deliveries", expected: HttpStatusCode.OK))["items"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task ARetry_OutlivesTheReplicaThatWasToMakeIt()
+    {
+        await SubscribeAsync("/flaky", "user.created");
+        var hook = await HookIdAsync("/flaky");
+        _receiver.Statuses.Enqueue(HttpStatusCode.InternalServerError);
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await DeliveryAsync(hook, d => d["attempts"]!.GetValue<int>() == 1);
+
+        // The replica that made the first attempt stops before its retry is due; another one, on the same database, takes it over.
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        using var replica = new IdentityServiceFactory(_factory) { Output = output };
+        _ = replica.Services.GetRequiredService<WebhookDispatcher>();
+        _factory.Time.Advance(TimeSpan.FromSeconds(30));
+        await Task.Delay(200);
+        Assert.Single(_receiver.Deliveries);
+        for (var i = 0; i < 5 && _receiver.Deliveries.Count < 2; i++)
+        {
+            _factory.Time.Advance(WebhookDispatcher.Hold);
+            await Task.Delay(300);
+        }
+
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 2);
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        Assert.Equal(2, delivered["attempts"]!.GetValue<int>());
+        Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
+    }
+
+    [Fact]
     public async Task ADeletedWebhook_GetsNothingMore()
     {
         await SubscribeAsync("/gone", "user.created");
@@ -183,8 +267,11 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         var list = await _factory.ManageAsync(HttpMethod.Get, Hooks, token: token);
         var create = await _factory.ManageAsync(HttpMethod.Post, Hooks, new { url = _receiver.Url, events = new[] { "*" } }, token);
 
+        var deliveries = await _factory.ManageAsync(HttpMethod.Get, $"{Hooks}/{Guid.NewGuid()}/deliveries", token: token);
+
         Assert.Equal(HttpStatusCode.Forbidden, list.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, create.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, deliveries.StatusCode);
     }
 
     [Theory]
@@ -231,6 +318,23 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     [InlineData("64:ff9b::a00:1", false)]
     public void OnlyPublicAddresses_AreConnectedTo(string address, bool isPublic) =>
         Assert.Equal(isPublic, IdentityService.Protection.PublicAddresses.IsPublic(IPAddress.Parse(address)));
+
+    private async Task<string> HookIdAsync(string path) =>
+        (await _factory.ManageOkAsync(HttpMethod.Get, Hooks, expected: HttpStatusCode.OK))["items"]!.AsArray()
+            .Single(h => h!["url"]!.GetValue<string>().EndsWith(path, StringComparison.Ordinal))!["id"]!.GetValue<string>();
+
+    /// <summary>The webhook's only delivery, once it is as <paramref name="ready"/> says.</summary>
+    private async Task<JsonNode> DeliveryAsync(string hook, Func<JsonNode, bool> ready)
+    {
+        JsonNode? found = null;
+        await Eventually.TrueAsync(async () =>
+        {
+            var items = (await _factory.ManageOkAsync(HttpMethod.Get, $"{Hooks}/{hook}/deliveries", expected: HttpStatusCode.OK))["items"]!.AsArray();
+            found = items.Count == 1 && ready(items[0]!) ? items[0] : null;
+            return found is not null;
+        });
+        return found!;
+    }
 
     private async Task<string> SubscribeAsync(string path, params string[] events)
     {
