@@ -171,6 +171,12 @@ public sealed class PasswordPolicy
     /// unguessable), counting the account's email and names and the tenant's name as guessable words. Default 2.
     /// </summary>
     public int MinStrength { get; set; } = 2;
+
+    /// <summary>
+    /// Refuse a new password that appears in a known data breach (Have I Been Pwned's Pwned Passwords, asked by
+    /// k-anonymity: 5 characters of its SHA-1 leave the service). Off by default: it asks a service outside.
+    /// </summary>
+    public bool RejectBreached { get; set; }
 }
 
 /// <summary>When the tenant is told that its endpoints answer too many errors (an <c>alert.errors</c> audit event, sent to its webhooks).</summary>

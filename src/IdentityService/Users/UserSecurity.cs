@@ -31,12 +31,13 @@ public static class UserSecurity
 
     /// <summary>
     /// Everything wrong with a new password for this account: the configured validators, the tenant's
-    /// <see cref="PasswordPolicy"/> (length, zxcvbn strength) and the longest password taken. Empty when it is good.
+    /// <see cref="PasswordPolicy"/> (length, zxcvbn strength, known breaches) and the longest password taken. Empty
+    /// when it is good.
     /// </summary>
     public static async Task<List<string>> CheckPasswordAsync(UserManager<AppUser> users, AppUser user, string password, PasswordPolicy rules, Tenant tenant)
     {
         var errors = new List<string>();
-        foreach (var validator in users.PasswordValidators)
+        foreach (var validator in users.PasswordValidators.Where(v => v is not BreachedPasswordValidator))
         {
             var result = await validator.ValidateAsync(users, user, password);
             errors.AddRange(result.Errors.Select(e => e.Description));
@@ -56,6 +57,12 @@ public static class UserSecurity
         {
             errors.Add($"This password is too easy to guess (strength {strength.Score} of 4, {rules.MinStrength} needed): "
                 + "add a word or two, and avoid names, dates, keyboard patterns and words from this account.");
+        }
+
+        // Last, and only for an otherwise good password: it asks a service outside.
+        foreach (var validator in errors.Count == 0 ? users.PasswordValidators.OfType<BreachedPasswordValidator>() : [])
+        {
+            errors.AddRange((await validator.ValidateAsync(users, user, password)).Errors.Select(e => e.Description));
         }
 
         return errors.Distinct().ToList();

@@ -26,7 +26,10 @@ public static class UsersSetup
             })
             .AddRoles<AppRole>()
             .AddEntityFrameworkStores<IdentityDb>()
-            .AddUserStore<TenantUserStore>();
+            .AddUserStore<TenantUserStore>()
+            .AddPasswordValidator<BreachedPasswordValidator>();
+        services.AddOptions<BreachedPasswordsOptions>().BindConfiguration(BreachedPasswordsOptions.Section);
+        services.AddHttpClient<PwnedPasswordsClient>(client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService"));
         services.AddSingleton<DummyPasswordHash>();
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<PasswordResets>();
