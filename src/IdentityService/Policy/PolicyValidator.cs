@@ -26,14 +26,15 @@ public static class PolicyValidator
 
         if (policy.Lockout is null || policy.IpBlocking is null || policy.Countries is null || policy.IpRules is null
             || policy.Mfa is null || policy.PasswordReset is null || policy.Passwords is null || policy.Alerts is null || policy.RateLimits is null || policy.Captcha is null
-            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null || policy.Terms is null || policy.Notifications is null)
+            || policy.Mfa.StepUp is null || policy.Email is null || policy.SignUp is null || policy.Account is null || policy.Terms is null || policy.Notifications is null
+            || policy.Branding is null)
         {
             List<(string Path, object? Value)> sections =
             [
                 ("lockout", policy.Lockout), ("ipBlocking", policy.IpBlocking), ("countries", policy.Countries), ("ipRules", policy.IpRules),
                 ("mfa", policy.Mfa), ("passwordReset", policy.PasswordReset), ("passwords", policy.Passwords), ("rateLimits", policy.RateLimits),
                 ("captcha", policy.Captcha), ("alerts", policy.Alerts), ("email", policy.Email), ("signUp", policy.SignUp), ("account", policy.Account),
-                ("terms", policy.Terms), ("notifications", policy.Notifications),
+                ("terms", policy.Terms), ("notifications", policy.Notifications), ("branding", policy.Branding),
             ];
             if (policy.Mfa is not null)
             {
@@ -100,6 +101,17 @@ public static class PolicyValidator
             || termsUri.Scheme is not ("https" or "http") || terms.Any(char.IsControl) || terms.Contains(' ')))
         {
             errors["terms.url"] = ["terms.url must be an absolute http or https URL of at most 2000 characters (null: no terms)."];
+        }
+
+        if (policy.Branding.LogoUrl is { } logo && (logo.Length > 2000 || !Uri.TryCreate(logo, UriKind.Absolute, out var logoUri)
+            || logoUri.Scheme != "https" || logoUri.UserInfo.Length > 0 || logoUri.Fragment.Length > 0 || logo.Any(char.IsControl) || logo.Contains(' ')))
+        {
+            errors["branding.logoUrl"] = ["branding.logoUrl must be an absolute https URL of at most 2000 characters, without user info or fragment (null: no logo)."];
+        }
+
+        if (policy.Branding.PrimaryColor is { } color && !(color.Length == 7 && color[0] == '#' && color[1..].All(char.IsAsciiHexDigit)))
+        {
+            errors["branding.primaryColor"] = ["branding.primaryColor must be a colour written #rrggbb (null: the default)."];
         }
 
         if (policy.Terms.AskAtSignIn && policy.Terms.Url is null)

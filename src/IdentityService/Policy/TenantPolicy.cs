@@ -37,6 +37,39 @@ public sealed class TenantPolicy
     public CaptchaPolicy Captcha { get; set; } = new();
 
     public EmailPolicy Email { get; set; } = new();
+
+    public BrandingPolicy Branding { get; set; } = new();
+}
+
+/// <summary>How the tenant's pages look: its logo above every page, and its colour on their buttons.</summary>
+public sealed class BrandingPolicy
+{
+    /// <summary>The logo (an absolute https URL, such as the tenant's CDN); the pages' policy allows images from its origin. None by default.</summary>
+    public string? LogoUrl { get; set; }
+
+    /// <summary>The buttons' colour, <c>#rrggbb</c>; their text is black or white, whichever reads better on it. Default: the service's blue.</summary>
+    public string? PrimaryColor { get; set; }
+
+    /// <summary>The logo's origin (<c>https://host[:port]</c>), for the pages' Content Security Policy; null without a logo.</summary>
+    public string? LogoOrigin() => LogoUrl is not null && Uri.TryCreate(LogoUrl, UriKind.Absolute, out var uri) ? uri.GetLeftPart(UriPartial.Authority) : null;
+
+    /// <summary>Black or white, whichever contrasts more with <see cref="PrimaryColor"/> (WCAG's relative luminance).</summary>
+    public string TextColor()
+    {
+        if (PrimaryColor is not { Length: 7 } color)
+        {
+            return "#fff";
+        }
+
+        static double Channel(string hex)
+        {
+            var c = Convert.ToInt32(hex, 16) / 255.0;
+            return c <= 0.03928 ? c / 12.92 : Math.Pow((c + 0.055) / 1.055, 2.4);
+        }
+
+        var luminance = (0.2126 * Channel(color[1..3])) + (0.7152 * Channel(color[3..5])) + (0.0722 * Channel(color[5..7]));
+        return luminance > 0.179 ? "#000" : "#fff";
+    }
 }
 
 /// <summary>Where the tenant's mail (reset links, sign-in codes) is sent from.</summary>

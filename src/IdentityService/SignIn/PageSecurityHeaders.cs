@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using IdentityService.Policy;
+using IdentityService.Tenancy;
 using Microsoft.AspNetCore.Mvc.Filters;
 
 namespace IdentityService.SignIn;
@@ -7,7 +9,8 @@ namespace IdentityService.SignIn;
 /// The headers every page a person sees carries: a Content Security Policy that runs only the page's own scripts
 /// (each with this response's nonce) and Google's reCAPTCHA, loads nothing from elsewhere, and lets no other site
 /// show the page in a frame (a sign-in or consent page framed by another site could be clicked through by a person
-/// who cannot see it); the same refusal for browsers without CSP, no content sniffing, no referrer.
+/// who cannot see it); the same refusal for browsers without CSP, no content sniffing, no referrer. Images come
+/// from the service (and <c>data:</c>), and from the origin of the tenant's logo (<c>branding.logoUrl</c>).
 /// </summary>
 /// <remarks>
 /// No <c>form-action</c>: a sign-in form posts here, and its answer redirects on to the client's redirect URI, which
@@ -15,7 +18,7 @@ namespace IdentityService.SignIn;
 /// authorization, end-session and form_post answers are OpenIddict's, not pages, and carry none of this: a client's
 /// hidden frame with <c>prompt=none</c> never shows a page.
 /// </remarks>
-public sealed class PageSecurityHeaders : IPageFilter
+public sealed class PageSecurityHeaders : IAsyncPageFilter
 {
     private const string NonceKey = "IdentityService.CspNonce";
 
@@ -34,23 +37,21 @@ public sealed class PageSecurityHeaders : IPageFilter
         return nonce;
     }
 
-    public void OnPageHandlerSelected(PageHandlerSelectedContext context)
+    public async Task OnPageHandlerSelectionAsync(PageHandlerSelectedContext context)
     {
-        var headers = context.HttpContext.Response.Headers;
+        var http = context.HttpContext;
+        var logo = http.RequestServices.GetRequiredService<TenantContext>().Tenant is { } tenant
+            ? (await http.RequestServices.GetRequiredService<PolicyStore>().GetAsync(tenant, http.RequestAborted)).Branding.LogoOrigin()
+            : null;
+        var headers = http.Response.Headers;
         headers.ContentSecurityPolicy =
-            $"default-src 'none'; script-src 'nonce-{Nonce(context.HttpContext)}' {Recaptcha}; style-src 'unsafe-inline'; "
-            + $"img-src 'self' data: https://www.gstatic.com/recaptcha/; connect-src 'self' https://www.google.com/recaptcha/; "
+            $"default-src 'none'; script-src 'nonce-{Nonce(http)}' {Recaptcha}; style-src 'unsafe-inline'; "
+            + $"img-src 'self' data: https://www.gstatic.com/recaptcha/{(logo is null ? "" : " " + logo)}; connect-src 'self' https://www.google.com/recaptcha/; "
             + "frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; frame-ancestors 'none'; base-uri 'none'";
         headers.XFrameOptions = "DENY";
         headers.XContentTypeOptions = "nosniff";
         headers["Referrer-Policy"] = "no-referrer";
     }
 
-    public void OnPageHandlerExecuting(PageHandlerExecutingContext context)
-    {
-    }
-
-    public void OnPageHandlerExecuted(PageHandlerExecutedContext context)
-    {
-    }
+    public Task OnPageHandlerExecutionAsync(PageHandlerExecutingContext context, PageHandlerExecutionDelegate next) => next();
 }

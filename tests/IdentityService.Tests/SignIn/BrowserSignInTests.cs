@@ -192,5 +192,27 @@ public sealed class BrowserSignInTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Equal(0, await frame.Locator("input[type=password]").CountAsync());
     }
 
+    [Fact]
+    public async Task TheTenantsLogo_LoadsUnderThePagesPolicy_WhereAnImageFromElsewhereDoesNot()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { branding = new { logoUrl = "https://cdn.acme.example/logo.png" } }, HttpStatusCode.OK);
+        var page = await NewPageAsync();
+        var png = Convert.FromBase64String("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==");
+        foreach (var host in new[] { "https://cdn.acme.example/**", "https://tracker.example/**" })
+        {
+            await page.Context.RouteAsync(host, route => route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "image/png", BodyBytes = png }));
+        }
+
+        await page.GotoAsync(new Uri(_factory.Address, "/t/acme/login").ToString());
+        await page.WaitForLoadStateAsync(LoadState.Load);
+        var logoWidth = await page.EvaluateAsync<int>("() => document.getElementById('logo').naturalWidth");
+        var otherWidth = await page.EvaluateAsync<int>("""
+            () => new Promise(done => { const i = new Image(); i.onload = () => done(i.naturalWidth); i.onerror = () => done(0); i.src = 'https://tracker.example/pixel.png'; })
+            """);
+
+        Assert.Equal(1, logoWidth);
+        Assert.Equal(0, otherWidth);
+    }
+
     private async Task<IPage> NewPageAsync() => await (await Chromium.NewClientContextAsync(_browser!)).NewPageAsync();
 }
