@@ -25,6 +25,8 @@ public static class PipelineSetup
         services.AddSignInStep<VerifyCaptcha>();
         services.AddSignInStep<FindAccount>();
         services.AddSignInStep<VerifyPassword>();
+        services.AddSignInStep<RefuseBreachedPassword>();
+        services.AddSingleton<CheckedPasswords>();
         services.AddSignInStep<NotifyNewDevice>();
         services.AddSignInStep<RequireSecondFactor>();
         services.AddScoped<Mfa.SecondFactors>();

@@ -210,6 +210,13 @@ public sealed class PasswordPolicy
     /// k-anonymity: 5 characters of its SHA-1 leave the service). Off by default: it asks a service outside.
     /// </summary>
     public bool RejectBreached { get; set; }
+
+    /// <summary>
+    /// At sign-in, a right password known from a data breach does not sign in: the owner is mailed a link to choose a
+    /// new one; new passwords are checked too, as with <see cref="RejectBreached"/>. Off by default (it asks the same
+    /// service outside, once a day per account and password).
+    /// </summary>
+    public bool CheckBreachedAtSignIn { get; set; }
 }
 
 /// <summary>When the tenant is told that its endpoints answer too many errors (an <c>alert.errors</c> audit event, sent to its webhooks).</summary>

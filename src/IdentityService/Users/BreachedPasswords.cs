@@ -65,7 +65,8 @@ public sealed class PwnedPasswordsClient(HttpClient http, IOptions<BreachedPassw
 }
 
 /// <summary>
-/// Refuses a new password found in a known breach where the tenant's policy says so (<c>passwords.rejectBreached</c>).
+/// Refuses a new password found in a known breach where the tenant's policy says so (<c>passwords.rejectBreached</c>,
+/// or <c>passwords.checkBreachedAtSignIn</c>: a password refused at sign-in cannot be set again).
 /// If the API cannot be asked, the password is taken unchecked (logged): an outage elsewhere does not stop sign-ups
 /// and resets. One question per password per request, however many times it is validated.
 /// </summary>
@@ -78,7 +79,7 @@ public sealed class BreachedPasswordValidator(PwnedPasswordsClient pwned, Tenant
     public async Task<IdentityResult> ValidateAsync(UserManager<AppUser> manager, AppUser user, string? password)
     {
         if (string.IsNullOrEmpty(password) || password.Length > UserSecurity.MaxPasswordLength || tenant.Tenant is not { } current
-            || !(await policies.GetAsync(current, CancellationToken.None)).Passwords.RejectBreached)
+            || (await policies.GetAsync(current, CancellationToken.None)).Passwords is not ({ RejectBreached: true } or { CheckBreachedAtSignIn: true }))
         {
             return IdentityResult.Success;
         }

@@ -29,6 +29,10 @@ public sealed class LoginModel(
     /// <summary>A right password for an account an admin disabled: said only to whoever knows the password.</summary>
     public const string DisabledMessage = "This account is disabled. Please contact your administrator.";
 
+    /// <summary>A right password known from a data breach, where the tenant checks at sign-in: said only to whoever knows it.</summary>
+    public const string BreachedMessage = "This password has appeared in a data breach, so it can no longer be used here. "
+        + "If your account has an email address, we have sent it a link to choose a new password.";
+
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 
@@ -96,7 +100,12 @@ public sealed class LoginModel(
 
         if (!result.Succeeded)
         {
-            Error = result.Reason == Pipeline.Steps.VerifyPassword.AccountDisabled ? DisabledMessage : RefusedMessage;
+            Error = result.Reason switch
+            {
+                Pipeline.Steps.VerifyPassword.AccountDisabled => DisabledMessage,
+                Pipeline.Steps.RefuseBreachedPassword.Reason => BreachedMessage,
+                _ => RefusedMessage,
+            };
             return await PageAsync(policy);
         }
 
