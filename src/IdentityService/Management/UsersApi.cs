@@ -49,6 +49,7 @@ internal static partial class UsersApi
     {
         var users = api.MapGroup("/tenants/{tenant}/users").AddEndpointFilter(new ManagementAccess(systemOnly: false));
         users.MapPost("", CreateAsync);
+        users.MapPost("/import", ImportAsync);
         users.MapGet("", ListAsync);
         users.MapGet("/{userId}", GetAsync);
         users.MapPatch("/{userId}", UpdateAsync);

@@ -1,6 +1,7 @@
 using IdentityService.Data;
 using IdentityService.SignIn;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace IdentityService.Users;
@@ -30,6 +31,7 @@ public static class UsersSetup
             .AddPasswordValidator<BreachedPasswordValidator>();
         services.AddOptions<BreachedPasswordsOptions>().BindConfiguration(BreachedPasswordsOptions.Section);
         services.AddHttpClient<PwnedPasswordsClient>(client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService"));
+        services.Replace(ServiceDescriptor.Scoped<IPasswordHasher<AppUser>, ImportedPasswordHasher>());
         services.AddSingleton<DummyPasswordHash>();
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<PasswordResets>();

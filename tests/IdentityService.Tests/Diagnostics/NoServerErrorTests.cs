@@ -53,6 +53,7 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         "multipart/form-data; boundary=zz",
         "application/json; charset=utf-32",
         "application/x-www-form-urlencoded; charset=utf-7",
+        "application/x-ndjson",
     ];
 
     private static readonly (string Name, byte[] Bytes)[] Bodies = BuildBodies();
@@ -105,6 +106,8 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "POST", "/api/v1/tenants/acme/webhooks" },
         { "DELETE", "/api/v1/tenants/acme/webhooks/not-a-guid" },
         { "DELETE", "/api/v1/tenants/acme/webhooks/00000000-0000-0000-0000-000000000000" },
+        { "POST", "/api/v1/tenants/acme/users/import" },
+        { "POST", "/api/v1/tenants/acme/users/import?dryRun=%FF" },
         { "GET", "/api/v1/tenants/acme/webhooks/not-a-guid/deliveries?status=lost&cursor=%FF" },
         { "GET", "/api/v1/tenants/acme/webhooks/00000000-0000-0000-0000-000000000000/deliveries?cursor=LTE=" },
         { "POST", "/api/v1/tenants/acme/webhooks/00000000-0000-0000-0000-000000000000/deliveries/99999999999999999999/retry" },

@@ -1,0 +1,222 @@
+using System.Text;
+using System.Text.Json;
+using IdentityService.Audit;
+using IdentityService.Data;
+using IdentityService.Users;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace IdentityService.Management;
+
+/// <summary>
+/// <c>POST /api/v1/tenants/{tenant}/users/import</c>: users brought in from another service, or from this service's
+/// export, as NDJSON (one user a line, the fields the users API shows, and <c>passwordHash</c>). Each line is taken or
+/// refused on its own; the answer says what became of every line. <c>?dryRun=true</c> checks without creating.
+/// </summary>
+internal static partial class UsersApi
+{
+    public const int MaxImportLines = 10_000;
+    public const long MaxImportBytes = 20 * 1024 * 1024;
+
+    /// <summary>A line of an import: what the users API and the export show (unknown fields, such as <c>mfaEnrolled</c>, are ignored).</summary>
+    public sealed class ImportedUser
+    {
+        public Guid? Id { get; set; }
+
+        public string? Email { get; set; }
+
+        public bool? EmailVerified { get; set; }
+
+        public string? PhoneNumber { get; set; }
+
+        public bool? PhoneNumberVerified { get; set; }
+
+        public string? Name { get; set; }
+
+        public string? GivenName { get; set; }
+
+        public string? FamilyName { get; set; }
+
+        public string? Locale { get; set; }
+
+        public List<string>? Roles { get; set; }
+
+        public bool? Disabled { get; set; }
+
+        /// <summary>ASP.NET Core Identity's (as this service exports it) or bcrypt; none: the person sets one through "Forgot your password?".</summary>
+        public string? PasswordHash { get; set; }
+
+        public DateTimeOffset? CreatedAt { get; set; }
+
+        public string? AcceptedTermsUrl { get; set; }
+
+        public DateTimeOffset? TermsAcceptedAt { get; set; }
+    }
+
+    public sealed record ImportLine(int Line, string? Email, string Outcome, Guid? Id = null, Dictionary<string, string[]>? Errors = null);
+
+    public sealed record ImportAnswer(bool DryRun, int Created, int Existing, int Invalid, IReadOnlyList<ImportLine> Lines);
+
+    private static readonly JsonSerializerOptions ImportOptions = new(JsonSerializerDefaults.Web) { AllowDuplicateProperties = false, MaxDepth = 16 };
+
+    private static async Task<IResult> ImportAsync(
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit)
+    {
+        var dryRun = http.Request.Query["dryRun"].ToString();
+        if (dryRun is not ("" or "true" or "false"))
+        {
+            return Problems.Validation("dryRun", "dryRun must be true or false.");
+        }
+
+        if (http.Request.ContentType?.Split(';')[0].Trim() is not ("application/x-ndjson" or "application/jsonl"))
+        {
+            return Problems.Status(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "The body must be application/x-ndjson: one user a line.");
+        }
+
+        if (await ReadLinesAsync(http.Request) is not { } lines)
+        {
+            return Problems.Status(StatusCodes.Status413PayloadTooLarge, "too_large",
+                $"An import holds at most {MaxImportLines} users and {MaxImportBytes / (1024 * 1024)} MiB: split it.");
+        }
+
+        var results = new List<ImportLine>(lines.Count);
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i]))
+            {
+                continue;
+            }
+
+            results.Add(await ImportLineAsync(http, users, roles, db, time, audit, i + 1, lines[i], dryRun == "true"));
+            db.ChangeTracker.Clear();
+        }
+
+        return Results.Ok(new ImportAnswer(
+            dryRun == "true", results.Count(r => r.Outcome is "created" or "valid"), results.Count(r => r.Outcome == "exists"), results.Count(r => r.Outcome == "invalid"), results));
+    }
+
+    /// <summary>The body's lines; null past <see cref="MaxImportLines"/> or <see cref="MaxImportBytes"/>.</summary>
+    private static async Task<List<string>?> ReadLinesAsync(HttpRequest request)
+    {
+        if (request.ContentLength > MaxImportBytes)
+        {
+            return null;
+        }
+
+        var lines = new List<string>();
+        long bytes = 0;
+        try
+        {
+            using var reader = new StreamReader(request.Body, Encoding.UTF8);
+            while (await reader.ReadLineAsync(request.HttpContext.RequestAborted) is { } line)
+            {
+                bytes += line.Length + 1;
+                if (lines.Count == MaxImportLines || bytes > MaxImportBytes)
+                {
+                    return null;
+                }
+
+                lines.Add(line);
+            }
+        }
+        catch (BadHttpRequestException)
+        {
+            return null; // past the server's own limit on a body
+        }
+
+        return lines;
+    }
+
+    private static async Task<ImportLine> ImportLineAsync(
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit, int number, string text, bool dryRun)
+    {
+        ImportedUser? line;
+        try
+        {
+            line = JsonSerializer.Deserialize<ImportedUser>(text, ImportOptions);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        {
+            return new(number, null, "invalid", Errors: new() { ["$"] = ["This line is not a JSON object of a user: " + (e is JsonException json ? json.Message : "malformed.")] });
+        }
+
+        if (line is null)
+        {
+            return new(number, null, "invalid", Errors: new() { ["$"] = ["This line is not a JSON object of a user."] });
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        var user = new AppUser { Id = line.Id ?? Guid.NewGuid(), CreatedAt = line.CreatedAt ?? time.GetUtcNow() };
+        if (line.Email is null)
+        {
+            errors["email"] = ["email is required."];
+        }
+
+        var fields = new UserBody
+        {
+            Email = line.Email, EmailVerified = line.EmailVerified, PhoneNumber = line.PhoneNumber, PhoneNumberVerified = line.PhoneNumberVerified, Name = line.Name,
+            GivenName = line.GivenName, FamilyName = line.FamilyName, Locale = line.Locale, Roles = line.Roles, Disabled = line.Disabled,
+        };
+        Apply(user, fields, errors);
+        user.EmailConfirmed = line.EmailVerified ?? false;
+        if (line.PasswordHash is { } hash && !ImportedPasswordHasher.IsImportable(hash))
+        {
+            errors["passwordHash"] = ["passwordHash must be ASP.NET Core Identity's (version 2 or 3, base64) or bcrypt ($2a$, $2b$ or $2y$)."];
+        }
+
+        if (line.AcceptedTermsUrl is { Length: > 2000 })
+        {
+            errors["acceptedTermsUrl"] = ["acceptedTermsUrl is at most 2000 characters."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return new(number, line.Email, "invalid", Errors: errors);
+        }
+
+        if (await users.FindByEmailAsync(user.Email!) is not null)
+        {
+            return new(number, user.Email, "exists");
+        }
+
+        if (line.Id is not null && await db.Users.IgnoreQueryFilters().AnyAsync(u => u.Id == user.Id, http.RequestAborted))
+        {
+            return new(number, user.Email, "invalid", Errors: new() { ["id"] = ["This id is taken: leave it out for a new one."] });
+        }
+
+        if (dryRun)
+        {
+            return new(number, user.Email, "valid", user.Id);
+        }
+
+        user.PasswordHash = line.PasswordHash;
+        user.AcceptedTermsUrl = line.AcceptedTermsUrl;
+        user.TermsAcceptedAt = line.AcceptedTermsUrl is null ? null : line.TermsAcceptedAt;
+        IdentityResult result;
+        try
+        {
+            result = await users.CreateAsync(user);
+        }
+        catch (DbUpdateException)
+        {
+            return new(number, user.Email, "exists"); // made meanwhile by another request
+        }
+
+        if (result.Succeeded)
+        {
+            result = await SetRolesAsync(users, roles, user, line.Roles);
+        }
+
+        if (!result.Succeeded)
+        {
+            return new(number, user.Email, "invalid", Errors: new() { ["user"] = result.Errors.Select(e => e.Description).ToArray() });
+        }
+
+        await audit.AdminActionAsync(http, AuditEventTypes.UserCreated, userId: user.Id, details: new
+        {
+            via = "import",
+            fields = AuditLog.FieldsSet(line).Select(f => f == "passwordHash" ? "password" : f).ToArray(),
+        });
+        return new(number, user.Email, "created", user.Id);
+    }
+}
