@@ -44,6 +44,9 @@ internal static class TenantsApi
 
         public int? SessionLifetimeSeconds { get; set; }
 
+        /// <summary>Seconds without use after which a session ends (60 to 86,400), or 0 for none (the default).</summary>
+        public int? SessionIdleTimeoutSeconds { get; set; }
+
         public List<string>? ApiResources { get; set; }
 
         /// <summary>Days audit entries are kept (7 to 3,650), or 0 to keep them all (the default).</summary>
@@ -216,6 +219,15 @@ internal static class TenantsApi
         tenant.AuthorizationCodeLifetimeSeconds = Range(settings.AuthorizationCodeLifetimeSeconds, tenant.AuthorizationCodeLifetimeSeconds, 30, 600, "authorizationCodeLifetimeSeconds", errors);
         tenant.RefreshTokenReuseLeewaySeconds = Range(settings.RefreshTokenReuseLeewaySeconds, tenant.RefreshTokenReuseLeewaySeconds, 0, 120, "refreshTokenReuseLeewaySeconds", errors);
         tenant.SessionLifetimeSeconds = Range(settings.SessionLifetimeSeconds, tenant.SessionLifetimeSeconds, 60, 30 * 86_400, "sessionLifetimeSeconds", errors);
+        if (settings.SessionIdleTimeoutSeconds is { } idle)
+        {
+            if (idle != 0 && idle is < 60 or > 86_400)
+            {
+                errors["settings.sessionIdleTimeoutSeconds"] = ["sessionIdleTimeoutSeconds must be 0 (none) or from 60 to 86400."];
+            }
+
+            tenant.SessionIdleTimeoutSeconds = idle;
+        }
         if (settings.AuditRetentionDays is { } days)
         {
             if (days != 0 && days is < 7 or > 3650)
@@ -263,6 +275,7 @@ internal static class TenantsApi
             AuthorizationCodeLifetimeSeconds = t.AuthorizationCodeLifetimeSeconds,
             RefreshTokenReuseLeewaySeconds = t.RefreshTokenReuseLeewaySeconds,
             SessionLifetimeSeconds = t.SessionLifetimeSeconds,
+            SessionIdleTimeoutSeconds = t.SessionIdleTimeoutSeconds,
             ApiResources = t.ApiResources,
             AuditRetentionDays = t.AuditRetentionDays,
         });

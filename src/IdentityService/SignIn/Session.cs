@@ -21,6 +21,12 @@ public static class Session
     /// <summary>Marks a sign-in that renews a session (same sign-in, new stamp): its issue and expiry times are kept.</summary>
     public const string RenewedItem = ".renewed";
 
+    /// <summary>When the session ends whatever its activity (its lifetime from the sign-in), in UTC ticks.</summary>
+    private const string EndsItem = ".ends";
+
+    /// <summary>When the session was last used (within a minute), in UTC ticks, for the tenant's idle timeout.</summary>
+    private const string SeenItem = ".seen";
+
     /// <summary>The account's security stamp when the session began: a password set since (reset or by an admin) ends it.</summary>
     public const string StampClaim = "stamp";
 
@@ -37,15 +43,41 @@ public static class Session
             options.LogoutPath = "/logout";
             options.AccessDeniedPath = "/error";
             options.SlidingExpiration = false;
-            options.Events.OnValidatePrincipal = context =>
+            options.Events.OnValidatePrincipal = async context =>
             {
-                var tenant = context.HttpContext.RequestServices.GetRequiredService<TenantContext>().TenantId;
-                if (tenant is null || context.Principal?.FindFirstValue(TenantClaim) != tenant)
+                var tenant = context.HttpContext.RequestServices.GetRequiredService<TenantContext>().Tenant;
+                if (tenant is null || context.Principal?.FindFirstValue(TenantClaim) != tenant.Id)
                 {
                     context.RejectPrincipal();
+                    return;
                 }
 
-                return Task.CompletedTask;
+                var now = context.HttpContext.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+                var items = context.Properties.Items;
+                if (Ticks(items, EndsItem) is { } ends && now >= ends)
+                {
+                    context.RejectPrincipal();
+                    return;
+                }
+
+                if (tenant.SessionIdleTimeoutSeconds > 0)
+                {
+                    var idle = TimeSpan.FromSeconds(tenant.SessionIdleTimeoutSeconds);
+                    var seen = Ticks(items, SeenItem) ?? context.Properties.IssuedUtc ?? now;
+                    if (now - seen > idle)
+                    {
+                        context.RejectPrincipal();
+                        await context.HttpContext.SignOutAsync(Scheme);
+                        return;
+                    }
+
+                    // Activity is written back at most once a minute (a tenth of the timeout if that is shorter).
+                    if (now - seen > TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerMinute, idle.Ticks / 10)))
+                    {
+                        items[SeenItem] = now.UtcTicks.ToString(CultureInfo.InvariantCulture);
+                        context.ShouldRenew = true;
+                    }
+                }
             };
             options.Events.OnSigningIn = context =>
             {
@@ -57,6 +89,10 @@ public static class Session
                     context.Properties.IssuedUtc = now;
                     context.Properties.ExpiresUtc = now.AddSeconds(tenant.SessionLifetimeSeconds);
                 }
+
+                // The end is kept apart from the cookie's expiry, which the renewals of an idle timeout move on.
+                context.Properties.Items.TryAdd(EndsItem, (context.Properties.ExpiresUtc ?? now.AddSeconds(tenant.SessionLifetimeSeconds)).UtcTicks.ToString(CultureInfo.InvariantCulture));
+                context.Properties.Items[SeenItem] = now.UtcTicks.ToString(CultureInfo.InvariantCulture);
                 return Task.CompletedTask;
             };
         });
@@ -64,6 +100,11 @@ public static class Session
         services.AddOptions<CookieAuthenticationOptions>(Scheme).Configure<TimeProvider>((options, time) => options.TimeProvider = time);
         return services;
     }
+
+    private static DateTimeOffset? Ticks(IDictionary<string, string?> items, string key) =>
+        items.TryGetValue(key, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+            ? new DateTimeOffset(ticks, TimeSpan.Zero)
+            : null;
 
     /// <summary>The session principal of a user who just proved who they are.</summary>
     /// <param name="methods">How they proved it, as RFC 8176 <c>amr</c> values (<c>pwd</c>; with a second factor <c>otp</c> or <c>sms</c>, and <c>mfa</c>).</param>

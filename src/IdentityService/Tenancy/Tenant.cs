@@ -42,6 +42,9 @@ public sealed class Tenant
     /// <summary>Lifetime of the sign-in (SSO) cookie.</summary>
     public int SessionLifetimeSeconds { get; set; } = 8 * 3600;
 
+    /// <summary>A session unused this long ends (before its lifetime); 0 (default): only its lifetime ends it.</summary>
+    public int SessionIdleTimeoutSeconds { get; set; }
+
     /// <summary>API resources (RFC 8707 resource indicators) a client of this tenant may ask tokens for.</summary>
     public List<string> ApiResources { get; set; } = [];
 

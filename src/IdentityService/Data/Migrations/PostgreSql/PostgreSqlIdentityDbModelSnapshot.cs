@@ -727,6 +727,9 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<int>("RefreshTokenReuseLeewaySeconds")
                         .HasColumnType("integer");
 
+                    b.Property<int>("SessionIdleTimeoutSeconds")
+                        .HasColumnType("integer");
+
                     b.Property<int>("SessionLifetimeSeconds")
                         .HasColumnType("integer");
 

@@ -729,6 +729,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<int>("RefreshTokenReuseLeewaySeconds")
                         .HasColumnType("int");
 
+                    b.Property<int>("SessionIdleTimeoutSeconds")
+                        .HasColumnType("int");
+
                     b.Property<int>("SessionLifetimeSeconds")
                         .HasColumnType("int");
 

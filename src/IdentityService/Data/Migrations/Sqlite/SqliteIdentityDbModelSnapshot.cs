@@ -719,6 +719,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<int>("RefreshTokenReuseLeewaySeconds")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("SessionIdleTimeoutSeconds")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("SessionLifetimeSeconds")
                         .HasColumnType("INTEGER");
 
