@@ -19,29 +19,10 @@ internal static partial class UsersApi
     public const long MaxImportBytes = 20 * 1024 * 1024;
 
     /// <summary>A line of an import: what the users API and the export show (unknown fields, such as <c>mfaEnrolled</c>, are ignored).</summary>
-    public sealed class ImportedUser
+    public sealed class ImportedUser : UserFields
     {
+        /// <summary>Kept, so that the <c>sub</c> the apps know stays the same; a new one when absent.</summary>
         public Guid? Id { get; set; }
-
-        public string? Email { get; set; }
-
-        public bool? EmailVerified { get; set; }
-
-        public string? PhoneNumber { get; set; }
-
-        public bool? PhoneNumberVerified { get; set; }
-
-        public string? Name { get; set; }
-
-        public string? GivenName { get; set; }
-
-        public string? FamilyName { get; set; }
-
-        public string? Locale { get; set; }
-
-        public List<string>? Roles { get; set; }
-
-        public bool? Disabled { get; set; }
 
         /// <summary>ASP.NET Core Identity's (as this service exports it) or bcrypt; none: the person sets one through "Forgot your password?".</summary>
         public string? PasswordHash { get; set; }
@@ -152,12 +133,7 @@ internal static partial class UsersApi
             errors["email"] = ["email is required."];
         }
 
-        var fields = new UserBody
-        {
-            Email = line.Email, EmailVerified = line.EmailVerified, PhoneNumber = line.PhoneNumber, PhoneNumberVerified = line.PhoneNumberVerified, Name = line.Name,
-            GivenName = line.GivenName, FamilyName = line.FamilyName, Locale = line.Locale, Roles = line.Roles, Disabled = line.Disabled,
-        };
-        Apply(user, fields, errors);
+        Apply(user, line, errors);
         user.EmailConfirmed = line.EmailVerified ?? false;
         if (line.PasswordHash is { } hash && !ImportedPasswordHasher.IsImportable(hash))
         {

@@ -12,11 +12,10 @@ namespace IdentityService.Management;
 /// <summary><c>/api/v1/tenants/{tenant}/users</c>: the tenant's users, addressed by id. Password hashes never leave.</summary>
 internal static partial class UsersApi
 {
-    public sealed class UserBody
+    /// <summary>A user's fields as the API sets them (all optional: absent fields keep their value).</summary>
+    public class UserFields
     {
         public string? Email { get; set; }
-
-        public string? Password { get; set; }
 
         public bool? EmailVerified { get; set; }
 
@@ -35,6 +34,11 @@ internal static partial class UsersApi
         public List<string>? Roles { get; set; }
 
         public bool? Disabled { get; set; }
+    }
+
+    public sealed class UserBody : UserFields
+    {
+        public string? Password { get; set; }
     }
 
     public sealed record UserView(
@@ -264,7 +268,7 @@ internal static partial class UsersApi
         return Results.NoContent();
     }
 
-    private static void Apply(AppUser user, UserBody request, Dictionary<string, string[]> errors)
+    private static void Apply(AppUser user, UserFields request, Dictionary<string, string[]> errors)
     {
         if (request.Email is not null)
         {

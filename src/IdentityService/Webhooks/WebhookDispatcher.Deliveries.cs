@@ -119,8 +119,8 @@ public sealed partial class WebhookDispatcher
         }
     }
 
-    /// <summary>One look for deliveries left behind (their replica stopped), across tenants. Answers how many it took.</summary>
-    internal async Task<int> TakeOverAsync(CancellationToken cancellationToken)
+    /// <summary>One look for deliveries left behind (their replica stopped), across tenants.</summary>
+    private async Task TakeOverAsync(CancellationToken cancellationToken)
     {
         List<WebhookDelivery> overdue;
         using (var scope = _scopes.CreateScope())
@@ -131,7 +131,6 @@ public sealed partial class WebhookDispatcher
                 .OrderBy(d => d.NextAttemptAt).Take(TakeOverBatch).ToListAsync(cancellationToken);
         }
 
-        var taken = 0;
         foreach (var delivery in overdue)
         {
             if (await _tenants.FindAsync(delivery.TenantId, cancellationToken) is not { } tenant
@@ -140,13 +139,10 @@ public sealed partial class WebhookDispatcher
                 continue;
             }
 
-            taken++;
             if (await JobAsync(tenant, delivery, cancellationToken) is { } job)
             {
                 _ = RunAsync(job, delivery.Id, delivery.Attempts, schedule: true, cancellationToken);
             }
         }
-
-        return taken;
     }
 }
