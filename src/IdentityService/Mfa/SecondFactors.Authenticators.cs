@@ -129,7 +129,9 @@ public sealed partial class SecondFactors
             return true;
         }
 
-        if (user.TwoFactorEnabled && (await UsableFactorsAsync(user, await policies.GetAsync(tenant.Required, cancellationToken), cancellationToken)).Count > 0)
+        // Asked: the person chose it (optional), or every account is (required).
+        var policy = await policies.GetAsync(tenant.Required, cancellationToken);
+        if ((user.TwoFactorEnabled || policy.Mfa.Mode == "required") && (await UsableFactorsAsync(user, policy, cancellationToken)).Count > 0)
         {
             return true;
         }
