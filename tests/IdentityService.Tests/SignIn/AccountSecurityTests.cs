@@ -97,6 +97,35 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
     }
 
     [Fact]
+    public async Task InRequiredMode_RemovingTheApp_KeepsTheRecoveryCodes_WhileEmailCodesCanBeAsked()
+    {
+        using var browser = await SignedInAsync();
+        var setup = await PostAsync(browser, "setup", []);
+        var secret = Secret().Match(setup).Groups[1].Value;
+        await PostAsync(browser, "enroll", new() { ["Pending"] = Hidden(setup, "Pending"), ["Code"] = Code(secret) }, setup);
+
+        // Signed in with the app, the person stops being asked (optional); then the tenant requires a second step.
+        using var strong = _factory.CreateBrowser();
+        await new SignInPage(strong, Tenant).PostAsync(Email, Password);
+        _factory.Time.Advance(TimeSpan.FromSeconds(30));
+        var done = await strong.PostAsync("/t/acme/mfa", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Factor"] = "totp",
+            ["Code"] = Code(secret),
+            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(await strong.GetStringAsync("/t/acme/mfa")),
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        Assert.Contains("Sign-ins ask for your password only.", await PostAsync(strong, "ask", new() { ["ask"] = "false" }));
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode = "required" } }, HttpStatusCode.OK);
+
+        _factory.Time.Advance(TimeSpan.FromSeconds(30));
+        var removed = await PostAsync(strong, "remove", new() { ["Code"] = Code(secret) });
+
+        Assert.Contains(SecurityModel.RemovedMessage, removed);
+        Assert.Matches("You have [0-9]+ recovery codes left.", removed);
+    }
+
+    [Fact]
     public async Task WrongCodesToRemoveTheApp_CountOnTheAccountsLockout()
     {
         using var browser = await SignedInAsync();
