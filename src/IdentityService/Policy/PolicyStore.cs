@@ -32,6 +32,13 @@ public sealed class PolicyStore : IDisposable
         Converters = { new LiteralStrings() },
     };
 
+    /// <summary>
+    /// A stored document's reading: a field an earlier version wrote and this one no longer has (such as
+    /// <c>signUp.termsUrl</c>, which became <c>terms.url</c>) is skipped, and goes at the next change. Only what a
+    /// caller sends is refused for an unknown field.
+    /// </summary>
+    private static readonly JsonSerializerOptions Stored = new(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip };
+
     /// <summary>The longest a cached policy is used after it was read (from the injected clock).</summary>
     internal static readonly TimeSpan Ttl = TimeSpan.FromMinutes(5);
 
@@ -137,7 +144,7 @@ public sealed class PolicyStore : IDisposable
             return current;
         }
 
-        return new CachedPolicy(document is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(document, Json)!, digest);
+        return new CachedPolicy(document is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(document, Stored)!, digest);
     }
 
     private void Apply(string tenantId, RefreshAheadEntry<CachedPolicy> entry, CachedPolicy? read, long version)
@@ -164,7 +171,7 @@ public sealed class PolicyStore : IDisposable
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         var now = _time.GetUtcNow();
         var record = await db.Set<TenantPolicyRecord>().FirstOrDefaultAsync(cancellationToken);
-        var before = record is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(record.Document, Json)!;
+        var before = record is null ? new TenantPolicy() : JsonSerializer.Deserialize<TenantPolicy>(record.Document, Stored)!;
         var document = JsonSerializer.Serialize(policy, Json);
         if (record is null)
         {

@@ -285,6 +285,33 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     }
 
     [Fact]
+    public async Task AStoredPolicyWithAFieldAnEarlierVersionWrote_IsStillRead_AndTheFieldGoesAtTheNextChange()
+    {
+        // 0.29 wrote signUp.termsUrl for one commit before it became terms.url: the bench's database kept one (a 500).
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { lockout = new { maxFailedAttempts = 7 } }, HttpStatusCode.OK);
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            var record = await db.Set<TenantPolicyRecord>().SingleAsync();
+            var document = JsonNode.Parse(record.Document)!;
+            document["signUp"]!["termsUrl"] = null;
+            record.Document = document.ToJsonString();
+            await db.SaveChangesAsync();
+        }
+
+        using var fresh = new IdentityServiceFactory(_factory) { Output = output };
+        var read = await fresh.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        var changed = await fresh.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { lockout = new { maxFailedAttempts = 8 } }, HttpStatusCode.OK);
+
+        Assert.Equal(7, read["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+        Assert.Null(changed["signUp"]!["termsUrl"]);
+        Assert.False(changed["signUp"]!.AsObject().ContainsKey("termsUrl"));
+        Assert.Equal(HttpStatusCode.OK, (await fresh.CreateBrowser().GetAsync("/t/acme/login")).StatusCode);
+        // What a caller sends is still refused for an unknown field.
+        Assert.Equal(HttpStatusCode.BadRequest, (await fresh.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { termsUrl = "https://acme.example/terms" } })).StatusCode);
+    }
+
+    [Fact]
     public async Task AnotherTenantsAdmin_CannotReadOrChangeThePolicy()
     {
         await _factory.CreateTenantAsync("other");
