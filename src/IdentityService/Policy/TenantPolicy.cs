@@ -45,13 +45,24 @@ public sealed class TenantPolicy
 public sealed class BrandingPolicy
 {
     /// <summary>The logo (an absolute https URL, such as the tenant's CDN); the pages' policy allows images from its origin. None by default.</summary>
-    public string? LogoUrl { get; set; }
+    public string? LogoUrl
+    {
+        get => _logoUrl;
+        set
+        {
+            _logoUrl = value;
+            LogoOrigin = value is not null && Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri.GetLeftPart(UriPartial.Authority) : null;
+        }
+    }
 
     /// <summary>The buttons' colour, <c>#rrggbb</c>; their text is black or white, whichever reads better on it. Default: the service's blue.</summary>
     public string? PrimaryColor { get; set; }
 
-    /// <summary>The logo's origin (<c>https://host[:port]</c>), for the pages' Content Security Policy; null without a logo.</summary>
-    public string? LogoOrigin() => LogoUrl is not null && Uri.TryCreate(LogoUrl, UriKind.Absolute, out var uri) ? uri.GetLeftPart(UriPartial.Authority) : null;
+    private string? _logoUrl;
+
+    /// <summary>The logo's origin (<c>https://host[:port]</c>), for the pages' Content Security Policy; null without a logo. Worked out once, as the URL is set.</summary>
+    [JsonIgnore]
+    public string? LogoOrigin { get; private set; }
 
     /// <summary>Black or white, whichever contrasts more with <see cref="PrimaryColor"/> (WCAG's relative luminance).</summary>
     public string TextColor()

@@ -25,6 +25,14 @@ public sealed class PageSecurityHeaders : IAsyncPageFilter
     /// <summary>Where reCAPTCHA's script, frames and pictures come from (Google's documented CSP sources).</summary>
     private const string Recaptcha = "https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/";
 
+    private const string BrandingKey = "IdentityService.Branding";
+
+    // The policy's fixed parts; only the nonce and the tenant's logo origin change between responses.
+    private const string ScriptsFrom = "default-src 'none'; script-src ";
+    private const string ImagesFrom = "style-src 'unsafe-inline'; img-src 'self' data: https://www.gstatic.com/recaptcha/";
+    private const string TheRest = "connect-src 'self' https://www.google.com/recaptcha/; "
+        + "frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; frame-ancestors 'none'; base-uri 'none'";
+
     /// <summary>This response's nonce, for a page's <c>&lt;script nonce&gt;</c>: 128 random bits, new for every response.</summary>
     public static string Nonce(HttpContext context)
     {
@@ -37,17 +45,19 @@ public sealed class PageSecurityHeaders : IAsyncPageFilter
         return nonce;
     }
 
+    /// <summary>The tenant's branding, read once per page by this filter for its header and the layout alike.</summary>
+    public static BrandingPolicy? Branding(HttpContext context) => context.Items[BrandingKey] as BrandingPolicy;
+
     public async Task OnPageHandlerSelectionAsync(PageHandlerSelectedContext context)
     {
         var http = context.HttpContext;
-        var logo = http.RequestServices.GetRequiredService<TenantContext>().Tenant is { } tenant
-            ? (await http.RequestServices.GetRequiredService<PolicyStore>().GetAsync(tenant, http.RequestAborted)).Branding.LogoOrigin()
+        var branding = http.RequestServices.GetRequiredService<TenantContext>().Tenant is { } tenant
+            ? (await http.RequestServices.GetRequiredService<PolicyStore>().GetAsync(tenant, http.RequestAborted)).Branding
             : null;
+        http.Items[BrandingKey] = branding;
+        var logo = branding?.LogoOrigin;
         var headers = http.Response.Headers;
-        headers.ContentSecurityPolicy =
-            $"default-src 'none'; script-src 'nonce-{Nonce(http)}' {Recaptcha}; style-src 'unsafe-inline'; "
-            + $"img-src 'self' data: https://www.gstatic.com/recaptcha/{(logo is null ? "" : " " + logo)}; connect-src 'self' https://www.google.com/recaptcha/; "
-            + "frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; frame-ancestors 'none'; base-uri 'none'";
+        headers.ContentSecurityPolicy = $"{ScriptsFrom}'nonce-{Nonce(http)}' {Recaptcha}; {ImagesFrom}{(logo is null ? "" : " " + logo)}; {TheRest}";
         headers.XFrameOptions = "DENY";
         headers.XContentTypeOptions = "nosniff";
         headers["Referrer-Policy"] = "no-referrer";
