@@ -79,6 +79,10 @@ public static class AuditEventTypes
 
     /// <summary>A person's own deletion refused (a wrong password): not <see cref="UserDeleted"/>, which webhooks take as done.</summary>
     public const string UserDeletionRefused = "user.deletion_refused";
+
+    /// <summary>A person allowed (or denied) a device's sign-in with the code it showed (the device authorization grant).</summary>
+    public const string UserDeviceAuthorized = "user.device_authorized";
+    public const string UserDeviceDenied = "user.device_denied";
     public const string ClientCreated = "client.created";
     public const string ClientUpdated = "client.updated";
     public const string ClientDeleted = "client.deleted";
@@ -99,7 +103,7 @@ public static class AuditEventTypes
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
         PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested, UserTermsAccepted,
-        UserDeletionRefused,
+        UserDeletionRefused, UserDeviceAuthorized, UserDeviceDenied,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, WebhookRedelivered, TenantExported,
         ErrorsAlert,

@@ -1,6 +1,7 @@
 using IdentityService.Policy;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
+using Microsoft.AspNetCore;
 
 namespace IdentityService.Audit;
 
@@ -18,11 +19,19 @@ internal sealed class ErrorAlerts(RequestDelegate next, PolicyStore policies, IP
 {
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// A device polling the token endpoint while its person has not answered yet (RFC 8628 3.5): a 400 by the protocol,
+    /// every few seconds for minutes per device, and no error of anyone's.
+    /// </summary>
+    private static bool IsDevicePolling(HttpContext context) =>
+        context.GetOpenIddictServerResponse()?.Error is OpenIddict.Abstractions.OpenIddictConstants.Errors.AuthorizationPending
+            or OpenIddict.Abstractions.OpenIddictConstants.Errors.SlowDown;
+
     public async Task InvokeAsync(HttpContext context, TenantContext tenantContext)
     {
         await next(context);
         var status = context.Response.StatusCode;
-        if (status < 400 || tenantContext.Tenant is not { } tenant)
+        if (status < 400 || tenantContext.Tenant is not { } tenant || IsDevicePolling(context))
         {
             return;
         }

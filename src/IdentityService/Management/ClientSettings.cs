@@ -13,7 +13,7 @@ namespace IdentityService.Management;
 /// </summary>
 internal static class ClientSettings
 {
-    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials];
+    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode];
     private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
 
     public static void Apply(OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientsApi.ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating)
@@ -146,6 +146,11 @@ internal static class ClientSettings
         if (grants.Contains(GrantTypes.AuthorizationCode))
         {
             descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.ResponseTypes.Code]);
+        }
+
+        if (grants.Contains(GrantTypes.DeviceCode))
+        {
+            descriptor.Permissions.Add(Permissions.Endpoints.DeviceAuthorization);
         }
 
         foreach (var scope in scopes.Distinct().Where(s => s != Scopes.OpenId))

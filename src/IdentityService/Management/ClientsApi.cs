@@ -264,7 +264,7 @@ internal static class ClientsApi
         var permissions = await manager.GetPermissionsAsync(entity);
         List<string> With(string prefix) => permissions.Where(p => p.StartsWith(prefix, StringComparison.Ordinal)).Select(p => p[prefix.Length..]).ToList();
         var scopes = With(Permissions.Prefixes.Scope);
-        if (permissions.Contains(Permissions.Endpoints.Authorization))
+        if (permissions.Contains(Permissions.Endpoints.Authorization) || permissions.Contains(Permissions.Endpoints.DeviceAuthorization))
         {
             scopes.Insert(0, Scopes.OpenId);
         }

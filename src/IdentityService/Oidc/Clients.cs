@@ -16,9 +16,13 @@ internal static class Clients
     /// audiences; plus the management API when the <c>manage</c> scope is granted.
     /// </summary>
     /// <returns>The audiences, or null when the request names a resource the tenant does not have.</returns>
-    public static List<string>? ResourcesFor(OpenIddictRequest request, object application, IEnumerable<string> scopes, Tenancy.Tenant tenant)
+    public static List<string>? ResourcesFor(OpenIddictRequest request, object application, IEnumerable<string> scopes, Tenancy.Tenant tenant) =>
+        ResourcesFor(request.GetResources(), application, scopes, tenant);
+
+    /// <inheritdoc cref="ResourcesFor(OpenIddictRequest, object, IEnumerable{string}, Tenancy.Tenant)"/>
+    public static List<string>? ResourcesFor(IEnumerable<string> requested, object application, IEnumerable<string> scopes, Tenancy.Tenant tenant)
     {
-        var resources = request.GetResources().ToList();
+        var resources = requested.ToList();
         if (resources.Any(r => !tenant.ApiResources.Contains(r)))
         {
             return null;

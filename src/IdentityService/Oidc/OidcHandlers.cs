@@ -217,7 +217,7 @@ internal sealed class InferEndpointTypeByPath : IOpenIddictServerHandler<Process
 }
 
 /// <summary>
-/// Leaves the user's profile claims (name, email, phone, roles...) out of authorization codes and refresh tokens.
+/// Leaves the user's profile claims (name, email, phone, roles...) out of authorization and device codes and refresh tokens.
 /// Only this service reads those, and its token endpoint builds the new tokens' claims from the user's current record
 /// at every exchange and refresh (<see cref="TokenEndpoint"/>); the subject, the authentication time and OpenIddict's
 /// own claims (scopes, resources, presenters, the authorization) stay. Smaller tokens to encrypt, sign, decrypt and
@@ -244,6 +244,7 @@ internal sealed class SlimInternalTokens : IOpenIddictServerHandler<ProcessSignI
     public ValueTask HandleAsync(ProcessSignInContext context)
     {
         Slim(context.AuthorizationCodePrincipal);
+        Slim(context.DeviceCodePrincipal);
         Slim(context.RefreshTokenPrincipal);
         return ValueTask.CompletedTask;
     }

@@ -46,9 +46,13 @@ public static class OidcSetup
                     .SetUserInfoEndpointUris("connect/userinfo")
                     .SetIntrospectionEndpointUris("connect/introspect")
                     .SetRevocationEndpointUris("connect/revoke")
-                    .SetEndSessionEndpointUris("connect/endsession");
+                    .SetEndSessionEndpointUris("connect/endsession")
+                    // The device authorization grant (RFC 8628): a TV or a command-line tool asks for a code at
+                    // connect/device and polls the token endpoint while its user approves it on the device page.
+                    .SetDeviceAuthorizationEndpointUris("connect/device")
+                    .SetEndUserVerificationEndpointUris("device");
 
-                options.AllowAuthorizationCodeFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow();
+                options.AllowAuthorizationCodeFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow().AllowDeviceAuthorizationFlow();
                 options.RequireProofKeyForCodeExchange();
                 // prompt=create opens the sign-up page where a tenant takes sign-ups (the sign-in page elsewhere).
                 options.RegisterPromptValues(PromptValues.Create);
@@ -86,12 +90,14 @@ public static class OidcSetup
                 options.AddSealedRefreshTokens();
                 options.AddCodeIssuanceWrites();
                 options.AddRequestRules();
+                options.AddDeviceRequests();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough()
+                    .EnableEndUserVerificationEndpointPassthrough()
                     .EnableStatusCodePagesIntegration();
                 if (environment.IsDevelopment())
                 {

@@ -11,7 +11,7 @@ namespace IdentityService.Oidc;
 
 /// <summary>
 /// The token endpoint, after OpenIddict has authenticated the client and validated the grant.
-/// A code or refresh token is exchanged only while its user still exists, with claims rebuilt from
+/// A code (authorization or device) or refresh token is exchanged only while its user still exists, with claims rebuilt from
 /// the user's current profile; client credentials get a token whose subject is the client.
 /// </summary>
 internal static class TokenEndpoint
@@ -50,7 +50,7 @@ internal static class TokenEndpoint
             return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 
-        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType() || request.IsDeviceCodeGrantType())
         {
             // Resolved here, not as parameters: a client_credentials grant has no user and needs neither.
             var db = context.RequestServices.GetRequiredService<IdentityDb>();

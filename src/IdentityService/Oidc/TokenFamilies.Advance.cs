@@ -84,15 +84,17 @@ internal static partial class TokenFamilies
 
         public async ValueTask HandleAsync(ProcessSignInContext context)
         {
-            if (context.EndpointType is not OpenIddictServerEndpointType.Token
-                || !(context.Request.IsAuthorizationCodeGrantType() || context.Request.IsRefreshTokenGrantType()))
+            var firstOfFamily = context.Request.IsAuthorizationCodeGrantType() || context.Request.IsDeviceCodeGrantType();
+            if (context.EndpointType is not OpenIddictServerEndpointType.Token || !(firstOfFamily || context.Request.IsRefreshTokenGrantType()))
             {
                 return;
             }
 
             var authentication = context.Transaction.GetProperty<ProcessAuthenticationContext>(typeof(ProcessAuthenticationContext).FullName!)
                 ?? throw new InvalidOperationException("The grant was not authenticated.");
-            var presented = context.Request.IsAuthorizationCodeGrantType() ? authentication.AuthorizationCodePrincipal : authentication.RefreshTokenPrincipal;
+            var presented = context.Request.IsAuthorizationCodeGrantType() ? authentication.AuthorizationCodePrincipal
+                : context.Request.IsDeviceCodeGrantType() ? authentication.DeviceCodePrincipal
+                : authentication.RefreshTokenPrincipal;
             if (presented?.GetAuthorizationId() is not { Length: > 0 } authorizationId)
             {
                 throw new InvalidOperationException("A code or refresh token without a family was accepted.");
@@ -118,7 +120,7 @@ internal static partial class TokenFamilies
                 return;
             }
 
-            if (context.Request.IsAuthorizationCodeGrantType())
+            if (firstOfFamily)
             {
                 context.Transaction.SetProperty(NextGenerationProperty, (object)family.TokenGeneration);
                 return;

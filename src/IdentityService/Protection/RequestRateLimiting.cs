@@ -9,7 +9,7 @@ namespace IdentityService.Protection;
 
 /// <summary>
 /// The request rate limits of a tenant's policy (<c>rateLimits</c>): every request of a tenant counts
-/// against <c>requestsPerTenantPerSecond</c>, and each client's token requests against
+/// against <c>requestsPerTenantPerSecond</c>, and each client's token (and device authorization) requests against
 /// <c>tokenRequestsPerClientPerSecond</c>. The token endpoint and the management API answer 429 with
 /// <c>Retry-After</c> past a limit. (The sign-in page's per-IP limit is a step of the sign-in pipeline,
 /// so that a refusal there looks like any other.) Counters live in the protection store: shared through
@@ -47,7 +47,7 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
                 return true;
             }
 
-            return HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals("/connect/token", StringComparison.Ordinal)
+            return HttpMethods.IsPost(context.Request.Method) && IsClientRequest(context.Request.Path)
                 && await ClientIdAsync(context) is { } clientId
                 && await store.IncrementAsync(tenant.Id, $"rl:token:{clientId}", Second, context.RequestAborted) > limits.TokenRequestsPerClientPerSecond;
         }
@@ -59,6 +59,10 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
             return false;
         }
     }
+
+    /// <summary>The token endpoint and the device authorization endpoint: what a client's own requests count against.</summary>
+    private static bool IsClientRequest(PathString path) =>
+        path.Equals("/connect/token", StringComparison.Ordinal) || path.Equals("/connect/device", StringComparison.Ordinal);
 
     /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>).</summary>
     private async Task<Tenant?> ManagedTenantAsync(HttpContext context)

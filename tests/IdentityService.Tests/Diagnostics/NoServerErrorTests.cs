@@ -188,6 +188,13 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         { "GET", "/t/acme/consent?ReturnUrl=http%3A%2F%2F%5B%3A%3A" },
         { "GET", "/t/acme/logout" },
         { "POST", "/t/acme/logout" },
+        { "GET", "/t/acme/device" },
+        { "GET", "/t/acme/device?user_code=%00" },
+        { "GET", "/t/acme/device?user_code=1234-5678-9012" },
+        { "POST", "/t/acme/device" },
+        { "POST", "/t/acme/device?user_code=x" },
+        { "POST", "/t/acme/connect/device" },
+        { "GET", "/t/acme/connect/device" },
         { "GET", "/t/Acme/connect/token" },
         { "POST", "/connect/token" },
     };

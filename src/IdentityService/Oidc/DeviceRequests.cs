@@ -1,0 +1,78 @@
+using System.Security.Claims;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// The device authorization endpoint (RFC 8628 3.1) with resource indicators (RFC 8707), as the authorization endpoint
+/// takes them: each one named must be one of the tenant's API resources and allowed to the client, else
+/// <c>invalid_target</c>; those named are kept in the request the person then allows on the device page.
+/// (Resource validation is off in OpenIddict's options for every endpoint, see <see cref="OidcSetup"/>.)
+/// </summary>
+internal static class DeviceRequests
+{
+    public static OpenIddictServerBuilder AddDeviceRequests(this OpenIddictServerBuilder builder) => builder
+        .AddEventHandler(ValidateResources.Descriptor)
+        .AddEventHandler(KeepResources.Descriptor);
+
+    internal sealed class ValidateResources : IOpenIddictServerHandler<ValidateDeviceAuthorizationRequestContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateDeviceAuthorizationRequestContext>()
+                .UseSingletonHandler<ValidateResources>()
+                .SetOrder(OpenIddictServerHandlers.Device.ValidateScopePermissions.Descriptor.Order + 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(ValidateDeviceAuthorizationRequestContext context)
+        {
+            var resources = context.Request.GetResources();
+            if (resources.IsDefaultOrEmpty)
+            {
+                return;
+            }
+
+            var tenant = context.Transaction.TenantState().Tenant;
+            var applications = context.Transaction.RequestServices().GetRequiredService<IOpenIddictApplicationManager>();
+            var application = await applications.FindByClientIdAsync(context.ClientId!, context.CancellationToken);
+            foreach (var resource in resources)
+            {
+                if (!tenant.ApiResources.Contains(resource) || application is null
+                    || !await applications.HasPermissionAsync(application, Permissions.Prefixes.Resource + resource, context.CancellationToken))
+                {
+                    context.Reject(Errors.InvalidTarget, "A resource is not one of this tenant's API resources, or not one this client may ask for.");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>The request's scopes and resources, kept in the device code and its user code as OpenIddict keeps the scopes.</summary>
+    internal sealed class KeepResources : IOpenIddictServerHandler<HandleDeviceAuthorizationRequestContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<HandleDeviceAuthorizationRequestContext>()
+                .UseSingletonHandler<KeepResources>()
+                .SetOrder(int.MaxValue - 100_000)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public ValueTask HandleAsync(HandleDeviceAuthorizationRequestContext context)
+        {
+            var resources = context.Request.GetResources();
+            if (context.Principal is null && !resources.IsDefaultOrEmpty)
+            {
+                // As OpenIddict makes it when no handler does (an identity without authentication type: nobody is signed in yet).
+                var principal = new ClaimsPrincipal(new ClaimsIdentity());
+                principal.SetScopes(context.Request.GetScopes());
+                principal.SetResources(resources);
+                context.Principal = principal;
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
