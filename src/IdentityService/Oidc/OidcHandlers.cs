@@ -120,6 +120,7 @@ internal sealed class InferEndpointTypeByPath : IOpenIddictServerHandler<Process
             Matches(options.EndUserVerificationEndpointUris) ? OpenIddictServerEndpointType.EndUserVerification :
             Matches(options.IntrospectionEndpointUris) ? OpenIddictServerEndpointType.Introspection :
             Matches(options.JsonWebKeySetEndpointUris) ? OpenIddictServerEndpointType.JsonWebKeySet :
+            Matches(options.PushedAuthorizationEndpointUris) ? OpenIddictServerEndpointType.PushedAuthorization :
             Matches(options.RevocationEndpointUris) ? OpenIddictServerEndpointType.Revocation :
             Matches(options.TokenEndpointUris) ? OpenIddictServerEndpointType.Token :
             Matches(options.UserInfoEndpointUris) ? OpenIddictServerEndpointType.UserInfo :
@@ -181,7 +182,7 @@ internal sealed class InferEndpointTypeByPath : IOpenIddictServerHandler<Process
         {
             options.AuthorizationEndpointUris, options.ConfigurationEndpointUris, options.DeviceAuthorizationEndpointUris,
             options.EndSessionEndpointUris, options.EndUserVerificationEndpointUris, options.IntrospectionEndpointUris,
-            options.JsonWebKeySetEndpointUris, options.RevocationEndpointUris, options.TokenEndpointUris, options.UserInfoEndpointUris,
+            options.JsonWebKeySetEndpointUris, options.PushedAuthorizationEndpointUris, options.RevocationEndpointUris, options.TokenEndpointUris, options.UserInfoEndpointUris,
         }.All(list => list.All(IsPlainRelativePath));
         Plain.AddOrUpdate(options.TokenEndpointUris, plain);
         return plain;

@@ -19,6 +19,8 @@ public sealed class InferEndpointTypeTests
         "/t/acme/connect", "/t/acme", "/t/acme/", "/t/acmeconnect/token", "/t/acme//connect/token", "/t/other/connect/token",
         "/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks/", "/t/acme/connect/userinfo", "/t/acme/connect/userinfo/",
         "/t/acme/connect/userinfo//", "/connect/token", "/connect/token/", "/.well-known/jwks", "/", "/t/acme/connect/authorize",
+        "/t/acme/connect/par", "/t/acme/connect/device", "/t/acme/device", "/t/acme/device/", "/t/acme/connect/introspect",
+        "/t/acme/connect/revoke", "/t/acme/connect/endsession",
     ];
 
     [Fact]
@@ -69,6 +71,13 @@ public sealed class InferEndpointTypeTests
         options.UserInfoEndpointUris.Add(new Uri(userInfo, UriKind.RelativeOrAbsolute));
         options.ConfigurationEndpointUris.Add(new Uri(".well-known/openid-configuration", UriKind.Relative));
         options.JsonWebKeySetEndpointUris.Add(new Uri(".well-known/jwks", UriKind.Relative));
+        // The service's other endpoints, as OidcSetup names them: each must be told apart as OpenIddict does.
+        options.PushedAuthorizationEndpointUris.Add(new Uri("connect/par", UriKind.Relative));
+        options.DeviceAuthorizationEndpointUris.Add(new Uri("connect/device", UriKind.Relative));
+        options.EndUserVerificationEndpointUris.Add(new Uri("device", UriKind.Relative));
+        options.IntrospectionEndpointUris.Add(new Uri("connect/introspect", UriKind.Relative));
+        options.RevocationEndpointUris.Add(new Uri("connect/revoke", UriKind.Relative));
+        options.EndSessionEndpointUris.Add(new Uri("connect/endsession", UriKind.Relative));
         return options;
     }
 
