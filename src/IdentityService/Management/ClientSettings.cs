@@ -120,6 +120,12 @@ internal static class ClientSettings
             entity.FirstParty = firstParty;
         }
 
+        var requirePushed = request.RequirePushedAuthorization ?? descriptor.Requirements.Contains(Requirements.Features.PushedAuthorizationRequests);
+        if (requirePushed && !grants.Contains(GrantTypes.AuthorizationCode))
+        {
+            errors["requirePushedAuthorization"] = ["Only a client with the authorization_code grant makes authorization requests to push."];
+        }
+
         if (errors.Count > 0)
         {
             return;
@@ -128,6 +134,11 @@ internal static class ClientSettings
         descriptor.Permissions.Clear();
         descriptor.Requirements.Clear();
         descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
+        if (requirePushed)
+        {
+            descriptor.Requirements.Add(Requirements.Features.PushedAuthorizationRequests);
+        }
+
         descriptor.Permissions.Add(Permissions.Endpoints.Token);
         if (!isPublic)
         {
@@ -145,7 +156,9 @@ internal static class ClientSettings
 
         if (grants.Contains(GrantTypes.AuthorizationCode))
         {
-            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.EndSession, Permissions.ResponseTypes.Code]);
+            // Every client that may send a person to sign in may push its request first (RFC 9126): clients such as
+            // ASP.NET Core's OpenID Connect handler push whenever the discovery document names the endpoint.
+            descriptor.Permissions.UnionWith([Permissions.Endpoints.Authorization, Permissions.Endpoints.PushedAuthorization, Permissions.Endpoints.EndSession, Permissions.ResponseTypes.Code]);
         }
 
         if (grants.Contains(GrantTypes.DeviceCode))

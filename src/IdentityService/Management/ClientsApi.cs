@@ -39,6 +39,9 @@ internal static class ClientsApi
         public List<string>? AllowedOrigins { get; set; }
 
         public bool? FirstParty { get; set; }
+
+        /// <summary>Whether the client's authorization requests must be pushed first (RFC 9126); false by default.</summary>
+        public bool? RequirePushedAuthorization { get; set; }
     }
 
     public sealed class RotateSecret
@@ -52,7 +55,7 @@ internal static class ClientsApi
         IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
         IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
         IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
-        string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
+        bool RequirePushedAuthorization, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
 
     public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
     {
@@ -274,6 +277,7 @@ internal static class ClientsApi
             (await manager.GetRedirectUrisAsync(entity)).ToList(), (await manager.GetPostLogoutRedirectUrisAsync(entity)).ToList(),
             With(Permissions.Prefixes.GrantType), scopes, With(Permissions.Prefixes.Resource),
             Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
+            (await manager.GetRequirementsAsync(entity)).Contains(Requirements.Features.PushedAuthorizationRequests),
             PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
     }
 

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.ViewFeatures;
 using Microsoft.Extensions.Primitives;
 using OpenIddict.Abstractions;
+using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
@@ -39,9 +40,15 @@ internal static class AuthorizationEndpoint
             return Results.NotFound();
         }
 
+        // A pushed request (RFC 9126) comes back here after each page with its request_uri, its parameters unchanged:
+        // a prompt is then met by what happened since the client pushed it, not taken out of the URL.
+        var pushedAt = PushedAt(context, request);
+        var session = await context.GetSessionAsync();
+        var authTime = session?.GetAuthTime();
+
         // prompt=create (Initiating User Registration via OpenID Connect): the sign-up page, where the tenant takes
         // sign-ups; back here after it, without the prompt. Elsewhere the request goes on as without it.
-        if (request.HasPromptValue(PromptValues.Create)
+        if (request.HasPromptValue(PromptValues.Create) && !Since(pushedAt, authTime)
             && await context.RequestServices.GetRequiredService<SignUps>().AvailableAsync(context.RequestAborted))
         {
             var afterSignUp = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
@@ -49,11 +56,9 @@ internal static class AuthorizationEndpoint
             return Results.Redirect(string.IsNullOrEmpty(request.LoginHint) ? signUp : signUp + "&login_hint=" + Uri.EscapeDataString(request.LoginHint));
         }
 
-        var session = await context.GetSessionAsync();
-        var authTime = session?.GetAuthTime();
         var now = time.GetUtcNow();
         var mustSignIn = session is null
-            || request.HasPromptValue(PromptValues.Login)
+            || (request.HasPromptValue(PromptValues.Login) && !Since(pushedAt, authTime))
             || (request.MaxAge is { } maxAge && (authTime is null || authTime.Value.AddSeconds(maxAge) < now));
         AppUser? user = null;
         if (!mustSignIn && Guid.TryParse(session!.FindFirstValue("sub"), out var userId))
@@ -111,14 +116,17 @@ internal static class AuthorizationEndpoint
 
         if (!await IsFirstPartyAsync(application))
         {
+            // prompt=consent asks again: met by a consent given since the request was pushed (a plain request comes
+            // back from the consent page without the prompt).
+            var askAgain = request.HasPromptValue(PromptValues.Consent);
             var consented = false;
-            if (!request.HasPromptValue(PromptValues.Consent))
+            await foreach (var authorization in authorizations.FindAsync(
+                subject: user.Id.ToString(), client: await applications.GetIdAsync(application),
+                status: Statuses.Valid, type: AuthorizationTypes.Permanent, scopes: [.. scopes]))
             {
-                await foreach (var authorization in authorizations.FindAsync(
-                    subject: user.Id.ToString(), client: await applications.GetIdAsync(application),
-                    status: Statuses.Valid, type: AuthorizationTypes.Permanent, scopes: [.. scopes]))
+                if (!askAgain || Since(pushedAt, await authorizations.GetCreationDateAsync(authorization)))
                 {
-                    consented = authorization is not null;
+                    consented = true;
                     break;
                 }
             }
@@ -131,7 +139,9 @@ internal static class AuthorizationEndpoint
                 }
 
                 var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt]);
-                return Results.Redirect($"{context.Request.PathBase}/consent?ReturnUrl={Uri.EscapeDataString(returnUrl)}");
+                var consent = $"{context.Request.PathBase}/consent?ReturnUrl={Uri.EscapeDataString(returnUrl)}";
+                // The consent page reads the scopes from the request it returns to; a pushed one's are not in its URL.
+                return Results.Redirect(pushedAt is null ? consent : consent + "&scope=" + Uri.EscapeDataString(string.Join(' ', scopes)));
             }
         }
 
@@ -156,8 +166,35 @@ internal static class AuthorizationEndpoint
         }),
         [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
 
+    /// <summary>
+    /// When the client pushed this request (RFC 9126, the request has a <c>request_uri</c>): the pushed request's
+    /// creation time, from the request token OpenIddict read it from. Null for a request made in the URL.
+    /// </summary>
+    private static DateTimeOffset? PushedAt(HttpContext context, OpenIddictRequest request) =>
+        string.IsNullOrEmpty(request.RequestUri) ? null
+            : context.Features.Get<OpenIddictServerAspNetCoreFeature>()?.Transaction?
+                .GetProperty<OpenIddict.Server.OpenIddictServerEvents.ProcessAuthenticationContext>(typeof(OpenIddict.Server.OpenIddictServerEvents.ProcessAuthenticationContext).FullName!)?
+                .RequestTokenPrincipal?.GetCreationDate()
+              ?? throw new InvalidOperationException("OpenIddict accepted a request_uri without a request token.");
+
+    /// <summary>Whether something happened (a sign-in, a consent) since the pushed request was made, to the second (auth_time's precision).</summary>
+    private static bool Since(DateTimeOffset? pushedAt, DateTimeOffset? at) =>
+        pushedAt is { } pushed && at is { } done && done.ToUnixTimeSeconds() >= pushed.ToUnixTimeSeconds();
+
+    /// <summary>
+    /// Where a page sends the person back to: this endpoint with the request's parameters, less those already met. A
+    /// pushed request goes back as it came, its client id and request_uri, which stay the whole request.
+    /// </summary>
     private static string BuildUrl(HttpRequest http, OpenIddictRequest request, string[] without)
     {
+        if (!string.IsNullOrEmpty(request.RequestUri))
+        {
+            return http.PathBase + http.Path + Microsoft.AspNetCore.Http.QueryString.Create(new Dictionary<string, string?>
+            {
+                [Parameters.ClientId] = request.ClientId, [Parameters.RequestUri] = request.RequestUri,
+            });
+        }
+
         var parameters = request.GetParameters()
             .Where(p => !without.Contains(p.Key, StringComparer.Ordinal))
             .Select(p => new KeyValuePair<string, StringValues>(p.Key, (StringValues)p.Value));

@@ -50,7 +50,10 @@ public static class OidcSetup
                     // The device authorization grant (RFC 8628): a TV or a command-line tool asks for a code at
                     // connect/device and polls the token endpoint while its user approves it on the device page.
                     .SetDeviceAuthorizationEndpointUris("connect/device")
-                    .SetEndUserVerificationEndpointUris("device");
+                    .SetEndUserVerificationEndpointUris("device")
+                    // Pushed authorization requests (RFC 9126): a client posts its authorization request to connect/par
+                    // and sends the browser to connect/authorize with the request_uri it gets back (AuthorizationEndpoint).
+                    .SetPushedAuthorizationEndpointUris("connect/par");
 
                 options.AllowAuthorizationCodeFlow().AllowRefreshTokenFlow().AllowClientCredentialsFlow().AllowDeviceAuthorizationFlow();
                 options.RequireProofKeyForCodeExchange();

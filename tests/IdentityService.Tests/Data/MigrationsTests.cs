@@ -81,6 +81,38 @@ public sealed class MigrationsTests
         Assert.Equal("{\"before\":{\"a\":1},\"after\":{\"a\":2}}", entries[1].Details!.Replace(" ", ""));
     }
 
+    /// <summary>
+    /// Clients made before pushed authorization requests may push theirs (stock relying parties push whenever discovery
+    /// names the endpoint): the migration gives every client with the authorization endpoint the permission, and no other.
+    /// </summary>
+    [Fact]
+    public async Task PushedAuthorizationMigration_LetsEveryClientThatSignsPeopleInPush()
+    {
+        using var database = TestDatabase.Create();
+        var postgres = database.Provider == "PostgreSql";
+        await using IdentityDb db = postgres
+            ? new PostgreSqlIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, database.ConnectionString).Options)
+            : new SqliteIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, database.ConnectionString).Options);
+        var migrations = db.Database.GetMigrations().ToList();
+        var pushed = migrations.FindIndex(m => m.EndsWith("_PushedAuthorization", StringComparison.Ordinal));
+        await db.GetService<IMigrator>().MigrateAsync(migrations[pushed - 1]);
+        object Id() => postgres ? Guid.NewGuid() : Guid.NewGuid().ToString().ToUpperInvariant();
+        object created = postgres ? DateTimeOffset.UtcNow : new DateTimeOffsetToBinaryConverter().ConvertToProvider(DateTimeOffset.UtcNow)!;
+        const string Web = """["ept:token","ept:authorization","ept:end_session","gt:authorization_code","rst:code","scp:email"]""";
+        const string Service = """["ept:token","ept:introspection","gt:client_credentials"]""";
+        await db.Database.ExecuteSqlRawAsync(
+            "INSERT INTO \"OpenIddictApplications\" (\"Id\", \"TenantId\", \"ClientId\", \"Permissions\", \"FirstParty\", \"CreatedAt\") " +
+            "VALUES ({0}, 'acme', 'web', {1}, {2}, {3}), ({4}, 'acme', 'service', {5}, {2}, {3})",
+            Id(), Web, true, created, Id(), Service);
+
+        await db.Database.MigrateAsync();
+        var permissions = await db.Set<IdentityService.Oidc.TenantApplication>().IgnoreQueryFilters().AsNoTracking()
+            .OrderBy(a => a.ClientId).Select(a => a.Permissions).ToListAsync();
+
+        Assert.Equal(Service, permissions[0]);
+        Assert.Equal("""["ept:token","ept:authorization","ept:pushed_authorization","ept:end_session","gt:authorization_code","rst:code","scp:email"]""", permissions[1]);
+    }
+
     private static IdentityDb Create(string provider) => provider switch
     {
         "Sqlite" => new SqliteDesignFactory().CreateDbContext([]),

@@ -46,10 +46,38 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
         return QueryHelpers.AddQueryString($"/t/{tenant}/connect/authorize", query);
     }
 
+    /// <summary>Whether the request's parameters are pushed first (RFC 9126), the browser then sent with the request_uri alone.</summary>
+    public bool Pushed { get; set; }
+
+    /// <summary>
+    /// The authorization URL the browser opens: <see cref="AuthorizeUrl"/>, or when <see cref="Pushed"/>, its parameters
+    /// pushed to the tenant's PAR endpoint (with the client's secret, if any) and the client id and request_uri it gave.
+    /// </summary>
+    public async Task<string> StartAsync()
+    {
+        var url = AuthorizeUrl();
+        if (!Pushed)
+        {
+            return url;
+        }
+
+        var form = QueryHelpers.ParseQuery(new Uri(new Uri("http://localhost"), url).Query).ToDictionary(p => p.Key, p => p.Value.ToString());
+        if (clientSecret is not null)
+        {
+            form["client_secret"] = clientSecret;
+        }
+
+        using var pushed = await browser.PostAsync($"/t/{tenant}/connect/par", new FormUrlEncodedContent(form));
+        var body = await pushed.Content.ReadAsStringAsync();
+        Assert.True(pushed.StatusCode == HttpStatusCode.Created, body);
+        var requestUri = JsonDocument.Parse(body).RootElement.GetProperty("request_uri").GetString()!;
+        return QueryHelpers.AddQueryString($"/t/{tenant}/connect/authorize", new Dictionary<string, string?> { ["client_id"] = clientId, ["request_uri"] = requestUri });
+    }
+
     /// <summary>Signs in through the page when asked to and returns the code sent to the redirect URI.</summary>
     public async Task<string> GetCodeAsync(string email, string password)
     {
-        var response = await browser.GetAsync(AuthorizeUrl());
+        var response = await browser.GetAsync(await StartAsync());
         var location = Location(response);
         if (location.AbsolutePath.EndsWith("/login", StringComparison.Ordinal))
         {

@@ -83,8 +83,11 @@ public sealed partial class StockRelyingPartyTests(ITestOutputHelper output) : I
         // Assert
         var authorizeQuery = QueryHelpers.ParseQuery(flow.Authorize.Query);
         Assert.Equal(new Uri(_factory.Address, $"/t/{Tenant}/connect/authorize"), new Uri(flow.Authorize.GetLeftPart(UriPartial.Path)));
-        Assert.Equal("form_post", authorizeQuery["response_mode"].ToString());
-        Assert.Equal("S256", authorizeQuery["code_challenge_method"].ToString());
+        // The handler pushed its request (RFC 9126), as it does whenever discovery names the endpoint: the browser
+        // carries the request_uri alone; the form post below shows the pushed response_mode was kept.
+        // (It adds its own telemetry parameters, x-client-SKU and x-client-ver, which the service ignores.)
+        Assert.DoesNotContain(authorizeQuery.Keys, k => k is "redirect_uri" or "scope" or "response_mode" or "state" or "nonce" or "code_challenge");
+        Assert.StartsWith("urn:ietf:params:oauth:request_uri:", authorizeQuery["request_uri"].ToString());
         Assert.Equal($"/t/{Tenant}/login", flow.Login.AbsolutePath);
         Assert.Equal(new Uri(_rpAddress, "/signin-oidc"), flow.FormPostAction);
         Assert.Contains("code", flow.FormPostFields.Keys);

@@ -17,6 +17,10 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 
+    /// <summary>The scopes asked, when the request returned to is a pushed one (its URL has only its client and request_uri).</summary>
+    [BindProperty(SupportsGet = true)]
+    public string? Scope { get; set; }
+
     public string ClientName { get; private set; } = "";
 
     public IReadOnlyList<string> Scopes { get; private set; } = [];
@@ -74,7 +78,7 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
         // consent to a scope the client lacks would wait, kept, for the day it is granted one. The protocol scopes
         // need no permission, as OpenIddict's own check has it.
         var scopes = new List<string>();
-        foreach (var scope in (query.TryGetValue("scope", out var requested) ? requested.ToString() : "")
+        foreach (var scope in (query.TryGetValue("scope", out var requested) ? requested.ToString() : Scope ?? "")
             .Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal))
         {
             if (scope is OpenIddictConstants.Scopes.OpenId or OpenIddictConstants.Scopes.OfflineAccess
