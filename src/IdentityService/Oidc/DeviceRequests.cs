@@ -10,13 +10,48 @@ namespace IdentityService.Oidc;
 /// The device authorization endpoint (RFC 8628 3.1) with resource indicators (RFC 8707), as the authorization endpoint
 /// takes them: each one named must be one of the tenant's API resources and allowed to the client, else
 /// <c>invalid_target</c>; those named are kept in the request the person then allows on the device page.
-/// (Resource validation is off in OpenIddict's options for every endpoint, see <see cref="OidcSetup"/>.)
+/// (Resource validation is off in OpenIddict's options for every endpoint, see <see cref="OidcSetup"/>.) A user code
+/// already answered is refused without revoking the device's grant.
 /// </summary>
 internal static class DeviceRequests
 {
     public static OpenIddictServerBuilder AddDeviceRequests(this OpenIddictServerBuilder builder) => builder
         .AddEventHandler(ValidateResources.Descriptor)
-        .AddEventHandler(KeepResources.Descriptor);
+        .AddEventHandler(KeepResources.Descriptor)
+        .AddEventHandler(RefuseUsedUserCode.Descriptor);
+
+    /// <summary>
+    /// A user code already answered is refused as no longer valid, and nothing more: OpenIddict would take it for a
+    /// replay and revoke what the device was given. The device page meets used codes in the ordinary course (the
+    /// browser's Back button to the page with the code, a second person typing the code from the same screen), and
+    /// none of those should sign the device out. The device code itself is still used once, its replay revoking as a
+    /// code's does.
+    /// </summary>
+    internal sealed class RefuseUsedUserCode : IOpenIddictServerHandler<ValidateTokenContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenContext>()
+                .AddFilter<OpenIddictServerHandlerFilters.RequireTokenStorageEnabled>()
+                .UseSingletonHandler<RefuseUsedUserCode>()
+                .SetOrder(OpenIddictServerHandlers.Protection.ValidateTokenEntry.Descriptor.Order - 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(ValidateTokenContext context)
+        {
+            if (context.Principal?.GetTokenType() != TokenTypeIdentifiers.Private.UserCode || string.IsNullOrEmpty(context.TokenId))
+            {
+                return;
+            }
+
+            var tokens = context.Transaction.RequestServices().GetRequiredService<IOpenIddictTokenManager>();
+            if (await tokens.FindByIdAsync(context.TokenId, context.CancellationToken) is { } token
+                && await tokens.HasStatusAsync(token, Statuses.Redeemed, context.CancellationToken))
+            {
+                context.Reject(Errors.InvalidToken, "The user code was already used.");
+            }
+        }
+    }
 
     internal sealed class ValidateResources : IOpenIddictServerHandler<ValidateDeviceAuthorizationRequestContext>
     {
