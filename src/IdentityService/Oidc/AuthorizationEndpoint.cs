@@ -173,7 +173,7 @@ internal static class AuthorizationEndpoint
     private static DateTimeOffset? PushedAt(HttpContext context, OpenIddictRequest request) =>
         string.IsNullOrEmpty(request.RequestUri) ? null
             : context.Features.Get<OpenIddictServerAspNetCoreFeature>()?.Transaction?
-                .GetProperty<OpenIddict.Server.OpenIddictServerEvents.ProcessAuthenticationContext>(typeof(OpenIddict.Server.OpenIddictServerEvents.ProcessAuthenticationContext).FullName!)?
+                .GetProperty<OpenIddictServerEvents.ProcessAuthenticationContext>(typeof(OpenIddictServerEvents.ProcessAuthenticationContext).FullName!)?
                 .RequestTokenPrincipal?.GetCreationDate()
               ?? throw new InvalidOperationException("OpenIddict accepted a request_uri without a request token.");
 

@@ -47,12 +47,7 @@ public sealed class MigrationsTests
     {
         using var database = TestDatabase.Create();
         var postgres = database.Provider == "PostgreSql";
-        await using IdentityDb db = postgres
-            ? new PostgreSqlIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, database.ConnectionString).Options)
-            : new SqliteIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, database.ConnectionString).Options);
-        var migrations = db.Database.GetMigrations().ToList();
-        var auditLog = migrations.FindIndex(m => m.EndsWith("_AuditLog", StringComparison.Ordinal));
-        await db.GetService<IMigrator>().MigrateAsync(migrations[auditLog - 1]);
+        await using var db = await MigratedToJustBeforeAsync(database, "_AuditLog");
 
         var t0 = new DateTimeOffset(2026, 11, 30, 8, 0, 0, TimeSpan.Zero);
         object Time(int minutes) => postgres ? t0.AddMinutes(minutes) : new DateTimeOffsetToBinaryConverter().ConvertToProvider(t0.AddMinutes(minutes))!;
@@ -90,12 +85,7 @@ public sealed class MigrationsTests
     {
         using var database = TestDatabase.Create();
         var postgres = database.Provider == "PostgreSql";
-        await using IdentityDb db = postgres
-            ? new PostgreSqlIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, database.ConnectionString).Options)
-            : new SqliteIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, database.ConnectionString).Options);
-        var migrations = db.Database.GetMigrations().ToList();
-        var pushed = migrations.FindIndex(m => m.EndsWith("_PushedAuthorization", StringComparison.Ordinal));
-        await db.GetService<IMigrator>().MigrateAsync(migrations[pushed - 1]);
+        await using var db = await MigratedToJustBeforeAsync(database, "_PushedAuthorization");
         object Id() => postgres ? Guid.NewGuid() : Guid.NewGuid().ToString().ToUpperInvariant();
         object created = postgres ? DateTimeOffset.UtcNow : new DateTimeOffsetToBinaryConverter().ConvertToProvider(DateTimeOffset.UtcNow)!;
         const string Web = """["ept:token","ept:authorization","ept:end_session","gt:authorization_code","rst:code","scp:email"]""";
@@ -111,6 +101,18 @@ public sealed class MigrationsTests
 
         Assert.Equal(Service, permissions[0]);
         Assert.Equal("""["ept:token","ept:authorization","ept:pushed_authorization","ept:end_session","gt:authorization_code","rst:code","scp:email"]""", permissions[1]);
+    }
+
+    /// <summary>A context on the suite's database (SQLite, or PostgreSQL in CI's second pass), migrated up to the migration before the one named.</summary>
+    private static async Task<IdentityDb> MigratedToJustBeforeAsync(TestDatabase database, string migration)
+    {
+        IdentityDb db = database.Provider == "PostgreSql"
+            ? new PostgreSqlIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<PostgreSqlIdentityDb>(), DatabaseProvider.PostgreSql, database.ConnectionString).Options)
+            : new SqliteIdentityDb(DatabaseSetup.Configure(new DbContextOptionsBuilder<SqliteIdentityDb>(), DatabaseProvider.Sqlite, database.ConnectionString).Options);
+        var migrations = db.Database.GetMigrations().ToList();
+        var index = migrations.FindIndex(m => m.EndsWith(migration, StringComparison.Ordinal));
+        await db.GetService<IMigrator>().MigrateAsync(migrations[index - 1]);
+        return db;
     }
 
     private static IdentityDb Create(string provider) => provider switch
