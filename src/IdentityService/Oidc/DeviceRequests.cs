@@ -18,7 +18,42 @@ internal static class DeviceRequests
     public static OpenIddictServerBuilder AddDeviceRequests(this OpenIddictServerBuilder builder) => builder
         .AddEventHandler(ValidateResources.Descriptor)
         .AddEventHandler(KeepResources.Descriptor)
-        .AddEventHandler(RefuseUsedUserCode.Descriptor);
+        .AddEventHandler(RefuseUsedUserCode.Descriptor)
+        .AddEventHandler(SlowDownPolling.Descriptor);
+
+    /// <summary>How often a device may poll the token endpoint with its device code: RFC 8628's default interval.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A device polling with its device code more than once in an interval (5-second windows) is answered
+    /// <c>slow_down</c> (RFC 8628 3.5), before the code is looked up; it must then wait 5 seconds more between polls.
+    /// Counted in the protection store (shared through Redis), by a hash of the code, never the code.
+    /// </summary>
+    internal sealed class SlowDownPolling : IOpenIddictServerHandler<ValidateTokenRequestContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenRequestContext>()
+                .UseSingletonHandler<SlowDownPolling>()
+                .SetOrder(OpenIddictServerHandlers.Exchange.ValidateAuthentication.Descriptor.Order - 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(ValidateTokenRequestContext context)
+        {
+            if (!context.Request.IsDeviceCodeGrantType() || context.Request.DeviceCode is not { Length: > 0 and <= 1000 } code)
+            {
+                return;
+            }
+
+            var tenant = context.Transaction.TenantState().Tenant;
+            var store = context.Transaction.RequestServices().GetRequiredService<Protection.IProtectionStore>();
+            var key = "poll:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(code)), 0, 16);
+            if (await store.IncrementAsync(tenant.Id, key, Interval, context.CancellationToken) > 1)
+            {
+                context.Reject(Errors.SlowDown, $"Poll at most every {Interval.TotalSeconds:0} seconds, and 5 seconds less often from now on.");
+            }
+        }
+    }
 
     /// <summary>
     /// A user code already answered is refused as no longer valid, and nothing more: OpenIddict would take it for a

@@ -201,6 +201,21 @@ public sealed class DeviceFlowTests(ITestOutputHelper output) : IAsyncLifetime, 
     }
 
     [Fact]
+    public async Task PollingFasterThanTheInterval_IsAskedToSlowDown()
+    {
+        using var device = _factory.CreateApi();
+        var deviceCode = (await AuthorizeDeviceAsync(device)).GetProperty("device_code").GetString()!;
+        Assert.Equal("authorization_pending", await PollErrorAsync(device, deviceCode));
+
+        _factory.Time.Advance(TimeSpan.FromSeconds(1));
+        using var fast = await PollNowAsync(device, deviceCode);
+        Assert.Equal(HttpStatusCode.BadRequest, fast.StatusCode);
+        Assert.Equal("slow_down", JsonDocument.Parse(await fast.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
+
+        Assert.Equal("authorization_pending", await PollErrorAsync(device, deviceCode));
+    }
+
+    [Fact]
     public async Task Polling_IsNotCountedAsErrorsForAlerts()
     {
         await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { alerts = new { errorsPerMinute = 3 } }, HttpStatusCode.OK);
@@ -236,7 +251,14 @@ public sealed class DeviceFlowTests(ITestOutputHelper output) : IAsyncLifetime, 
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    private static Task<HttpResponseMessage> PollAsync(HttpClient device, string deviceCode) =>
+    /// <summary>Polls as a device should: the interval (5 seconds) after its last poll.</summary>
+    private Task<HttpResponseMessage> PollAsync(HttpClient device, string deviceCode)
+    {
+        _factory.Time.Advance(TimeSpan.FromSeconds(5));
+        return PollNowAsync(device, deviceCode);
+    }
+
+    private static Task<HttpResponseMessage> PollNowAsync(HttpClient device, string deviceCode) =>
         device.PostAsync(Token, new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["grant_type"] = "urn:ietf:params:oauth:grant-type:device_code", ["client_id"] = "tv", ["device_code"] = deviceCode,
@@ -248,7 +270,7 @@ public sealed class DeviceFlowTests(ITestOutputHelper output) : IAsyncLifetime, 
             ["grant_type"] = "refresh_token", ["client_id"] = "tv", ["refresh_token"] = refreshToken,
         }));
 
-    private static async Task<string?> PollErrorAsync(HttpClient device, string deviceCode)
+    private async Task<string?> PollErrorAsync(HttpClient device, string deviceCode)
     {
         using var response = await PollAsync(device, deviceCode);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
