@@ -9,7 +9,7 @@ namespace IdentityService.Protection;
 
 /// <summary>
 /// The request rate limits of a tenant's policy (<c>rateLimits</c>): every request of a tenant counts
-/// against <c>requestsPerTenantPerSecond</c>, and each client's token (and device authorization) requests against
+/// against <c>requestsPerTenantPerSecond</c>, and each client's token (and device and pushed authorization) requests against
 /// <c>tokenRequestsPerClientPerSecond</c>. The token endpoint and the management API answer 429 with
 /// <c>Retry-After</c> past a limit. (The sign-in page's per-IP limit is a step of the sign-in pipeline,
 /// so that a refusal there looks like any other.) Counters live in the protection store: shared through
@@ -60,9 +60,10 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
         }
     }
 
-    /// <summary>The token endpoint and the device authorization endpoint: what a client's own requests count against.</summary>
+    /// <summary>The token, device authorization and pushed authorization endpoints: what a client's own requests count against.</summary>
     private static bool IsClientRequest(PathString path) =>
-        path.Equals("/connect/token", StringComparison.Ordinal) || path.Equals("/connect/device", StringComparison.Ordinal);
+        path.Equals("/connect/token", StringComparison.Ordinal) || path.Equals("/connect/device", StringComparison.Ordinal)
+        || path.Equals("/connect/par", StringComparison.Ordinal);
 
     /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>).</summary>
     private async Task<Tenant?> ManagedTenantAsync(HttpContext context)

@@ -33,6 +33,24 @@ public sealed class RateLimitTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await api.PostAsync("/t/acme/connect/token", Form(secret))).StatusCode);
     }
 
+    [Theory]
+    [InlineData("/t/acme/connect/device")]
+    [InlineData("/t/acme/connect/par")]
+    public async Task DeviceAndPushedAuthorizationRequests_CountAgainstTheClientsLimit_WithItsTokenRequests(string path)
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new { clientId = "backend", generateSecret = true, grantTypes = new[] { "client_credentials" } });
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { rateLimits = new { tokenRequestsPerClientPerSecond = 2 } }, HttpStatusCode.OK);
+        StartOfASecond();
+        using var api = _factory.CreateApi();
+
+        // Answered by the endpoint (a wrong secret), then refused by the limit, which the token endpoint shares.
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, (await api.PostAsync(path, Form("wrong"))).StatusCode);
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, (await api.PostAsync(path, Form("wrong"))).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await api.PostAsync(path, Form("wrong"))).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await api.PostAsync("/t/acme/connect/token", Form("wrong"))).StatusCode);
+    }
+
     [Fact]
     public async Task ManagementApi_PastTheTenantsLimit_Answers429ProblemWithRetryAfter()
     {
