@@ -2,6 +2,7 @@ using IdentityService.Policy;
 using IdentityService.Protection;
 using IdentityService.Tenancy;
 using Microsoft.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace IdentityService.Audit;
 
@@ -24,8 +25,7 @@ internal sealed class ErrorAlerts(RequestDelegate next, PolicyStore policies, IP
     /// every few seconds for minutes per device, and no error of anyone's.
     /// </summary>
     private static bool IsDevicePolling(HttpContext context) =>
-        context.GetOpenIddictServerResponse()?.Error is OpenIddict.Abstractions.OpenIddictConstants.Errors.AuthorizationPending
-            or OpenIddict.Abstractions.OpenIddictConstants.Errors.SlowDown;
+        context.GetOpenIddictServerResponse()?.Error is Errors.AuthorizationPending or Errors.SlowDown;
 
     public async Task InvokeAsync(HttpContext context, TenantContext tenantContext)
     {

@@ -22,7 +22,7 @@ internal static class DeviceRequests
         .AddEventHandler(SlowDownPolling.Descriptor);
 
     /// <summary>How often a device may poll the token endpoint with its device code: RFC 8628's default interval.</summary>
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+    internal static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// A device polling with its device code more than once in an interval (5-second windows) is answered
@@ -50,7 +50,7 @@ internal static class DeviceRequests
             var key = "poll:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(code)), 0, 16);
             if (await store.IncrementAsync(tenant.Id, key, Interval, context.CancellationToken) > 1)
             {
-                context.Reject(Errors.SlowDown, $"Poll at most every {Interval.TotalSeconds:0} seconds, and 5 seconds less often from now on.");
+                context.Reject(Errors.SlowDown, $"Polled within {Interval.TotalSeconds:0} seconds of the last poll: wait 5 seconds longer between polls from now on.");
             }
         }
     }
