@@ -53,15 +53,9 @@ public sealed class DeviceModel(
 
     public async Task<IActionResult> OnGetAsync()
     {
-        Response.Headers.CacheControl = "no-store";
-        if (await SignedInAsync() is not { } user)
+        if (await ElsewhereAsync() is { Elsewhere: { } redirect })
         {
-            return Redirect(SignInAndBack());
-        }
-
-        if (await TermsToAcceptAsync(user) is { } terms)
-        {
-            return Redirect(terms);
+            return redirect;
         }
 
         Result = TempData[ResultKey] as string;
@@ -71,15 +65,10 @@ public sealed class DeviceModel(
 
     public async Task<IActionResult> OnPostAsync(string? decision)
     {
-        Response.Headers.CacheControl = "no-store";
-        if (await SignedInAsync() is not { } user)
+        var (user, elsewhere) = await ElsewhereAsync();
+        if (user is null || elsewhere is not null)
         {
-            return Redirect(SignInAndBack());
-        }
-
-        if (await TermsToAcceptAsync(user) is { } terms)
-        {
-            return Redirect(terms);
+            return elsewhere!;
         }
 
         var (request, application) = await LoadRequestAsync();
@@ -106,7 +95,7 @@ public sealed class DeviceModel(
         }
 
         var resources = Clients.ResourcesFor(request.GetResources(), application, Scopes, tenant.Required) ?? [];
-        // The session SignedInAsync read (the cookie handler reads it once per request): its sign-in time and methods.
+        // The session ElsewhereAsync read (the cookie handler reads it once per request): its sign-in time and methods.
         var session = (await HttpContext.GetSessionAsync())!;
         var principal = await claims.CreatePrincipalAsync(UserProfile.Of(user), Scopes, resources, session.GetAuthTime(), session.FindAll(IdentityService.SignIn.Session.AmrClaim).Select(c => c.Value));
         principal.SetAuthorizationId(family);
@@ -115,7 +104,17 @@ public sealed class DeviceModel(
         return SignIn(principal, new AuthenticationProperties { RedirectUri = home }, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
 
-    private async Task<AppUser?> SignedInAsync() => await HttpContext.SignedInAccountAsync(users);
+    /// <summary>The signed-in person, or where they must go first: the sign-in page, or the tenant's terms if due.</summary>
+    private async Task<(AppUser? User, IActionResult? Elsewhere)> ElsewhereAsync()
+    {
+        Response.Headers.CacheControl = "no-store";
+        if (await HttpContext.SignedInAccountAsync(users) is not { } user)
+        {
+            return (null, Redirect(SignInAndBack()));
+        }
+
+        return (user, await TermsToAcceptAsync(user) is { } terms ? Redirect(terms) : null);
+    }
 
     /// <summary>The sign-in page, back here after it with the code the device's link gave (a typed code is typed again).</summary>
     private string SignInAndBack() =>
