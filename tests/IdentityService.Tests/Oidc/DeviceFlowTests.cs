@@ -125,7 +125,8 @@ public sealed class DeviceFlowTests(ITestOutputHelper output) : IAsyncLifetime, 
 
         await new OidcFlow(browser, "acme", "web").GetCodeAsync("ada@acme.test", Password);
         var entry = await browser.GetStringAsync("/t/acme/device");
-        Assert.Contains("Enter the code your device shows", entry);
+        Assert.Contains("<label for=\"user_code\">Enter the code your device shows</label>", entry);
+        Assert.Matches("<input id=\"user_code\"[^>]*autocomplete=\"one-time-code\"", entry);
 
         // Typed as people type it: with spaces instead of dashes, in lower case.
         var typed = userCode.Replace('-', ' ').ToLowerInvariant();
