@@ -331,6 +331,30 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task PromptCreate_InAPushedRequest_OpensTheSignUpPage_UntilTheBrowserSignsInAfterThePush()
+    {
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        using var browser = _factory.CreateBrowser();
+        Assert.True((await new SignInPage(browser, Tenant).PostAsync("ada@acme.test", Password)).SignedIn);
+        _factory.Time.Advance(TimeSpan.FromMinutes(1));
+        var flow = new OidcFlow(browser, Tenant, "web") { Pushed = true };
+        flow.Extra["prompt"] = "create";
+        var start = await flow.StartAsync();
+
+        // Signed in before the push: the request still opens the sign-up page, and comes back by its request_uri.
+        var signUp = OidcFlow.Location(await browser.GetAsync(start));
+        Assert.Equal("/t/acme/signup", signUp.AbsolutePath);
+        Assert.Equal(start, Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(signUp.Query)["ReturnUrl"].ToString());
+
+        // A sign-in since the push (as after signing up and confirming) meets the prompt: the code comes, no loop.
+        _factory.Time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True((await new SignInPage(browser, Tenant).PostAsync("ada@acme.test", Password)).SignedIn);
+        var code = OidcFlow.Location(await browser.GetAsync(start));
+        Assert.StartsWith(OidcFlow.RedirectUri, code.ToString());
+        Assert.Contains("code=", code.Query);
+    }
+
+    [Fact]
     public async Task ThePolicy_RefusesABadSignUpSection_NamingTheField()
     {
         var tooShort = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { linkLifetimeMinutes = 4 } });
