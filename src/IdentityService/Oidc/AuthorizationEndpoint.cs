@@ -80,7 +80,7 @@ internal static class AuthorizationEndpoint
 
             // Back to this endpoint after sign-in, without what forced the sign-in, so it is not asked again.
             var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt, Parameters.MaxAge]);
-            var login = $"{context.Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(returnUrl)}";
+            var login = ReturnUrls.SignInThenBackTo(context.Request, returnUrl);
             if (!string.IsNullOrEmpty(request.LoginHint))
             {
                 login += "&login_hint=" + Uri.EscapeDataString(request.LoginHint);
@@ -91,7 +91,7 @@ internal static class AuthorizationEndpoint
 
         // Terms of service the account has not accepted (newer ones, or an account an admin made), where the tenant asks.
         var terms = (await context.RequestServices.GetRequiredService<Policy.PolicyStore>().GetAsync(tenant.Required, context.RequestAborted)).Terms;
-        if (terms is { AskAtSignIn: true, Url: { } termsUrl } && user.AcceptedTermsUrl != termsUrl)
+        if (terms.IsDueFor(user.AcceptedTermsUrl))
         {
             if (request.HasPromptValue(PromptValues.None))
             {

@@ -285,6 +285,9 @@ public sealed class TermsPolicy
     /// asked to accept them at its next sign-in to an app, before the app gets a code. Off by default.
     /// </summary>
     public bool AskAtSignIn { get; set; }
+
+    /// <summary>Whether an account that accepted the terms at <paramref name="acceptedUrl"/> (or none) must accept these before an app is let in.</summary>
+    public bool IsDueFor(string? acceptedUrl) => AskAtSignIn && Url is not null && acceptedUrl != Url;
 }
 
 /// <summary>What a signed-in person may do to their own account on its pages.</summary>

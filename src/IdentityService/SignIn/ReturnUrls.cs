@@ -20,6 +20,9 @@ public static class ReturnUrls
     }
 
     /// <summary>The tenant's sign-in page, coming back to the current page (its path, without its query) once signed in.</summary>
-    public static string SignInHere(HttpRequest request) =>
-        $"{request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(request.PathBase + request.Path)}";
+    public static string SignInHere(HttpRequest request) => SignInThenBackTo(request, request.PathBase + request.Path);
+
+    /// <summary>The tenant's sign-in page, coming back to <paramref name="returnUrl"/> (a path of this tenant's) once signed in.</summary>
+    public static string SignInThenBackTo(HttpRequest request, string returnUrl) =>
+        $"{request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(returnUrl)}";
 }

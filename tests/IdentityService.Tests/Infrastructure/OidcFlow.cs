@@ -81,27 +81,7 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
         var location = Location(response);
         if (location.AbsolutePath.EndsWith("/login", StringComparison.Ordinal))
         {
-            var page = await browser.GetAsync(location.PathAndQuery);
-            var html = await page.Content.ReadAsStringAsync();
-            var form = new Dictionary<string, string>
-            {
-                ["Email"] = email,
-                ["Password"] = password,
-                ["ReturnUrl"] = WebUtility.HtmlDecode(Hidden(html, "ReturnUrl")),
-                ["__RequestVerificationToken"] = Hidden(html, "__RequestVerificationToken"),
-            };
-            foreach (var (key, value) in FormFields)
-            {
-                form[key] = value;
-            }
-
-            var posted = await browser.PostAsync(location.PathAndQuery, new FormUrlEncodedContent(form));
-            if (posted.StatusCode != HttpStatusCode.Redirect)
-            {
-                throw new SignInRefusedException(await posted.Content.ReadAsStringAsync());
-            }
-
-            response = await browser.GetAsync(Location(posted).PathAndQuery);
+            response = await browser.GetAsync((await SignInOnPageAsync(location, email, password)).PathAndQuery);
             location = Location(response);
         }
 
@@ -109,6 +89,52 @@ public sealed partial class OidcFlow(HttpClient browser, string tenant, string c
         var query = QueryHelpers.ParseQuery(location.Query);
         Assert.True(query.ContainsKey("code"), location.ToString());
         return query["code"].ToString();
+    }
+
+    /// <summary>Fills and posts the sign-in page the authorization endpoint sent the browser to; returns where it sends the browser back.</summary>
+    public async Task<Uri> SignInOnPageAsync(Uri login, string email, string password)
+    {
+        var html = await browser.GetStringAsync(login.PathAndQuery);
+        var form = new Dictionary<string, string>
+        {
+            ["Email"] = email,
+            ["Password"] = password,
+            ["ReturnUrl"] = WebUtility.HtmlDecode(Hidden(html, "ReturnUrl")),
+            ["__RequestVerificationToken"] = Hidden(html, "__RequestVerificationToken"),
+        };
+        foreach (var (key, value) in FormFields)
+        {
+            form[key] = value;
+        }
+
+        using var posted = await browser.PostAsync(login.PathAndQuery, new FormUrlEncodedContent(form));
+        if (posted.StatusCode != HttpStatusCode.Redirect)
+        {
+            throw new SignInRefusedException(await posted.Content.ReadAsStringAsync());
+        }
+
+        return Location(posted);
+    }
+
+    /// <summary>
+    /// Answers the consent page the browser was sent to with its own form (the return URL, and the scopes when the page
+    /// carries them); returns where it sends the browser back.
+    /// </summary>
+    public static async Task<Uri> AnswerConsentAsync(HttpClient browser, Uri consent, string page, string decision = "allow")
+    {
+        var fields = new Dictionary<string, string>
+        {
+            ["ReturnUrl"] = WebUtility.HtmlDecode(Hidden(page, "ReturnUrl")),
+            ["decision"] = decision,
+            ["__RequestVerificationToken"] = Hidden(page, "__RequestVerificationToken"),
+        };
+        if (page.Contains("name=\"Scope\"", StringComparison.Ordinal))
+        {
+            fields["Scope"] = WebUtility.HtmlDecode(Hidden(page, "Scope"));
+        }
+
+        using var response = await browser.PostAsync(consent.PathAndQuery, new FormUrlEncodedContent(fields));
+        return Location(response);
     }
 
     public async Task<HttpResponseMessage> RedeemAsync(string code, string? verifier = null, string? path = null)

@@ -402,13 +402,8 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         Assert.EndsWith("/t/acme/consent", consent.AbsolutePath);
         var page = await (await browser.GetAsync(consent.PathAndQuery)).Content.ReadAsStringAsync();
         Assert.Contains("partner app", page);
-        var allowed = await browser.PostAsync(consent.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "ReturnUrl")),
-            ["decision"] = "allow",
-            ["__RequestVerificationToken"] = OidcFlow.Hidden(page, "__RequestVerificationToken"),
-        }));
-        var code = OidcFlow.Location(await browser.GetAsync(OidcFlow.Location(allowed).PathAndQuery));
+        var allowed = await OidcFlow.AnswerConsentAsync(browser, consent, page);
+        var code = OidcFlow.Location(await browser.GetAsync(allowed.PathAndQuery));
         Assert.Contains("code=", code.Query);
 
         var second = new OidcFlow(browser, "acme", "partner") { Scope = "openid email" };

@@ -266,10 +266,7 @@ public sealed class DeviceFlowTests(ITestOutputHelper output) : IAsyncLifetime, 
         }));
 
     private static Task<HttpResponseMessage> RefreshAsync(HttpClient device, string refreshToken) =>
-        device.PostAsync(Token, new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "refresh_token", ["client_id"] = "tv", ["refresh_token"] = refreshToken,
-        }));
+        new OidcFlow(device, "acme", "tv").RefreshAsync(refreshToken);
 
     private async Task<string?> PollErrorAsync(HttpClient device, string deviceCode)
     {

@@ -69,11 +69,12 @@ public sealed class PushedAuthorizationTests(ITestOutputHelper output) : IAsyncL
     {
         using var browser = _factory.CreateBrowser();
         var first = new OidcFlow(browser, "acme", "partner", Secret) { Pushed = true, Scope = "openid email" };
-        var consent = OidcFlow.Location(await browser.GetAsync(await SignInFirstAsync(browser, first)));
+        var login = OidcFlow.Location(await browser.GetAsync(await first.StartAsync()));
+        var consent = OidcFlow.Location(await browser.GetAsync((await first.SignInOnPageAsync(login, "ada@acme.test", Password)).PathAndQuery));
         Assert.Equal("/t/acme/consent", consent.AbsolutePath);
         var page = await browser.GetStringAsync(consent.PathAndQuery);
         Assert.Contains("<li>email</li>", page);
-        var allowed = await AllowAsync(browser, consent, page);
+        var allowed = await OidcFlow.AnswerConsentAsync(browser, consent, page);
         Assert.StartsWith(OidcFlow.RedirectUri, OidcFlow.Location(await browser.GetAsync(allowed.PathAndQuery)).ToString());
 
         // Consented now: prompt=consent asks once more, then the code comes.
@@ -83,7 +84,7 @@ public sealed class PushedAuthorizationTests(ITestOutputHelper output) : IAsyncL
         var start = await again.StartAsync();
         var asked = OidcFlow.Location(await browser.GetAsync(start));
         Assert.Equal("/t/acme/consent", asked.AbsolutePath);
-        var back = await AllowAsync(browser, asked, await browser.GetStringAsync(asked.PathAndQuery));
+        var back = await OidcFlow.AnswerConsentAsync(browser, asked, await browser.GetStringAsync(asked.PathAndQuery));
         Assert.Equal(start, back.PathAndQuery);
         var code = OidcFlow.Location(await browser.GetAsync(back.PathAndQuery));
         Assert.StartsWith(OidcFlow.RedirectUri, code.ToString());
@@ -163,36 +164,5 @@ public sealed class PushedAuthorizationTests(ITestOutputHelper output) : IAsyncL
         Assert.Equal("http://localhost/t/acme/connect/par", discovery["pushed_authorization_request_endpoint"]!.GetValue<string>());
         var client = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/clients/web", expected: HttpStatusCode.OK);
         Assert.False(client["requirePushedAuthorization"]!.GetValue<bool>());
-    }
-
-    /// <summary>Signs the browser in through the flow's first request; returns where the sign-in page sends it back to.</summary>
-    private static async Task<string> SignInFirstAsync(HttpClient browser, OidcFlow flow)
-    {
-        var login = OidcFlow.Location(await browser.GetAsync(await flow.StartAsync()));
-        var html = await browser.GetStringAsync(login.PathAndQuery);
-        using var posted = await browser.PostAsync(login.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["Email"] = "ada@acme.test", ["Password"] = Password,
-            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(html, "ReturnUrl")),
-            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(html),
-        }));
-        return OidcFlow.Location(posted).PathAndQuery;
-    }
-
-    private static async Task<Uri> AllowAsync(HttpClient browser, Uri consent, string page)
-    {
-        var fields = new Dictionary<string, string>
-        {
-            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "ReturnUrl")),
-            ["decision"] = "allow",
-            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(page),
-        };
-        if (page.Contains("name=\"Scope\"", StringComparison.Ordinal))
-        {
-            fields["Scope"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "Scope"));
-        }
-
-        using var response = await browser.PostAsync(consent.PathAndQuery, new FormUrlEncodedContent(fields));
-        return OidcFlow.Location(response);
     }
 }

@@ -120,14 +120,8 @@ public sealed class ConnectedAppsTests(ITestOutputHelper output) : IAsyncLifetim
     {
         var consent = OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl()));
         Assert.EndsWith("/t/acme/consent", consent.AbsolutePath);
-        var page = await browser.GetStringAsync(consent.PathAndQuery);
-        var allowed = await browser.PostAsync(consent.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["ReturnUrl"] = WebUtility.HtmlDecode(OidcFlow.Hidden(page, "ReturnUrl")),
-            ["decision"] = "allow",
-            ["__RequestVerificationToken"] = OidcFlow.Hidden(page, "__RequestVerificationToken"),
-        }));
-        var code = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(OidcFlow.Location(await browser.GetAsync(OidcFlow.Location(allowed).PathAndQuery)).Query)["code"].ToString();
+        var allowed = await OidcFlow.AnswerConsentAsync(browser, consent, await browser.GetStringAsync(consent.PathAndQuery));
+        var code = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(OidcFlow.Location(await browser.GetAsync(allowed.PathAndQuery)).Query)["code"].ToString();
         var redeemed = await flow.RedeemAsync(code);
         Assert.Equal(HttpStatusCode.OK, redeemed.StatusCode);
         return JsonDocument.Parse(await redeemed.Content.ReadAsStringAsync()).RootElement.Clone();

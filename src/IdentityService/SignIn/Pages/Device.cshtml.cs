@@ -110,15 +110,12 @@ public sealed class DeviceModel(
         Response.Headers.CacheControl = "no-store";
         if (await HttpContext.SignedInAccountAsync(users) is not { } user)
         {
-            return (null, Redirect(SignInAndBack()));
+            // Back here after it with the code the device's link gave (a typed code is typed again).
+            return (null, Redirect(ReturnUrls.SignInThenBackTo(Request, Here())));
         }
 
         return (user, await TermsToAcceptAsync(user) is { } terms ? Redirect(terms) : null);
     }
-
-    /// <summary>The sign-in page, back here after it with the code the device's link gave (a typed code is typed again).</summary>
-    private string SignInAndBack() =>
-        $"{Request.PathBase}/login?ReturnUrl={Uri.EscapeDataString(Here())}";
 
     private string Here() => Request.PathBase + "/device"
         + (HttpMethods.IsGet(Request.Method) && !string.IsNullOrEmpty(UserCode) ? QueryString.Create("user_code", UserCode).ToString() : "");
@@ -126,9 +123,7 @@ public sealed class DeviceModel(
     private async Task<string?> TermsToAcceptAsync(AppUser user)
     {
         var terms = (await policies.GetAsync(tenant.Required, HttpContext.RequestAborted)).Terms;
-        return terms is { AskAtSignIn: true, Url: { } url } && user.AcceptedTermsUrl != url
-            ? $"{Request.PathBase}/terms?ReturnUrl={Uri.EscapeDataString(Here())}"
-            : null;
+        return terms.IsDueFor(user.AcceptedTermsUrl) ? $"{Request.PathBase}/terms?ReturnUrl={Uri.EscapeDataString(Here())}" : null;
     }
 
     /// <summary>
