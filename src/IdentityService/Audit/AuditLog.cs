@@ -13,8 +13,8 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>
-    /// Writes an entry in its own scope, then hands it to the tenant's webhooks. A failure to write is logged, never
-    /// thrown: what was done stays done.
+    /// Writes an entry in its own scope, with its deliveries to the tenant's webhooks. A failure to write is logged,
+    /// never thrown: what was done stays done.
     /// </summary>
     /// <remarks>The request's cancellation is not used: an action done is recorded even when its caller went away.</remarks>
     public async Task WriteAsync(Tenant tenant, AuditEvent entry)
@@ -29,19 +29,20 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
         db.Add(entry);
         try
         {
-            await db.SaveChangesAsync(CancellationToken.None);
+            await SaveAsync(tenant, db, entry, CancellationToken.None);
         }
-        catch (Exception e) when (e is Microsoft.EntityFrameworkCore.DbUpdateException or InvalidOperationException)
+        catch (Exception e)
         {
             logger.LogError(e, "Writing a {Type} event of tenant {Tenant} to the audit log failed.", entry.Type, tenant.Id);
-            return;
         }
-
-        Written(tenant, entry);
     }
 
-    /// <summary>Tells the tenant's webhooks of an entry written (by <see cref="WriteAsync"/>, or with the change it records).</summary>
-    public void Written(Tenant tenant, AuditEvent entry) => webhooks.Enqueue(tenant, entry);
+    /// <summary>
+    /// Saves what <paramref name="db"/> holds, among it a new <paramref name="entry"/> (the record of a change saved
+    /// with it), and the entry's deliveries to the tenant's webhooks, in one transaction.
+    /// </summary>
+    public Task SaveAsync(Tenant tenant, IdentityDb db, AuditEvent entry, CancellationToken cancellationToken) =>
+        webhooks.SaveAsync(tenant, db, entry, cancellationToken);
 
     /// <summary>
     /// Records an admin action of a management request, in the tenant the request manages (or <paramref name="tenant"/>):

@@ -197,8 +197,7 @@ public sealed class PolicyStore : IDisposable
                 ["after"] = JsonSerializer.SerializeToNode(Redact(policy), Json),
             }.ToJsonString(),
         }).Entity;
-        await db.SaveChangesAsync(cancellationToken);
-        _audit.Written(tenant, change);
+        await _audit.SaveAsync(tenant, db, change, cancellationToken);
         Forget(tenant.Id);
         await _bus.PublishAsync(Channel, tenant.Id);
         return before;

@@ -31,34 +31,15 @@ public sealed partial class WebhookDispatcher
     }
 
     /// <summary>
-    /// Keeps an attempt's outcome: the row made at the first attempt, updated at the next ones (only from the count
-    /// this replica holds). Null when the delivery is gone (its webhook deleted) or was taken by another.
+    /// Keeps an attempt's outcome in the delivery's row, only from the count this replica holds. False when the
+    /// delivery is gone (its webhook deleted) or was taken by another.
     /// </summary>
-    private async Task<Guid?> RecordAsync(
-        Job job, Guid? rowId, int attempts, DateTimeOffset started, int? status, string? error, string state, DateTimeOffset? next, CancellationToken cancellationToken)
+    private async Task<bool> RecordAsync(
+        Job job, Guid rowId, int attempts, DateTimeOffset started, int? status, string? error, string state, DateTimeOffset? next, CancellationToken cancellationToken)
     {
         using var scope = _scopes.CreateTenantScope(job.Tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
         DateTimeOffset? deliveredAt = state == WebhookDelivery.Delivered ? _time.GetUtcNow() : null;
-        if (rowId is null)
-        {
-            var row = new WebhookDelivery
-            {
-                Id = Guid.NewGuid(), WebhookId = job.Target.Id, EventId = job.EventId, EventType = job.EventType, Status = state, Attempts = attempts,
-                CreatedAt = started, LastAttemptAt = started, LastStatus = status, LastError = error, NextAttemptAt = next, DeliveredAt = deliveredAt,
-            };
-            db.Add(row);
-            try
-            {
-                await db.SaveChangesAsync(cancellationToken);
-                return row.Id;
-            }
-            catch (DbUpdateException)
-            {
-                return null; // its webhook was deleted meanwhile
-            }
-        }
-
         var updated = await db.InTurnAsync(c => db.Set<WebhookDelivery>().Where(d => d.Id == rowId && d.Attempts == attempts - 1).ExecuteUpdateAsync(s => s
             .SetProperty(d => d.Status, state)
             .SetProperty(d => d.Attempts, attempts)
@@ -67,7 +48,7 @@ public sealed partial class WebhookDispatcher
             .SetProperty(d => d.LastError, error)
             .SetProperty(d => d.NextAttemptAt, next)
             .SetProperty(d => d.DeliveredAt, deliveredAt), c), cancellationToken);
-        return updated == 1 ? rowId : null;
+        return updated == 1;
     }
 
     /// <summary>

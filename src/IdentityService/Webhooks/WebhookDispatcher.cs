@@ -19,16 +19,16 @@ namespace IdentityService.Webhooks;
 /// <see cref="Retries"/>, with the same <c>webhook-id</c>, so a receiver can drop a repeat.
 /// </summary>
 /// <remarks>
-/// <para>Every delivery is kept as a <see cref="WebhookDelivery"/> from its first attempt on: its outcome for the
-/// tenant's admins (<c>GET .../webhooks/{id}/deliveries</c>, which can send one again), and while it waits for a
-/// retry, when that is due. The replica that made the attempt waits for the retry in memory; a delivery still
-/// pending <see cref="Hold"/> past its time (its replica stopped) is taken over by whichever replica looks first
-/// (every <see cref="Hold"/>). A replica takes a delivery only by moving its attempt count on from the one it read,
-/// so two never try the same one at once.</para>
-/// <para>What is not kept: events waiting to be dispatched (at most <see cref="QueueLength"/>; beyond that they are
-/// dropped, with an error logged, rather than slowing sign-ins) or in their first attempt when the process stops;
-/// the audit log has them for a receiver to catch up from. A tenant's webhooks are cached, and evicted on every
-/// replica when they change.</para>
+/// <para>Every delivery is kept as a <see cref="WebhookDelivery"/> from the moment its event is: the event and a
+/// pending delivery for each webhook subscribed to it are written in one transaction (<see cref="SaveAsync"/>), so
+/// an event is never lost between the audit log and its webhooks, even when the process stops before or during the
+/// first attempt. The row keeps each outcome for the tenant's admins (<c>GET .../webhooks/{id}/deliveries</c>, which
+/// can send one again), and while it waits for an attempt, when that is due. The replica that wrote the event makes
+/// the first attempt at once and waits for the retries in memory; a delivery still pending <see cref="Hold"/> past
+/// its time (its replica stopped, or its queue was full) is taken over by whichever replica looks first (every
+/// <see cref="Hold"/>). A replica takes a delivery only by moving its attempt count on from the one it read, so two
+/// never try the same one at once.</para>
+/// <para>A tenant's webhooks are cached, and evicted on every replica when they change.</para>
 /// </remarks>
 public sealed partial class WebhookDispatcher : BackgroundService
 {
@@ -43,8 +43,8 @@ public sealed partial class WebhookDispatcher : BackgroundService
 
     private static readonly TimeSpan CacheFor = TimeSpan.FromMinutes(5);
 
-    private readonly Channel<(Tenant Tenant, AuditEvent Entry)> _queue =
-        System.Threading.Channels.Channel.CreateBounded<(Tenant, AuditEvent)>(new BoundedChannelOptions(QueueLength) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Channel<Written> _queue =
+        System.Threading.Channels.Channel.CreateBounded<Written>(new BoundedChannelOptions(QueueLength) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly MemoryCache _subscribers = new(new MemoryCacheOptions { SizeLimit = 20_000 });
     private readonly SemaphoreSlim _concurrency = new(32);
     private readonly IServiceScopeFactory _scopes;
@@ -70,13 +70,78 @@ public sealed partial class WebhookDispatcher : BackgroundService
 
     internal static IDataProtector Secrets(IDataProtectionProvider protection) => protection.CreateProtector("IdentityService.Webhooks.Secret.v1");
 
-    /// <summary>Queues an event just written to a tenant's audit log for its webhooks. Never waits.</summary>
-    public void Enqueue(Tenant tenant, AuditEvent entry)
+    /// <summary>
+    /// Saves the changes <paramref name="db"/> holds, among them <paramref name="entry"/> (a new audit event), with a
+    /// pending delivery for each of the tenant's webhooks subscribed to it, in one transaction; then queues their
+    /// first attempts. Never waits for an endpoint.
+    /// </summary>
+    public async Task SaveAsync(Tenant tenant, IdentityDb db, AuditEvent entry, CancellationToken cancellationToken)
     {
-        if (!_queue.Writer.TryWrite((tenant, entry)))
+        List<Target> targets;
+        try
         {
-            _logger.LogError("The webhook queue is full: event {Id} ({Type}) of tenant {Tenant} is not delivered.", entry.Id, entry.Type, tenant.Id);
+            targets = (await SubscribersAsync(tenant, cancellationToken)).Where(t => t.Events.Contains("*") || t.Events.Contains(entry.Type)).ToList();
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The webhooks cannot be read (a secret Data Protection no longer reads): the event is still recorded.
+            _logger.LogError(e, "Reading the webhooks of tenant {Tenant} failed: event {Type} is not delivered.", tenant.Id, entry.Type);
+            targets = [];
+        }
+
+        if (targets.Count == 0)
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        List<(Guid Row, Target Target)> deliveries = [];
+        await db.InTurnAsync(async c =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(c);
+            await db.SaveChangesAsync(c);
+            if (!await AddDeliveriesAsync(db, entry, targets, now, deliveries, c))
+            {
+                // A webhook was deleted meanwhile (its row is gone): the others still get the event.
+                var live = targets.Select(t => t.Id).ToList();
+                live = await db.Set<Webhook>().Where(w => live.Contains(w.Id)).Select(w => w.Id).ToListAsync(c);
+                await AddDeliveriesAsync(db, entry, targets.Where(t => live.Contains(t.Id)).ToList(), now, deliveries, c);
+            }
+
+            await transaction.CommitAsync(c);
+            return deliveries.Count;
+        }, cancellationToken);
+
+        if (deliveries.Count > 0 && !_queue.Writer.TryWrite(new Written(tenant, entry, deliveries, now)))
+        {
+            _logger.LogWarning(
+                "The webhook queue is full: event {Id} ({Type}) of tenant {Tenant} waits until a replica takes its deliveries over.", entry.Id, entry.Type, tenant.Id);
+        }
+    }
+
+    /// <summary>Adds the event's pending deliveries, due now; false (none added) when one's webhook is gone.</summary>
+    private static async Task<bool> AddDeliveriesAsync(
+        IdentityDb db, AuditEvent entry, List<Target> targets, DateTimeOffset now, List<(Guid Row, Target Target)> deliveries, CancellationToken cancellationToken)
+    {
+        var rows = targets.Select(t => (Row: new WebhookDelivery
+        {
+            Id = Guid.NewGuid(), WebhookId = t.Id, EventId = entry.Id, EventType = entry.Type, Status = WebhookDelivery.Pending, CreatedAt = now, NextAttemptAt = now,
+        }, Target: t)).ToList();
+        db.AddRange(rows.Select(r => r.Row));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // EF rolled back to the savepoint it took before saving: the event stays written.
+            rows.ForEach(r => db.Entry(r.Row).State = EntityState.Detached);
+            return false;
+        }
+
+        deliveries.AddRange(rows.Select(r => (r.Row.Id, r.Target)));
+        return true;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -93,25 +158,24 @@ public sealed partial class WebhookDispatcher : BackgroundService
 
     private async Task DispatchAsync(CancellationToken stoppingToken)
     {
-        await foreach (var (tenant, entry) in _queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var written in _queue.Reader.ReadAllAsync(stoppingToken))
         {
             try
             {
-                var targets = (await SubscribersAsync(tenant, stoppingToken)).Where(t => t.Events.Contains("*") || t.Events.Contains(entry.Type)).ToList();
-                if (targets.Count == 0)
+                var body = Body(written.Entry);
+                // Held back past half the hold, a delivery is taken again first: a replica may be about to take it over.
+                var claim = _time.GetUtcNow() - written.At > Hold / 2;
+                foreach (var (row, target) in written.Deliveries)
                 {
-                    continue;
-                }
-
-                var body = Body(entry);
-                foreach (var target in targets)
-                {
-                    _ = RunAsync(new Job(tenant, target, entry.Id, entry.Type, body), null, 0, schedule: true, stoppingToken);
+                    if (!claim || await ClaimAsync(written.Tenant, row, 0, WebhookDelivery.Pending, stoppingToken))
+                    {
+                        _ = RunAsync(new Job(written.Tenant, target, written.Entry.Id, written.Entry.Type, body), row, 0, schedule: true, stoppingToken);
+                    }
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                _logger.LogError(e, "Dispatching event {Id} of tenant {Tenant} to its webhooks failed.", entry.Id, tenant.Id);
+                _logger.LogError(e, "Dispatching event {Id} of tenant {Tenant} to its webhooks failed; a replica takes it over.", written.Entry.Id, written.Tenant.Id);
             }
         }
     }
@@ -139,9 +203,9 @@ public sealed partial class WebhookDispatcher : BackgroundService
 
     /// <summary>
     /// Tries a delivery until it is delivered, failed or (with <paramref name="schedule"/>) out of retries, keeping
-    /// each outcome; <paramref name="rowId"/> is null before its first attempt (the row is made with its outcome).
+    /// each outcome in its row.
     /// </summary>
-    private async Task RunAsync(Job job, Guid? rowId, int attempts, bool schedule, CancellationToken stoppingToken)
+    private async Task RunAsync(Job job, Guid rowId, int attempts, bool schedule, CancellationToken stoppingToken)
     {
         try
         {
@@ -158,8 +222,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                     _logger.LogError("Webhook {Webhook} of tenant {Tenant}: event {Id} not delivered after {Attempts} attempts.", job.Target.Id, job.Tenant.Id, job.EventId, attempts);
                 }
 
-                rowId = await RecordAsync(job, rowId, attempts, started, status, error, state, next, stoppingToken);
-                if (rowId is null || next is null)
+                if (!await RecordAsync(job, rowId, attempts, started, status, error, state, next, stoppingToken) || next is null)
                 {
                     return;
                 }
@@ -170,7 +233,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                     await Task.Delay(wait, _time, stoppingToken);
                 }
 
-                if (!await ClaimAsync(job.Tenant, rowId.Value, attempts, WebhookDelivery.Pending, stoppingToken))
+                if (!await ClaimAsync(job.Tenant, rowId, attempts, WebhookDelivery.Pending, stoppingToken))
                 {
                     return;
                 }
@@ -178,7 +241,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Stopping: a delivery waiting for a retry stays pending, for a replica (or this service's next start) to take over.
+            // Stopping: a delivery waiting for an attempt, or in one, stays pending for a replica (or this service's next start) to take over.
         }
         catch (Exception e)
         {
@@ -235,4 +298,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
     private sealed record Target(Guid Id, string Url, HashSet<string> Events, string Secret);
 
     private sealed record Job(Tenant Tenant, Target Target, long EventId, string EventType, string Body);
+
+    /// <summary>An event just written, its deliveries' rows (pending, due <paramref name="At"/>) and their webhooks.</summary>
+    private sealed record Written(Tenant Tenant, AuditEvent Entry, List<(Guid Row, Target Target)> Deliveries, DateTimeOffset At);
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using IdentityService.Tests.Infrastructure;
 using IdentityService.Webhooks;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Webhooks;
@@ -187,16 +188,107 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         _factory.Time.Advance(TimeSpan.FromSeconds(30));
         await Task.Delay(200);
         Assert.Single(_receiver.Deliveries);
-        for (var i = 0; i < 5 && _receiver.Deliveries.Count < 2; i++)
+        await AdvanceUntilAsync(() => _receiver.Deliveries.Count == 2);
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        Assert.Equal(2, delivered["attempts"]!.GetValue<int>());
+        Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
+    }
+
+    [Fact]
+    public async Task AnEventInItsFirstAttempt_WhenTheProcessStops_IsDeliveredByAReplica()
+    {
+        await SubscribeAsync("/slow", "user.created");
+        var hook = await HookIdAsync("/slow");
+        _receiver.Delay = TimeSpan.FromMinutes(1);
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1);
+
+        // The process stops while the endpoint has not answered: the delivery is kept, not yet attempted to its end.
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        var pending = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "pending");
+        Assert.Equal(0, pending["attempts"]!.GetValue<int>());
+        _receiver.Delay = TimeSpan.Zero;
+        using var replica = new IdentityServiceFactory(_factory) { Output = output };
+        _ = replica.Services.GetRequiredService<WebhookDispatcher>();
+        await AdvanceUntilAsync(() => _receiver.Deliveries.Count == 2);
+
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        Assert.Equal(1, delivered["attempts"]!.GetValue<int>());
+        Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
+    }
+
+    [Fact]
+    public async Task AnEventWrittenWhileNoDispatcherRuns_IsDeliveredByAReplica()
+    {
+        await SubscribeAsync("/a", "user.created");
+        await SubscribeAsync("/b", "user.created");
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Task.Delay(200);
+        Assert.Empty(_receiver.Deliveries);
+
+        using var replica = new IdentityServiceFactory(_factory) { Output = output };
+        _ = replica.Services.GetRequiredService<WebhookDispatcher>();
+        await AdvanceUntilAsync(() => _receiver.Deliveries.Count == 2);
+
+        Assert.Equal(["/a", "/b"], _receiver.Deliveries.Select(d => d.Path).Order());
+        Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
+        Assert.All(_receiver.Deliveries, d => Assert.Equal("user.created", JsonNode.Parse(d.Body)!["type"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task AWebhookGoneBehindTheCache_CostsNeitherTheEventNorTheOthersDelivery()
+    {
+        await SubscribeAsync("/gone", "user.created");
+        await SubscribeAsync("/kept", "user.created");
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 2);
+
+        // Deleted where this replica's cache of the tenant's webhooks does not hear of it (as by another replica without Redis).
+        var gone = Guid.Parse(await HookIdAsync("/gone"));
+        using (var scope = _factory.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+            await db.Set<Webhook>().IgnoreQueryFilters().Where(w => w.Id == gone).ExecuteDeleteAsync();
+        }
+
+        await _factory.CreateUserAsync(Tenant, "bob@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count(d => d.Path == "/kept") == 2);
+        Assert.Single(_receiver.Deliveries, d => d.Path == "/gone");
+        var created = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=user.created", expected: HttpStatusCode.OK);
+        Assert.Equal(2, created["items"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task AWebhookWhoseSecretCannotBeRead_CostsNotTheAuditLog()
+    {
+        await SubscribeAsync("/a", "user.created");
+        using (var scope = _factory.Services.CreateScope())
+        {
+            // As after the Data Protection keys were lost.
+            var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+            await db.Set<Webhook>().IgnoreQueryFilters().ExecuteUpdateAsync(s => s.SetProperty(w => w.ProtectedSecret, "not-a-protected-payload"));
+        }
+
+        await _factory.Services.GetRequiredService<IdentityService.Protection.IInvalidationBus>().PublishAsync(WebhookDispatcher.Channel, Tenant);
+
+        var created = await _factory.ManageAsync(HttpMethod.Post, "/api/v1/tenants/acme/users", new { email = "ada@acme.test", password = Password });
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var logged = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=user.created", expected: HttpStatusCode.OK);
+        Assert.Single(logged["items"]!.AsArray());
+    }
+
+    /// <summary>Moves the clock on a hold at a time (a replica's look for deliveries left behind) until the endpoint has what it expects.</summary>
+    private async Task AdvanceUntilAsync(Func<bool> done)
+    {
+        for (var i = 0; i < 5 && !done(); i++)
         {
             _factory.Time.Advance(WebhookDispatcher.Hold);
             await Task.Delay(300);
         }
 
-        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 2);
-        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
-        Assert.Equal(2, delivered["attempts"]!.GetValue<int>());
-        Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
+        await Eventually.TrueAsync(done);
     }
 
     [Fact]
