@@ -17,6 +17,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     private const string ClientIp = "203.0.113.9";
     private const string UserAgent = "CaptchaTests/1.0";
 
+    private static readonly TimeSpan StalledFor = TimeSpan.FromSeconds(10);
     private readonly IdentityServiceFactory _factory = new();
     private FakeRecaptcha _google = null!;
 
@@ -26,7 +27,9 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
         _factory.Output = output;
         _factory.Settings["Captcha:BaseUrl"] = _google.Address;
         _factory.Settings["Captcha:EnterpriseBaseUrl"] = _google.Address + "/";
-        _factory.Settings["Captcha:TimeoutSeconds"] = "1";
+        // Long enough that a busy machine never times out an answer the test wants read (a refusal then read as
+        // unreachable, failing open); the tests of a slow Google stall it for longer.
+        _factory.Settings["Captcha:TimeoutSeconds"] = "4";
         await _factory.CreateTenantAsync(Tenant);
         await _factory.CreateWebClientAsync(Tenant);
         await _factory.CreateUserAsync(Tenant, Email, Password);
@@ -228,7 +231,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task GoogleTimingOut_FailOpen_SignsIn_AndTheLogSaysSo()
     {
         await UseV3Async(new { whenUnavailable = "open" });
-        _google.Delay = TimeSpan.FromSeconds(5);
+        _google.Delay = StalledFor;
 
         await SignsInAsync();
 
@@ -241,7 +244,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task GoogleStallingMidAnswer_FailOpen_SignsIn_AndTheLogSaysSo()
     {
         await UseV3Async(new { whenUnavailable = "open" });
-        _google.BodyDelay = TimeSpan.FromSeconds(5);
+        _google.BodyDelay = StalledFor;
 
         await SignsInAsync();
 
@@ -264,7 +267,7 @@ public sealed class CaptchaTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task GoogleTimingOut_FailClosed_IsRefused()
     {
         await UseEnterpriseAsync(new { whenUnavailable = "closed" });
-        _google.Delay = TimeSpan.FromSeconds(5);
+        _google.Delay = StalledFor;
 
         var attempt = await RefusedAsync("captcha_unavailable");
         Assert.Contains("failed closed", attempt.Trace);
