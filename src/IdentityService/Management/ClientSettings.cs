@@ -42,6 +42,17 @@ internal static class ClientSettings
             errors["grantTypes"] = ["A public client (no secret) cannot use client_credentials."];
         }
 
+        if (request.Jwks is { } jwks)
+        {
+            var (keys, error) = isPublic ? (null, "A public client has no credentials: create a client with jwks (or a secret) to authenticate it.") : ClientKeys.Parse(jwks);
+            if (error is not null)
+            {
+                errors["jwks"] = [error];
+            }
+
+            descriptor.JsonWebKeySet = keys;
+        }
+
         var scopes = request.Scopes ?? (creating ? [Scopes.OpenId] : descriptor.Permissions
             .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
             .Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList());

@@ -42,6 +42,9 @@ internal static class ClientsApi
 
         /// <summary>Whether the client's authorization requests must be pushed first (RFC 9126); false by default.</summary>
         public bool? RequirePushedAuthorization { get; set; }
+
+        /// <summary>The client's public keys (a JSON Web Key Set): it may authenticate with assertions it signs (<c>private_key_jwt</c>).</summary>
+        public JsonElement? Jwks { get; set; }
     }
 
     public sealed class RotateSecret
@@ -55,7 +58,7 @@ internal static class ClientsApi
         IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
         IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
         IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
-        bool RequirePushedAuthorization, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
+        bool RequirePushedAuthorization, JsonElement? Jwks, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
 
     public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
     {
@@ -100,7 +103,8 @@ internal static class ClientsApi
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = request.ClientId,
-            ClientType = secret is null ? ClientTypes.Public : ClientTypes.Confidential,
+            // A client with a secret or keys to sign its assertions with authenticates: a confidential client.
+            ClientType = secret is null && request.Jwks is null ? ClientTypes.Public : ClientTypes.Confidential,
             ApplicationType = ApplicationTypes.Web,
             ConsentType = ConsentTypes.Explicit,
         };
@@ -278,6 +282,7 @@ internal static class ClientsApi
             With(Permissions.Prefixes.GrantType), scopes, With(Permissions.Prefixes.Resource),
             Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
             (await manager.GetRequirementsAsync(entity)).Contains(Requirements.Features.PushedAuthorizationRequests),
+            string.IsNullOrEmpty(entity.JsonWebKeySet) ? null : JsonSerializer.Deserialize<JsonElement>(entity.JsonWebKeySet),
             PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
     }
 

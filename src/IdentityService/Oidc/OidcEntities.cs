@@ -38,6 +38,10 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     /// </summary>
     [System.ComponentModel.DataAnnotations.Schema.NotMapped]
     internal System.Collections.Immutable.ImmutableArray<string> ParsedPermissions { get; set; }
+
+    /// <summary>The public keys of a shared snapshot, parsed once, for its assertions (<c>private_key_jwt</c>). Not a column.</summary>
+    [System.ComponentModel.DataAnnotations.Schema.NotMapped]
+    internal Microsoft.IdentityModel.Tokens.JsonWebKeySet? ParsedKeys { get; set; }
 }
 
 public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthorization<Guid, TenantApplication, TenantToken>, ITenantOwned

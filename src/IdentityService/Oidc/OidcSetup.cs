@@ -94,6 +94,7 @@ public static class OidcSetup
                 options.AddCodeIssuanceWrites();
                 options.AddRequestRules();
                 options.AddDeviceRequests();
+                options.AddClientAssertions();
 
                 var aspNetCore = options.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

@@ -156,6 +156,20 @@ internal sealed class TenantApplicationManager(
         }
     }
 
+    /// <summary>A cached client's public keys are parsed once and kept on the (read-only) instance; others as OpenIddict does.</summary>
+    public override ValueTask<Microsoft.IdentityModel.Tokens.JsonWebKeySet?> GetJsonWebKeySetAsync(TenantApplication application, CancellationToken cancellationToken = default)
+    {
+        if (!application.IsSharedSnapshot || string.IsNullOrEmpty(application.JsonWebKeySet))
+        {
+            return base.GetJsonWebKeySetAsync(application, cancellationToken);
+        }
+
+        return application.ParsedKeys is { } keys ? new(keys) : ParseAndKeepAsync();
+
+        async ValueTask<Microsoft.IdentityModel.Tokens.JsonWebKeySet?> ParseAndKeepAsync() =>
+            application.ParsedKeys = await base.GetJsonWebKeySetAsync(application, cancellationToken);
+    }
+
     /// <summary>Clients with the same permissions (the same JSON) share one parsed set: 10,000 alike clients keep one.</summary>
     private static readonly SharedValues<ImmutableArray<string>> SharedPermissions = new();
 

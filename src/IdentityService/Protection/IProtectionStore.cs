@@ -19,6 +19,12 @@ public interface IProtectionStore
     /// <summary>How many members other than <paramref name="member"/> the set of the current window holds (read only).</summary>
     Task<long> CountOthersAsync(string tenantId, string key, string member, TimeSpan window, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Marks a tenant's key used until <paramref name="until"/>: true the first time, false while an earlier use holds
+    /// (a one-time value seen again, such as a client assertion's <c>jti</c>).
+    /// </summary>
+    Task<bool> UseOnceAsync(string tenantId, string key, DateTimeOffset until, CancellationToken cancellationToken = default);
+
     Task BlockAsync(string tenantId, string ip, DateTimeOffset until, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>The active block of an address, or null.</summary>

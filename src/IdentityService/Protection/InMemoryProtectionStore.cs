@@ -28,10 +28,11 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
     private readonly ConcurrentDictionary<(string Tenant, string Key, long Window), Counter> _counters = new();
     private readonly ConcurrentDictionary<(string Tenant, string Key), Set> _sets = new();
     private readonly ConcurrentDictionary<(string Tenant, string Ip), IpBlock> _blocks = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Key), long> _used = new();
     private long _nextSweep;
 
-    /// <summary>How many counters, sets and blocks are held (for tests).</summary>
-    internal int Entries => _counters.Count + _sets.Count + _blocks.Count;
+    /// <summary>How many counters, sets, blocks and one-time values are held (for tests).</summary>
+    internal int Entries => _counters.Count + _sets.Count + _blocks.Count + _used.Count;
 
     public Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default)
     {
@@ -96,6 +97,36 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         }
     }
 
+    public Task<bool> UseOnceAsync(string tenantId, string key, DateTimeOffset until, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        Sweep(now);
+        var ends = until.ToUnixTimeMilliseconds();
+        while (true)
+        {
+            if (_used.TryAdd((tenantId, key), ends))
+            {
+                return Task.FromResult(true);
+            }
+
+            if (!_used.TryGetValue((tenantId, key), out var held))
+            {
+                continue; // swept meanwhile
+            }
+
+            // A live earlier use refuses; one that has ended (not swept yet) gives way.
+            if (held > now)
+            {
+                return Task.FromResult(false);
+            }
+
+            if (_used.TryUpdate((tenantId, key), ends, held))
+            {
+                return Task.FromResult(true);
+            }
+        }
+    }
+
     public Task BlockAsync(string tenantId, string ip, DateTimeOffset until, string reason, CancellationToken cancellationToken = default)
     {
         _blocks[(tenantId, ip)] = new IpBlock(ip, until, reason);
@@ -136,6 +167,11 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
         foreach (var key in _blocks.Keys.Where(k => k.Tenant == tenantId))
         {
             _blocks.TryRemove(key, out _);
+        }
+
+        foreach (var key in _used.Keys.Where(k => k.Tenant == tenantId))
+        {
+            _used.TryRemove(key, out _);
         }
 
         return Task.CompletedTask;
@@ -182,6 +218,14 @@ internal sealed class InMemoryProtectionStore(TimeProvider time) : IProtectionSt
             if (entry.Value.Until.ToUnixTimeMilliseconds() <= now)
             {
                 _blocks.TryRemove(entry);
+            }
+        }
+
+        foreach (var entry in _used)
+        {
+            if (entry.Value <= now)
+            {
+                _used.TryRemove(entry);
             }
         }
     }

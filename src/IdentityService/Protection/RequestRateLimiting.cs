@@ -101,8 +101,28 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
 
         // Read once for the request: OpenIddict reads the same form afterwards, and one that cannot be read is
         // answered after this (FormBodies).
-        var clientId = (await FormBodies.ReadAsync(context))?["client_id"].ToString();
+        var form = await FormBodies.ReadAsync(context);
+        var clientId = form?["client_id"].ToString();
+        if (string.IsNullOrEmpty(clientId) && form?["client_assertion"].ToString() is { Length: > 0 and <= 8192 } assertion)
+        {
+            // A client authenticating with an assertion alone is named by its (not yet verified) issuer, as one
+            // that sends client_id with a wrong secret is by that client_id.
+            clientId = AssertionIssuer(assertion);
+        }
+
         return clientId?.Length is > 0 and <= 200 ? clientId : null;
+    }
+
+    private static string? AssertionIssuer(string assertion)
+    {
+        try
+        {
+            return new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(assertion).Issuer;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     private Task RefuseAsync(HttpContext context)

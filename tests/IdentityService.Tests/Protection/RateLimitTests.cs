@@ -52,6 +52,28 @@ public sealed class RateLimitTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task RequestsAuthenticatedByAnAssertionAlone_CountAgainstItsIssuersLimit()
+    {
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new { clientId = "backend", generateSecret = true, grantTypes = new[] { "client_credentials" } });
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { rateLimits = new { tokenRequestsPerClientPerSecond = 2 } }, HttpStatusCode.OK);
+        StartOfASecond();
+        using var api = _factory.CreateApi();
+        static string Part(string json) => Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(json);
+        var forged = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ["client_assertion"] = $"{Part("""{"alg":"ES256","typ":"client-authentication+jwt"}""")}.{Part("""{"iss":"backend","sub":"backend"}""")}.c2lnbmF0dXJl",
+        });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await api.PostAsync("/t/acme/connect/token", forged)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await api.PostAsync("/t/acme/connect/token", forged)).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await api.PostAsync("/t/acme/connect/token", forged)).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await api.PostAsync("/t/acme/connect/token", Form("wrong"))).StatusCode);
+    }
+
+    [Fact]
     public async Task ManagementApi_PastTheTenantsLimit_Answers429ProblemWithRetryAfter()
     {
         await _factory.CreateTenantAsync("acme");

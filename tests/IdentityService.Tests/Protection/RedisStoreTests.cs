@@ -52,6 +52,40 @@ public sealed class RedisStoreTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public Task UseOnce_RefusesAValueWhileItsFirstUseHolds_ThenTakesItAgain() => UsesOnceAsync(_store);
+
+    [Fact]
+    public Task InMemoryStore_UseOnce_RefusesAValueWhileItsFirstUseHolds_ThenTakesItAgain() => UsesOnceAsync(new InMemoryProtectionStore(_time));
+
+    [Fact]
+    public async Task InMemoryStore_UseOnce_OneOfManyConcurrentUsesWins()
+    {
+        var store = new InMemoryProtectionStore(_time);
+        var until = _time.GetUtcNow().AddMinutes(1);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 1_000).Select(_ => Task.Run(() => store.UseOnceAsync("acme", "assertion:1", until))));
+
+        Assert.Single(results, r => r);
+    }
+
+    private async Task UsesOnceAsync(IProtectionStore store)
+    {
+        var until = _time.GetUtcNow().AddMinutes(6);
+        Assert.True(await store.UseOnceAsync("acme", "assertion:a", until));
+        Assert.False(await store.UseOnceAsync("acme", "assertion:a", until));
+        Assert.True(await store.UseOnceAsync("acme", "assertion:b", until));
+        Assert.True(await store.UseOnceAsync("other", "assertion:a", until));
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        Assert.False(await store.UseOnceAsync("acme", "assertion:a", until));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.True(await store.UseOnceAsync("acme", "assertion:a", until.AddMinutes(6)));
+        Assert.False(await store.UseOnceAsync("acme", "assertion:a", until.AddMinutes(6)));
+        await store.ForgetTenantAsync("acme");
+        Assert.True(await store.UseOnceAsync("acme", "assertion:a", until.AddMinutes(6)));
+    }
+
     private async Task CountsWithinItsWindowAsync(IProtectionStore store)
     {
         var window = TimeSpan.FromMinutes(1);

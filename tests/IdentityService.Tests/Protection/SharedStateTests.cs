@@ -5,6 +5,7 @@ using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.Tokens;
 
 namespace IdentityService.Tests.Protection;
 
@@ -37,6 +38,34 @@ public sealed class SharedStateTests : IAsyncLifetime
         _second.Dispose();
         _first.Dispose();
         await TestRedis.FlushAsync(_prefix);
+    }
+
+    [Fact]
+    public async Task AClientAssertionUsedAtOneReplica_IsRefusedAtTheOther()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var point = key.ExportParameters(false).Q;
+        await _first.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "backend", grantTypes = new[] { "client_credentials" },
+            jwks = new { keys = new[] { new { kty = "EC", crv = "P-256", kid = "k1", x = Base64UrlEncoder.Encode(point.X), y = Base64UrlEncoder.Encode(point.Y) } } },
+        });
+        var now = _first.Time.GetUtcNow().UtcDateTime;
+        var assertion = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = "backend", Audience = "http://localhost/t/acme", IssuedAt = now, Expires = now.AddMinutes(1), TokenType = "client-authentication+jwt",
+            Claims = new Dictionary<string, object> { ["sub"] = "backend", ["jti"] = Guid.NewGuid().ToString() },
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
+        });
+        var form = new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", ["client_assertion"] = assertion,
+        };
+
+        using var atFirst = _first.CreateApi();
+        using var atSecond = _second.CreateApi();
+        Assert.Equal(HttpStatusCode.OK, (await atFirst.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(form))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await atSecond.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(form))).StatusCode);
     }
 
     [Fact]

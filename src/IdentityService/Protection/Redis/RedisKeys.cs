@@ -38,6 +38,9 @@ internal sealed class RedisKeys(string prefix)
         return escaped.ToString();
     }
 
+    /// <summary>A one-time value's use (its key already a hash), under the tenant's prefix so that erasure finds it.</summary>
+    public RedisKey Once(string tenantId, string key) => $"{Prefix}t:{tenantId}:once:{key}";
+
     /// <summary>The tenant's blocked addresses, each scored by when its block ends (Unix milliseconds).</summary>
     public RedisKey Blocks(string tenantId) => $"{Prefix}t:{tenantId}:blocks";
 

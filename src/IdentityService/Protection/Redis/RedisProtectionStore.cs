@@ -56,7 +56,23 @@ internal sealed class RedisProtectionStore(IConnectionMultiplexer redis, RedisKe
         return 0
         """;
 
+    // KEYS[1] one-time key; ARGV: until, now, TTL (all ms). Returns 1 when no use before it still holds.
+    private const string UseOnceScript = """
+        local held = redis.call('GET', KEYS[1])
+        if held and tonumber(held) > tonumber(ARGV[2]) then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+        return 1
+        """;
+
     private IDatabase Db => redis.GetDatabase();
+
+    public async Task<bool> UseOnceAsync(string tenantId, string key, DateTimeOffset until, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var ttl = (long)((until - now).TotalMilliseconds + CleanupMargin.TotalMilliseconds);
+        var result = await Db.ScriptEvaluateAsync(UseOnceScript, [keys.Once(tenantId, key)], [until.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), ttl]);
+        return (long)result == 1;
+    }
 
     public async Task<long> IncrementAsync(string tenantId, string key, TimeSpan window, CancellationToken cancellationToken = default)
     {
