@@ -3,6 +3,7 @@ using System.Text.Json;
 using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Users;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -32,6 +33,12 @@ internal static partial class UsersApi
         public string? AcceptedTermsUrl { get; set; }
 
         public DateTimeOffset? TermsAcceptedAt { get; set; }
+
+        /// <summary>
+        /// The secret of the person's authenticator app (Base32, as in its <c>otpauth://</c> link; RFC 6238's usual
+        /// SHA-1, 6 digits, 30 s): the account asks it as a second factor, and the person keeps the app they have.
+        /// </summary>
+        public string? TotpSecret { get; set; }
     }
 
     public sealed record ImportLine(int Line, string? Email, string Outcome, Guid? Id = null, Dictionary<string, string[]>? Errors = null);
@@ -41,8 +48,9 @@ internal static partial class UsersApi
     private static readonly JsonSerializerOptions ImportOptions = new(JsonSerializerDefaults.Web) { AllowDuplicateProperties = false, MaxDepth = 16 };
 
     private static async Task<IResult> ImportAsync(
-        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit)
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit, IDataProtectionProvider protection)
     {
+        var totpSecrets = Mfa.SecondFactors.TotpSecrets(protection);
         var dryRun = http.Request.Query["dryRun"].ToString();
         if (dryRun is not ("" or "true" or "false"))
         {
@@ -68,7 +76,7 @@ internal static partial class UsersApi
                 continue;
             }
 
-            results.Add(await ImportLineAsync(http, users, roles, db, time, audit, i + 1, lines[i], dryRun == "true"));
+            results.Add(await ImportLineAsync(http, users, roles, db, time, audit, totpSecrets, i + 1, lines[i], dryRun == "true"));
             db.ChangeTracker.Clear();
         }
 
@@ -109,7 +117,8 @@ internal static partial class UsersApi
     }
 
     private static async Task<ImportLine> ImportLineAsync(
-        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit, int number, string text, bool dryRun)
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TimeProvider time, AuditLog audit, IDataProtector totpSecrets,
+        int number, string text, bool dryRun)
     {
         ImportedUser? line;
         try
@@ -140,6 +149,12 @@ internal static partial class UsersApi
             errors["passwordHash"] = ["passwordHash must be ASP.NET Core Identity's (version 2 or 3, base64) or bcrypt ($2a$, $2b$ or $2y$)."];
         }
 
+        var totpSecret = line.TotpSecret is null ? null : TotpSecret(line.TotpSecret);
+        if (line.TotpSecret is not null && totpSecret is null)
+        {
+            errors["totpSecret"] = ["totpSecret must be an authenticator app's secret: Base32 of 80 to 512 bits."];
+        }
+
         if (line.AcceptedTermsUrl is { Length: > 2000 })
         {
             errors["acceptedTermsUrl"] = ["acceptedTermsUrl is at most 2000 characters."];
@@ -168,6 +183,13 @@ internal static partial class UsersApi
         user.PasswordHash = line.PasswordHash;
         user.AcceptedTermsUrl = line.AcceptedTermsUrl;
         user.TermsAcceptedAt = line.AcceptedTermsUrl is null ? null : line.TermsAcceptedAt;
+        if (totpSecret is not null)
+        {
+            // Saved with the account: an imported account never exists without the factor it had.
+            db.Add(new Mfa.UserAuthenticator { Id = Guid.NewGuid(), UserId = user.Id, ProtectedSecret = totpSecrets.Protect(totpSecret), CreatedAt = time.GetUtcNow() });
+            user.TwoFactorEnabled = true;
+        }
+
         IdentityResult result;
         try
         {
@@ -191,8 +213,21 @@ internal static partial class UsersApi
         await audit.AdminActionAsync(http, AuditEventTypes.UserCreated, userId: user.Id, details: new
         {
             via = "import",
-            fields = AuditLog.FieldsSet(line).Select(f => f == "passwordHash" ? "password" : f).ToArray(),
+            fields = AuditLog.FieldsSet(line).Select(f => f switch { "passwordHash" => "password", "totpSecret" => "totp", _ => f }).ToArray(),
         });
         return new(number, user.Email, "created", user.Id);
+    }
+
+    /// <summary>A TOTP secret as authenticator apps show it (any case, spaces, padding), in canonical Base32; null when it is not one.</summary>
+    private static string? TotpSecret(string text)
+    {
+        var compact = text.Replace(" ", "", StringComparison.Ordinal).TrimEnd('=').ToUpperInvariant();
+        if (compact.Length is < 16 or > 103 || !compact.All(c => c is >= 'A' and <= 'Z' or >= '2' and <= '7'))
+        {
+            return null;
+        }
+
+        var key = OtpNet.Base32Encoding.ToBytes(compact);
+        return key.Length is >= 10 and <= 64 ? OtpNet.Base32Encoding.ToString(key) : null;
     }
 }

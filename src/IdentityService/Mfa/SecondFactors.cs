@@ -47,7 +47,10 @@ public sealed partial class SecondFactors(
     /// <summary>Codes an account may be sent per hour, across challenges (an SMS costs money: a password is not a free pump).</summary>
     public const int CodesPerAccountPerHour = 10;
 
-    private readonly IDataProtector _secrets = dataProtection.CreateProtector("IdentityService.Mfa.TotpSecret.v1");
+    private readonly IDataProtector _secrets = TotpSecrets(dataProtection);
+
+    /// <summary>What protects an authenticator app's secret (Base32) at rest.</summary>
+    internal static IDataProtector TotpSecrets(IDataProtectionProvider dataProtection) => dataProtection.CreateProtector("IdentityService.Mfa.TotpSecret.v1");
 
     /// <summary>A challenge being answered: its row, its account, and what the account can use.</summary>
     public sealed record Challenge(MfaChallenge Row, AppUser User, string Token, IReadOnlyList<string> Factors, TenantPolicy Policy, int RecoveryCodesLeft)

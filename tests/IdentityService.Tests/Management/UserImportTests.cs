@@ -107,6 +107,51 @@ public sealed class UserImportTests(ITestOutputHelper output) : IAsyncLifetime, 
         Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync("beta", new StringContent("{}", Encoding.UTF8, "application/x-ndjson"), "?dryRun=maybe")).StatusCode);
     }
 
+    [Fact]
+    public async Task AnAuthenticatorAppsSecret_IsImported_AndItsCodesAreAskedAtSignIn()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/beta/policy", new { mfa = new { mode = "optional", factors = new[] { "totp" } } }, HttpStatusCode.OK);
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(10);
+        // As another service's export may write it: lower case, in groups.
+        var written = string.Join(' ', OtpNet.Base32Encoding.ToString(key).ToLowerInvariant().Chunk(4).Select(c => new string(c)));
+
+        var answer = await ImportAsync("beta", $$"""{"email": "ada@beta.test", "emailVerified": true, "passwordHash": "{{BCrypt.Net.BCrypt.HashPassword(Password, 4)}}", "totpSecret": "{{written}}"}""");
+
+        var id = answer["lines"]![0]!["id"]!.GetValue<string>();
+        Assert.True((await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/beta/users/{id}", expected: HttpStatusCode.OK))["mfaEnrolled"]!.GetValue<bool>());
+        using var browser = _factory.CreateBrowser();
+        var password = await new SignInPage(browser, "beta").PostAsync("ada@beta.test", Password, query: "?ReturnUrl=%2Ft%2Fbeta%2Fafter");
+        Assert.Equal("/t/beta/mfa", new Uri(new Uri("http://localhost"), password.Location!).AbsolutePath);
+        Assert.Equal(HttpStatusCode.OK, (await PostCodeAsync(browser, "000000")).StatusCode);
+        var code = new OtpNet.Totp(key).ComputeTotp(_factory.Time.GetUtcNow().UtcDateTime);
+        Assert.Equal(HttpStatusCode.Redirect, (await PostCodeAsync(browser, code)).StatusCode);
+        var audit = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/beta/audit-events?type=user.created", expected: HttpStatusCode.OK);
+        Assert.Contains("totp", audit["items"]![0]!["details"]!["fields"]!.AsArray().Select(f => f!.GetValue<string>()));
+        Assert.DoesNotContain(OtpNet.Base32Encoding.ToString(key), audit.ToJsonString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData("JBSWY3DPEHPK3PX")]
+    [InlineData("JBSWY3DPEHPK3PX1")]
+    [InlineData("")]
+    public async Task ASecretThatIsNoAuthenticatorsOwn_RefusesItsLine(string secret)
+    {
+        var answer = await ImportAsync("beta", $$"""{"email": "ada@beta.test", "totpSecret": "{{secret}}"}""", "?dryRun=true");
+
+        var line = answer["lines"]![0]!;
+        Assert.Equal("invalid", line["outcome"]!.GetValue<string>());
+        Assert.NotNull(line["errors"]!["totpSecret"]);
+    }
+
+    private static async Task<HttpResponseMessage> PostCodeAsync(HttpClient browser, string code) =>
+        await browser.PostAsync("/t/beta/mfa", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(await browser.GetStringAsync("/t/beta/mfa")),
+            ["ReturnUrl"] = "/t/beta/after",
+            ["Factor"] = "totp",
+            ["Code"] = code,
+        }));
+
     private async Task<JsonNode> ImportAsync(string tenant, string ndjson, string query = "")
     {
         using var content = new StringContent(ndjson, Encoding.UTF8, "application/x-ndjson");
