@@ -18,7 +18,6 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
     private const string Clients = "/api/v1/tenants/acme/clients";
     private const string Issuer = "http://localhost/t/acme";
     private const string TokenEndpoint = "http://localhost/t/acme/connect/token";
-    private const string AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
     private readonly IdentityServiceFactory _factory = new() { Output = output };
     private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
 
@@ -169,7 +168,7 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
         var form = new Dictionary<string, string>
         {
             ["grant_type"] = "authorization_code", ["code"] = code, ["redirect_uri"] = OidcFlow.RedirectUri, ["code_verifier"] = flow.Verifier,
-            ["client_assertion_type"] = AssertionType, ["client_assertion"] = Assertion(_key, "k1", Issuer, clientId: "web"),
+            ["client_assertion_type"] = ClientAssertion.Type, ["client_assertion"] = Assertion(_key, "k1", Issuer, clientId: "web"),
         };
 
         var response = await browser.PostAsync($"/t/{Tenant}/connect/token", new FormUrlEncodedContent(form));
@@ -240,7 +239,7 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
     private async Task<HttpResponseMessage> TokenAsync(string assertion, Dictionary<string, string>? extra = null)
     {
         using var client = _factory.CreateApi();
-        var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["client_assertion_type"] = AssertionType, ["client_assertion"] = assertion };
+        var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["client_assertion_type"] = ClientAssertion.Type, ["client_assertion"] = assertion };
         foreach (var (name, value) in extra ?? [])
         {
             form[name] = value;
@@ -249,38 +248,13 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
         return await client.PostAsync($"/t/{Tenant}/connect/token", new FormUrlEncodedContent(form));
     }
 
-    /// <summary>An assertion as a client library makes one: iss and sub the client id, aud the server, a jti, a minute to live.</summary>
     private string Assertion(ECDsa key, string kid, string audience, string clientId = "backend", string? jti = null, TimeSpan? lifetime = null, string? type = "client-authentication+jwt") =>
-        Assertion(new SigningCredentials(new ECDsaSecurityKey(key) { KeyId = kid }, SecurityAlgorithms.EcdsaSha256), audience, clientId, jti, lifetime, type);
+        Assertion(ClientAssertion.Es256(key, kid), audience, clientId, jti, lifetime, type);
 
-    private string Assertion(SigningCredentials credentials, string audience, string clientId = "backend", string? jti = null, TimeSpan? lifetime = null, string? type = "client-authentication+jwt")
-    {
-        var now = _factory.Time.GetUtcNow().UtcDateTime;
-        var claims = new Dictionary<string, object> { ["sub"] = clientId };
-        if (jti != "")
-        {
-            claims["jti"] = jti ?? Guid.NewGuid().ToString();
-        }
+    private string Assertion(SigningCredentials credentials, string audience, string clientId = "backend", string? jti = null, TimeSpan? lifetime = null, string? type = "client-authentication+jwt") =>
+        ClientAssertion.Create(credentials, clientId, audience, _factory.Time.GetUtcNow().UtcDateTime, lifetime ?? TimeSpan.FromMinutes(1), jti, type);
 
-        var expires = now + (lifetime ?? TimeSpan.FromMinutes(1));
-        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = clientId,
-            Audience = audience,
-            IssuedAt = expires < now ? expires.AddMinutes(-1) : now,
-            NotBefore = expires < now ? expires.AddMinutes(-1) : now,
-            Expires = expires,
-            Claims = claims,
-            SigningCredentials = credentials,
-            TokenType = type,
-        });
-    }
-
-    private static object Public(ECDsa key, string kid)
-    {
-        var p = key.ExportParameters(false);
-        return new { kty = "EC", crv = "P-256", kid, use = "sig", alg = "ES256", x = Base64UrlEncoder.Encode(p.Q.X), y = Base64UrlEncoder.Encode(p.Q.Y) };
-    }
+    private static object Public(ECDsa key, string kid) => ClientAssertion.PublicJwk(key, kid);
 
     private static object Jwks(params object[] keys) => new { keys };
 }

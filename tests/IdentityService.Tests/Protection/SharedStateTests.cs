@@ -5,7 +5,6 @@ using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.IdentityModel.Tokens;
 
 namespace IdentityService.Tests.Protection;
 
@@ -44,23 +43,12 @@ public sealed class SharedStateTests : IAsyncLifetime
     public async Task AClientAssertionUsedAtOneReplica_IsRefusedAtTheOther()
     {
         using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var point = key.ExportParameters(false).Q;
         await _first.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
         {
-            clientId = "backend", grantTypes = new[] { "client_credentials" },
-            jwks = new { keys = new[] { new { kty = "EC", crv = "P-256", kid = "k1", x = Base64UrlEncoder.Encode(point.X), y = Base64UrlEncoder.Encode(point.Y) } } },
+            clientId = "backend", grantTypes = new[] { "client_credentials" }, jwks = new { keys = new[] { ClientAssertion.PublicJwk(key, "k1") } },
         });
-        var now = _first.Time.GetUtcNow().UtcDateTime;
-        var assertion = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = "backend", Audience = "http://localhost/t/acme", IssuedAt = now, Expires = now.AddMinutes(1), TokenType = "client-authentication+jwt",
-            Claims = new Dictionary<string, object> { ["sub"] = "backend", ["jti"] = Guid.NewGuid().ToString() },
-            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key) { KeyId = "k1" }, SecurityAlgorithms.EcdsaSha256),
-        });
-        var form = new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", ["client_assertion"] = assertion,
-        };
+        var assertion = ClientAssertion.Create(ClientAssertion.Es256(key, "k1"), "backend", "http://localhost/t/acme", _first.Time.GetUtcNow().UtcDateTime, TimeSpan.FromMinutes(1));
+        var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["client_assertion_type"] = ClientAssertion.Type, ["client_assertion"] = assertion };
 
         using var atFirst = _first.CreateApi();
         using var atSecond = _second.CreateApi();
