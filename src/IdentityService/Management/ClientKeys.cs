@@ -14,6 +14,7 @@ internal static class ClientKeys
 
     private static readonly string[] PrivateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
     private static readonly string[] Curves = ["P-256", "P-384", "P-521"];
+    private static readonly string[] TextMembers = ["kty", "use", "alg", "kid", "crv", "n", "e", "x", "y"];
 
     /// <summary>The key set, or why it is refused (a sentence for the API's answer).</summary>
     public static (JsonWebKeySet? Keys, string? Error) Parse(JsonElement jwks)
@@ -75,7 +76,7 @@ internal static class ClientKeys
             return $"\"alg\" must be one of {string.Join(", ", Oidc.ClientAssertions.Algorithms)} when given.";
         }
 
-        if (new[] { "kty", "use", "alg", "kid", "crv", "n", "e", "x", "y" }.FirstOrDefault(m => key.TryGetProperty(m, out var v) && v.ValueKind != JsonValueKind.String) is { } notText)
+        if (TextMembers.FirstOrDefault(m => key.TryGetProperty(m, out var v) && v.ValueKind != JsonValueKind.String) is { } notText)
         {
             return $"\"{notText}\" must be a string.";
         }

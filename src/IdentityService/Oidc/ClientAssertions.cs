@@ -1,6 +1,4 @@
 using System.Collections.Immutable;
-using System.Security.Cryptography;
-using System.Text;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -100,7 +98,7 @@ internal static class ClientAssertions
 
             var tenant = context.Transaction.TenantState().Tenant;
             var store = context.Transaction.RequestServices().GetRequiredService<Protection.IProtectionStore>();
-            var key = "assertion:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(assertion.GetClaim(Claims.Issuer) + "\n" + jti)), 0, 16);
+            var key = "assertion:" + Protection.OpaqueTokens.StoreKey(assertion.GetClaim(Claims.Issuer) + "\n" + jti);
             if (!await store.UseOnceAsync(tenant.Id, key, expires.Value + ClockSkew + TimeSpan.FromSeconds(1), context.CancellationToken))
             {
                 context.Reject(Errors.InvalidClient, "The client assertion was already used: sign a new one, with a new jti, for each request.");

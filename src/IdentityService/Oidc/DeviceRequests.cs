@@ -47,7 +47,7 @@ internal static class DeviceRequests
 
             var tenant = context.Transaction.TenantState().Tenant;
             var store = context.Transaction.RequestServices().GetRequiredService<Protection.IProtectionStore>();
-            var key = "poll:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(code)), 0, 16);
+            var key = "poll:" + Protection.OpaqueTokens.StoreKey(code);
             if (await store.IncrementAsync(tenant.Id, key, Interval, context.CancellationToken) > 1)
             {
                 context.Reject(Errors.SlowDown, $"Polled within {Interval.TotalSeconds:0} seconds of the last poll: wait 5 seconds longer between polls from now on.");

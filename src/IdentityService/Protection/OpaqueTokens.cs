@@ -15,4 +15,7 @@ public static class OpaqueTokens
 
     /// <summary>What is stored of a token.</summary>
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    /// <summary>A protection store key part for a value that must not be kept (a device code, an assertion's jti): 128 bits of its SHA-256, in hex.</summary>
+    public static string StoreKey(string value) => Convert.ToHexString(Hash(value), 0, 16);
 }
