@@ -272,6 +272,14 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
             e.HasIndex(a => new { a.TenantId, a.ClientId }).IsUnique();
         });
 
+        builder.Entity<TenantAuthorization>(e =>
+        {
+            e.Property(a => a.SessionId).HasMaxLength(64);
+            e.HasIndex(a => new { a.TenantId, a.SessionId });
+        });
+
+        builder.Entity<TenantApplication>().Property(a => a.BackchannelLogoutUri).HasMaxLength(2000);
+
         builder.Entity<TenantScope>(e =>
         {
             e.Metadata.RemoveIndex(e.Metadata.GetIndexes().Single(i => i.Properties.Count == 1 && i.Properties[0].Name == nameof(TenantScope.Name)));

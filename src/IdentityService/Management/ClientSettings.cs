@@ -16,7 +16,9 @@ internal static class ClientSettings
     private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode];
     private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
 
-    public static void Apply(OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientsApi.ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating)
+    /// <param name="development">Whether the service runs in Development, where a back-channel logout URI may be plain http on this machine.</param>
+    public static void Apply(
+        OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientsApi.ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating, bool development)
     {
         if (request.DisplayName is not null)
         {
@@ -129,6 +131,27 @@ internal static class ClientSettings
         if (request.FirstParty is { } firstParty)
         {
             entity.FirstParty = firstParty;
+        }
+
+        if (request.BackchannelLogoutUri is { } logoutUri)
+        {
+            // Called from the service as a webhook is, with the same rules: https to a public address, no redirects.
+            if (logoutUri.Length > 0 && Webhooks.WebhookAddresses.Check(logoutUri, development) is { } error)
+            {
+                errors["backchannelLogoutUri"] = ["backchannelLogoutUri" + error["url".Length..]];
+            }
+
+            entity.BackchannelLogoutUri = logoutUri.Length > 0 ? logoutUri : null;
+        }
+
+        if (request.BackchannelLogoutSessionRequired is { } sessionRequired)
+        {
+            entity.BackchannelLogoutSessionRequired = sessionRequired;
+        }
+
+        if (entity.BackchannelLogoutUri is not null && !grants.Contains(GrantTypes.AuthorizationCode) && !grants.Contains(GrantTypes.DeviceCode))
+        {
+            errors["backchannelLogoutUri"] = ["Only a client that signs people in (authorization_code or device_code) has sessions to be told the end of."];
         }
 
         var requirePushed = request.RequirePushedAuthorization ?? descriptor.Requirements.Contains(Requirements.Features.PushedAuthorizationRequests);

@@ -45,6 +45,12 @@ internal static class ClientsApi
 
         /// <summary>The client's public keys (a JSON Web Key Set): it may authenticate with assertions it signs (<c>private_key_jwt</c>).</summary>
         public JsonElement? Jwks { get; set; }
+
+        /// <summary>Where to post logout tokens (OpenID Connect Back-Channel Logout); "" removes it.</summary>
+        public string? BackchannelLogoutUri { get; set; }
+
+        /// <summary>Whether every logout token the client gets must name the session (<c>sid</c>); false by default.</summary>
+        public bool? BackchannelLogoutSessionRequired { get; set; }
     }
 
     public sealed class RotateSecret
@@ -58,7 +64,8 @@ internal static class ClientsApi
         IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
         IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
         IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
-        bool RequirePushedAuthorization, JsonElement? Jwks, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
+        bool RequirePushedAuthorization, JsonElement? Jwks, string? BackchannelLogoutUri, bool BackchannelLogoutSessionRequired,
+        string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
 
     public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
     {
@@ -108,7 +115,7 @@ internal static class ClientsApi
             ApplicationType = ApplicationTypes.Web,
             ConsentType = ConsentTypes.Explicit,
         };
-        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: true);
+        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: true, Development(http));
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
@@ -200,7 +207,7 @@ internal static class ClientsApi
 
         var descriptor = new OpenIddictApplicationDescriptor();
         await manager.PopulateAsync(descriptor, entity, http.RequestAborted);
-        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: false);
+        ClientSettings.Apply(descriptor, entity, request, tenantContext.Required, errors, creating: false, Development(http));
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
@@ -283,6 +290,7 @@ internal static class ClientsApi
             Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
             (await manager.GetRequirementsAsync(entity)).Contains(Requirements.Features.PushedAuthorizationRequests),
             string.IsNullOrEmpty(entity.JsonWebKeySet) ? null : JsonSerializer.Deserialize<JsonElement>(entity.JsonWebKeySet),
+            entity.BackchannelLogoutUri, entity.BackchannelLogoutSessionRequired,
             PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
     }
 
@@ -291,6 +299,8 @@ internal static class ClientsApi
     private static string NewSecret() => Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
 
     private static string Base64UrlEncode(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static bool Development(HttpContext http) => http.RequestServices.GetRequiredService<IHostEnvironment>().IsDevelopment();
 
     private static IResult ClientNotFound() => Problems.NotFound("client_not_found", "No client has this clientId in this tenant.");
 }

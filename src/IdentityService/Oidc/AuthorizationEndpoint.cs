@@ -151,7 +151,8 @@ internal static class AuthorizationEndpoint
             return Forbid(Errors.InvalidTarget, "A resource is not one of this tenant's API resources.");
         }
 
-        var principal = await claims.CreatePrincipalAsync(UserProfile.Of(user), scopes, resources, authTime, session!.FindAll(SignIn.Session.AmrClaim).Select(c => c.Value));
+        var principal = await claims.CreatePrincipalAsync(UserProfile.Of(user), scopes, resources, authTime,
+            session!.FindAll(SignIn.Session.AmrClaim).Select(c => c.Value), session.FindFirst(SignIn.Session.SessionIdClaim)?.Value);
         return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
 
         async Task<bool> IsFirstPartyAsync(object app) =>

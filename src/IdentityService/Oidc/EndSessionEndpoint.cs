@@ -35,7 +35,7 @@ internal static class EndSessionEndpoint
                 return Results.Redirect($"{context.Request.PathBase}/logout?ReturnUrl={Uri.EscapeDataString(returnUrl)}");
             }
 
-            await context.SignOutAsync(Session.Scheme);
+            await context.EndSessionAsync();
         }
 
         return Results.SignOut(

@@ -26,6 +26,15 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     public DateTimeOffset CreatedAt { get; set; }
 
     /// <summary>
+    /// Where the service posts a logout token when a session the client signed in with ends (OpenID Connect
+    /// Back-Channel Logout 1.0, <see cref="BackchannelLogout"/>); none when null.
+    /// </summary>
+    public string? BackchannelLogoutUri { get; set; }
+
+    /// <summary>Whether the client needs the session's id (<c>sid</c>) in every logout token it gets.</summary>
+    public bool BackchannelLogoutSessionRequired { get; set; }
+
+    /// <summary>
     /// An instance held by <see cref="ClientCache"/> and shared by concurrent requests: read-only, never tracked
     /// by a database context (not a column).
     /// </summary>
@@ -59,6 +68,12 @@ public sealed class TenantAuthorization : OpenIddictEntityFrameworkCoreAuthoriza
 
     /// <summary>When <see cref="TokenGeneration"/> last moved on: the start of the tenant's refresh-token reuse leeway.</summary>
     public DateTimeOffset? RotatedAt { get; set; }
+
+    /// <summary>
+    /// The browser session the sign-in was made in (its <c>sid</c>, <see cref="SignIn.Session.SessionIdClaim"/>), set by
+    /// <see cref="TenantAuthorizationManager"/>; null for consents and for sign-ins without a browser session (devices).
+    /// </summary>
+    public string? SessionId { get; set; }
 }
 
 public sealed class TenantScope : OpenIddictEntityFrameworkCoreScope<Guid>, ITenantOwned

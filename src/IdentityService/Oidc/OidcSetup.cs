@@ -23,6 +23,11 @@ public static class OidcSetup
         services.AddScoped<UserClaims>();
         services.AddScoped<RevokedTokens>();
         services.AddScoped<CodeIssuanceWrites>();
+        services.AddScoped<BackchannelLogout>();
+        services.AddSingleton<BackchannelLogoutSender>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackchannelLogoutSender>());
+        services.AddHttpClient(BackchannelLogoutSender.HttpClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Logout/1"))
+            .ConfigurePrimaryHttpMessageHandler(Webhooks.WebhooksSetup.OutboundHandler);
         services.AddCors();
         services.AddSingleton<Microsoft.AspNetCore.Cors.Infrastructure.ICorsPolicyProvider, ClientCorsPolicyProvider>();
 
@@ -34,6 +39,7 @@ public static class OidcSetup
                     .ReplaceDefaultEntities<TenantApplication, TenantAuthorization, TenantScope, TenantToken, Guid>();
                 options.ReplaceApplicationManager<TenantApplication, TenantApplicationManager>();
                 options.ReplaceTokenManager<TenantToken, TenantTokenManager>();
+                options.ReplaceAuthorizationManager<TenantAuthorization, TenantAuthorizationManager>();
                 options.ReplaceTokenStore<TenantToken, TenantTokenStore>();
                 options.ReplaceAuthorizationStore<TenantAuthorization, TenantAuthorizationStore>();
             })
@@ -81,6 +87,7 @@ public static class OidcSetup
                 options.AddEventHandler(SkipRequestsOutsideTenants.Descriptor);
                 options.AddEventHandler(SelectTenantCredentials.Descriptor);
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
+                options.AddEventHandler(BackchannelLogout.NameSupport.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerAspNetCoreHandlers.ProcessJsonResponse<OpenIddictServerEvents.ApplyTokenResponseContext>.Descriptor);
                 options.AddEventHandler(WriteTokenResponse.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.InferEndpointType.Descriptor);

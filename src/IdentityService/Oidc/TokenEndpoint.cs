@@ -66,7 +66,8 @@ internal static class TokenEndpoint
             DateTimeOffset? authTime = long.TryParse(granted.GetClaim(Claims.AuthenticationTime), out var seconds)
                 ? DateTimeOffset.FromUnixTimeSeconds(seconds)
                 : null;
-            var principal = await claims.CreatePrincipalAsync(user, granted.GetScopes(), granted.GetResources(), authTime, granted.GetClaims(Claims.AuthenticationMethodReference));
+            var principal = await claims.CreatePrincipalAsync(user, granted.GetScopes(), granted.GetResources(), authTime, granted.GetClaims(Claims.AuthenticationMethodReference),
+                granted.GetClaim(SignIn.Session.SessionIdClaim));
             return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 

@@ -68,7 +68,9 @@ public sealed class UserClaims(IdentityDb db)
     /// and the subject and roles to the access token as well.
     /// </summary>
     /// <param name="methods">How the user signed in (RFC 8176 <c>amr</c> values), from the session: sent in the ID token.</param>
-    public async Task<ClaimsPrincipal> CreatePrincipalAsync(UserProfile user, IReadOnlyCollection<string> scopes, IEnumerable<string> resources, DateTimeOffset? authTime, IEnumerable<string>? methods = null)
+    /// <param name="sessionId">The browser session the user signed in with (<c>sid</c>): sent in the ID token, and kept by the sign-in's authorization.</param>
+    public async Task<ClaimsPrincipal> CreatePrincipalAsync(
+        UserProfile user, IReadOnlyCollection<string> scopes, IEnumerable<string> resources, DateTimeOffset? authTime, IEnumerable<string>? methods = null, string? sessionId = null)
     {
         var identity = new ClaimsIdentity(
             authenticationType: "IdentityService", nameType: Claims.Name, roleType: Claims.Role);
@@ -103,6 +105,11 @@ public sealed class UserClaims(IdentityDb db)
         foreach (var method in methods ?? [])
         {
             identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, method));
+        }
+
+        if (!string.IsNullOrEmpty(sessionId))
+        {
+            identity.AddClaim(new Claim(SignIn.Session.SessionIdClaim, sessionId));
         }
 
         var principal = new ClaimsPrincipal(identity);

@@ -18,6 +18,13 @@ public static class Session
     public const string AuthTimeClaim = "auth_time";
     public const string AmrClaim = "amr";
 
+    /// <summary>
+    /// The session's id (OpenID Connect's <c>sid</c>): 128 random bits made at the sign-in, kept when the session is
+    /// renewed. ID tokens carry it, and each sign-in with a client records it, so that ending the session tells that
+    /// session's clients (back-channel logout) and no other.
+    /// </summary>
+    public const string SessionIdClaim = "sid";
+
     /// <summary>Marks a sign-in that renews a session (same sign-in, new stamp): its issue and expiry times are kept.</summary>
     public const string RenewedItem = ".renewed";
 
@@ -108,11 +115,22 @@ public static class Session
 
     /// <summary>The session principal of a user who just proved who they are.</summary>
     /// <param name="methods">How they proved it, as RFC 8176 <c>amr</c> values (<c>pwd</c>; with a second factor <c>otp</c> or <c>sms</c>, and <c>mfa</c>).</param>
-    public static ClaimsPrincipal CreatePrincipal(Users.AppUser user, string tenantId, DateTimeOffset authTime, params string[] methods)
+    public static ClaimsPrincipal CreatePrincipal(Users.AppUser user, string tenantId, DateTimeOffset authTime, params string[] methods) =>
+        CreatePrincipal(user, tenantId, authTime, methods, NewSessionId());
+
+    /// <summary>The principal of a session renewed for the same sign-in (a new stamp): its sign-in time, methods and id kept.</summary>
+    public static ClaimsPrincipal Renew(ClaimsPrincipal session, Users.AppUser user, string tenantId) =>
+        CreatePrincipal(user, tenantId, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
+            [.. session.FindAll(AmrClaim).Select(c => c.Value)], session.FindFirstValue(SessionIdClaim) ?? NewSessionId());
+
+    private static string NewSessionId() => Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlEncode(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    private static ClaimsPrincipal CreatePrincipal(Users.AppUser user, string tenantId, DateTimeOffset authTime, string[] methods, string sessionId)
     {
         var identity = new ClaimsIdentity(Scheme, "email", "role");
         identity.AddClaim(new Claim("sub", user.Id.ToString()));
         identity.AddClaim(new Claim(TenantClaim, tenantId));
+        identity.AddClaim(new Claim(SessionIdClaim, sessionId));
         identity.AddClaim(new Claim("email", user.Email ?? ""));
         identity.AddClaim(new Claim(StampClaim, user.SecurityStamp ?? ""));
         identity.AddClaim(new Claim(AuthTimeClaim, authTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)));
@@ -142,6 +160,20 @@ public static class Session
         var session = await context.GetSessionAsync();
         var account = session?.FindFirstValue("sub") is { } id ? await users.FindByIdAsync(id) : null;
         return account is not null && session!.IsCurrentFor(account) ? account : null;
+    }
+
+    /// <summary>
+    /// Ends the request's session (the person signed out), and tells the clients signed in with it, whose own sessions
+    /// end too (<see cref="Oidc.BackchannelLogout"/>): even if the browser goes before the answer.
+    /// </summary>
+    public static async Task EndSessionAsync(this HttpContext context)
+    {
+        var session = await context.GetSessionAsync();
+        await context.SignOutAsync(Scheme);
+        if (session?.FindFirstValue("sub") is { } subject && session.FindFirstValue(SessionIdClaim) is { } sessionId)
+        {
+            await context.RequestServices.GetRequiredService<Oidc.BackchannelLogout>().SessionEndedAsync(subject, sessionId, CancellationToken.None);
+        }
     }
 
     /// <summary>The current request's session, or null when there is none for this tenant.</summary>

@@ -39,8 +39,7 @@ public sealed class AccountSessions(
         var current = await http.AuthenticateAsync(Session.Scheme);
         if (current is { Succeeded: true, Principal: { } session } && session.FindFirst("sub")?.Value == user.Id.ToString())
         {
-            var renewed = Session.CreatePrincipal(user, tenant.Required.Id, session.GetAuthTime() ?? DateTimeOffset.UnixEpoch,
-                [.. session.FindAll(Session.AmrClaim).Select(c => c.Value)]);
+            var renewed = Session.Renew(session, user, tenant.Required.Id);
             // The same sign-in: it ends when it would have ended.
             await http.SignInAsync(Session.Scheme, renewed, new AuthenticationProperties(new Dictionary<string, string?> { [Session.RenewedItem] = "1" })
             {

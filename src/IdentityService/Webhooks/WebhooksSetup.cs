@@ -8,16 +8,22 @@ public static class WebhooksSetup
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddHttpClient(WebhookDispatcher.HttpClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Webhooks/1"))
-            .ConfigurePrimaryHttpMessageHandler(sp =>
-            {
-                var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
-                if (!sp.GetRequiredService<IHostEnvironment>().IsDevelopment())
-                {
-                    handler.ConnectCallback = Protection.PublicAddresses.ConnectPublicAsync;
-                }
-
-                return handler;
-            });
+            .ConfigurePrimaryHttpMessageHandler(OutboundHandler);
         return services;
+    }
+
+    /// <summary>
+    /// The handler of a client that calls URLs tenants give (webhooks, back-channel logout): no redirects, no cookies,
+    /// and outside Development only public addresses, checked at each connection.
+    /// </summary>
+    internal static SocketsHttpHandler OutboundHandler(IServiceProvider services)
+    {
+        var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+        if (!services.GetRequiredService<IHostEnvironment>().IsDevelopment())
+        {
+            handler.ConnectCallback = Protection.PublicAddresses.ConnectPublicAsync;
+        }
+
+        return handler;
     }
 }

@@ -22,7 +22,7 @@ public sealed class LogoutModel(TenantContext tenant) : PageModel
 
     public async Task<IActionResult> OnPostAsync()
     {
-        await HttpContext.SignOutAsync(Session.Scheme);
+        await HttpContext.EndSessionAsync();
         return string.IsNullOrEmpty(ReturnUrl)
             ? RedirectToPage(new { done = true })
             : LocalRedirect(ReturnUrls.Sanitize(Request, ReturnUrl));

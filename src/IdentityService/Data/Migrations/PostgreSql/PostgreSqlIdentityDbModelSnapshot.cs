@@ -315,6 +315,13 @@ namespace IdentityService.Data.Migrations.PostgreSql
                         .HasMaxLength(50)
                         .HasColumnType("character varying(50)");
 
+                    b.Property<bool>("BackchannelLogoutSessionRequired")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("BackchannelLogoutUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
                     b.Property<string>("ClientId")
                         .HasMaxLength(100)
                         .HasColumnType("character varying(100)");
@@ -418,6 +425,10 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<string>("Scopes")
                         .HasColumnType("text");
 
+                    b.Property<string>("SessionId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<string>("Status")
                         .HasMaxLength(50)
                         .HasColumnType("character varying(50)");
@@ -441,6 +452,8 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.HasKey("Id");
 
                     b.HasIndex("TenantId");
+
+                    b.HasIndex("TenantId", "SessionId");
 
                     b.HasIndex("ApplicationId", "Status", "Subject", "Type");
 

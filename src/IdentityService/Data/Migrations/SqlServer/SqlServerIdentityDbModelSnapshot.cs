@@ -314,6 +314,13 @@ namespace IdentityService.Data.Migrations.SqlServer
                         .HasMaxLength(50)
                         .HasColumnType("nvarchar(50)");
 
+                    b.Property<bool>("BackchannelLogoutSessionRequired")
+                        .HasColumnType("bit");
+
+                    b.Property<string>("BackchannelLogoutUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("nvarchar(2000)");
+
                     b.Property<string>("ClientId")
                         .HasMaxLength(100)
                         .HasColumnType("nvarchar(100)");
@@ -418,6 +425,10 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<string>("Scopes")
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<string>("SessionId")
+                        .HasMaxLength(64)
+                        .HasColumnType("nvarchar(64)");
+
                     b.Property<string>("Status")
                         .HasMaxLength(50)
                         .HasColumnType("nvarchar(50)");
@@ -441,6 +452,8 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.HasKey("Id");
 
                     b.HasIndex("TenantId");
+
+                    b.HasIndex("TenantId", "SessionId");
 
                     b.HasIndex("ApplicationId", "Status", "Subject", "Type");
 

@@ -307,6 +307,13 @@ namespace IdentityService.Data.Migrations.Sqlite
                         .HasMaxLength(50)
                         .HasColumnType("TEXT");
 
+                    b.Property<bool>("BackchannelLogoutSessionRequired")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("BackchannelLogoutUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ClientId")
                         .HasMaxLength(100)
                         .HasColumnType("TEXT");
@@ -410,6 +417,10 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("Scopes")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("SessionId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Status")
                         .HasMaxLength(50)
                         .HasColumnType("TEXT");
@@ -433,6 +444,8 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.HasIndex("TenantId");
+
+                    b.HasIndex("TenantId", "SessionId");
 
                     b.HasIndex("ApplicationId", "Status", "Subject", "Type");
 

@@ -1,0 +1,216 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace IdentityService.Tests.Oidc;
+
+/// <summary>
+/// OpenID Connect Back-Channel Logout: sessions have an id (<c>sid</c>) in their ID tokens, and when sign-ins end at
+/// the service each client signed in with them gets a logout token at its <c>backchannelLogoutUri</c> (a real
+/// loopback endpoint here).
+/// </summary>
+public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Password = "correct horse battery staple";
+    private readonly IdentityServiceFactory _factory = new();
+    private WebhookReceiver _receiver = null!;
+    private string _userId = "";
+
+    public async Task InitializeAsync()
+    {
+        _factory.Output = output;
+        _receiver = await WebhookReceiver.StartAsync();
+        await _factory.CreateTenantAsync("acme");
+        await _factory.CreateWebClientAsync("acme", "web");
+        await _factory.CreateWebClientAsync("acme", "other");
+        await _factory.CreateWebClientAsync("acme", "quiet");
+        await SetLogoutUriAsync("web", _receiver.Url + "/web");
+        await SetLogoutUriAsync("other", _receiver.Url + "/other");
+        _userId = await _factory.CreateUserAsync("acme", "ada@acme.test", Password);
+    }
+
+    public async Task DisposeAsync() => await _receiver.DisposeAsync();
+
+    public void Dispose() => _factory.Dispose();
+
+    [Fact]
+    public async Task IdTokens_CarryTheBrowserSessionsId_TheSameForEveryClientAndRefresh_AndAnotherForAnotherBrowser()
+    {
+        using var browser = _factory.CreateBrowser();
+        var web = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var sid = Claim(web.GetProperty("id_token").GetString()!, "sid");
+        Assert.Equal(22, sid.Length);
+
+        var other = await new OidcFlow(browser, "acme", "other").SignInAsync("ada@acme.test", Password);
+        Assert.Equal(sid, Claim(other.GetProperty("id_token").GetString()!, "sid"));
+
+        using var refreshed = await new OidcFlow(browser, "acme", "web").RefreshAsync(web.GetProperty("refresh_token").GetString()!);
+        var body = JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(sid, Claim(body.GetProperty("id_token").GetString()!, "sid"));
+
+        using var elsewhere = _factory.CreateBrowser();
+        var second = await new OidcFlow(elsewhere, "acme", "web").SignInAsync("ada@acme.test", Password);
+        Assert.NotEqual(sid, Claim(second.GetProperty("id_token").GetString()!, "sid"));
+
+        using var discovery = await browser.GetAsync("/t/acme/.well-known/openid-configuration");
+        var metadata = JsonDocument.Parse(await discovery.Content.ReadAsStringAsync()).RootElement;
+        Assert.True(metadata.GetProperty("backchannel_logout_supported").GetBoolean());
+        Assert.True(metadata.GetProperty("backchannel_logout_session_supported").GetBoolean());
+    }
+
+    [Fact]
+    public async Task SigningOut_TellsEachClientOfThatSession_WithASignedLogoutToken_AndNoClientOfAnotherSession()
+    {
+        using var browser = _factory.CreateBrowser();
+        var web = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        await new OidcFlow(browser, "acme", "other").SignInAsync("ada@acme.test", Password);
+        await new OidcFlow(browser, "acme", "quiet").SignInAsync("ada@acme.test", Password);
+        using var elsewhere = _factory.CreateBrowser();
+        var kept = await new OidcFlow(elsewhere, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var idToken = web.GetProperty("id_token").GetString()!;
+
+        using var ended = await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(idToken));
+        Assert.Equal(HttpStatusCode.Redirect, ended.StatusCode);
+
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count >= 2, "Both clients of the session are told.");
+        var deliveries = _receiver.Deliveries.ToList();
+        Assert.Equal(["/other", "/web"], deliveries.Select(d => d.Path).Order());
+        var sid = Claim(idToken, "sid");
+        foreach (var delivery in deliveries)
+        {
+            Assert.Equal("application/x-www-form-urlencoded", delivery.ContentType?.Split(';')[0]);
+            var token = await ValidateAsync(delivery, delivery.Path.TrimStart('/'));
+            Assert.Equal(sid, token.GetClaim("sid").Value);
+            Assert.Equal(_userId, token.Subject);
+        }
+
+        Assert.NotEqual(sid, Claim(kept.GetProperty("id_token").GetString()!, "sid"));
+        // The other browser's session is not ended: nothing more was sent for it.
+        await Task.Delay(200);
+        Assert.Equal(2, _receiver.Deliveries.Count);
+    }
+
+    [Fact]
+    public async Task AnAdminSigningTheUserOutEverywhere_TellsEachClientOnceForEachSession()
+    {
+        using var first = _factory.CreateBrowser();
+        var a = await new OidcFlow(first, "acme", "web").SignInAsync("ada@acme.test", Password);
+        using var second = _factory.CreateBrowser();
+        var b = await new OidcFlow(second, "acme", "web").SignInAsync("ada@acme.test", Password);
+        await new OidcFlow(second, "acme", "other").SignInAsync("ada@acme.test", Password);
+
+        var response = await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/acme/users/{_userId}/signout");
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count >= 3, "Each client is told of each session.");
+        var told = new List<string>();
+        foreach (var delivery in _receiver.Deliveries)
+        {
+            var token = await ValidateAsync(delivery, delivery.Path.TrimStart('/'));
+            told.Add($"{delivery.Path} {token.GetClaim("sid").Value}");
+        }
+
+        string sidA = Claim(a.GetProperty("id_token").GetString()!, "sid"), sidB = Claim(b.GetProperty("id_token").GetString()!, "sid");
+        Assert.Equal(new[] { $"/other {sidB}", $"/web {sidA}", $"/web {sidB}" }.Order(), told.Order());
+    }
+
+    [Fact]
+    public async Task WithdrawingOneAppsAccess_TellsThatAppAlone()
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        await new OidcFlow(browser, "acme", "other").SignInAsync("ada@acme.test", Password);
+
+        var response = await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/acme/users/{_userId}/apps/other");
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+
+        await Eventually.TrueAsync(() => !_receiver.Deliveries.IsEmpty, "The app is told.");
+        await Task.Delay(200);
+        var delivery = Assert.Single(_receiver.Deliveries);
+        Assert.Equal("/other", delivery.Path);
+        await ValidateAsync(delivery, "other");
+    }
+
+    [Fact]
+    public async Task AFailedDelivery_IsTriedAgainFiveSecondsLater_WithTheSameToken()
+    {
+        using var browser = _factory.CreateBrowser();
+        var web = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        _receiver.Statuses.Enqueue(HttpStatusCode.InternalServerError);
+
+        await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(web.GetProperty("id_token").GetString()!));
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1, "The first attempt is made.");
+        await Task.Delay(100);
+        Assert.Single(_receiver.Deliveries);
+
+        await Eventually.TrueAsync(() =>
+        {
+            _factory.Time.Advance(TimeSpan.FromSeconds(5));
+            return _receiver.Deliveries.Count == 2;
+        }, "The second attempt follows 5 s later.");
+        var attempts = _receiver.Deliveries.ToList();
+        Assert.Equal(attempts[0].Body, attempts[1].Body);
+    }
+
+    [Fact]
+    public async Task TheManagementApi_TakesShowsAndRemovesTheUri_AndRefusesOneItCannotCall()
+    {
+        var client = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/clients/web", expected: HttpStatusCode.OK);
+        Assert.Equal(_receiver.Url + "/web", client["backchannelLogoutUri"]!.GetValue<string>());
+        Assert.False(client["backchannelLogoutSessionRequired"]!.GetValue<bool>());
+
+        foreach (var bad in new[] { "ftp://app.example/logout", "/logout", "https://user:pw@app.example/logout", "https://app.example/logout#x" })
+        {
+            var refused = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/clients/web", new { backchannelLogoutUri = bad });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+            Assert.StartsWith("backchannelLogoutUri", problem["errors"]!["backchannelLogoutUri"]![0]!.GetValue<string>());
+        }
+
+        var backEnd = await _factory.ManageAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "batch", clientSecret = "a-long-enough-secret-1234", grantTypes = new[] { "client_credentials" }, backchannelLogoutUri = "https://app.example/logout",
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, backEnd.StatusCode);
+
+        var changed = await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/clients/web", new { backchannelLogoutSessionRequired = true }, HttpStatusCode.OK);
+        Assert.True(changed["backchannelLogoutSessionRequired"]!.GetValue<bool>());
+        Assert.Equal(_receiver.Url + "/web", changed["backchannelLogoutUri"]!.GetValue<string>());
+        var removed = await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/clients/web", new { backchannelLogoutUri = "" }, HttpStatusCode.OK);
+        Assert.Null(removed["backchannelLogoutUri"]);
+    }
+
+    private async Task SetLogoutUriAsync(string clientId, string uri) =>
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/clients/{clientId}", new { backchannelLogoutUri = uri }, HttpStatusCode.OK);
+
+    /// <summary>The logout token of a delivery, checked as a client checks it (OpenID Connect Back-Channel Logout 1.0, 2.6).</summary>
+    private async Task<JsonWebToken> ValidateAsync(WebhookReceiver.Delivery delivery, string clientId)
+    {
+        var form = QueryHelpers.ParseQuery(delivery.Body);
+        using var browser = _factory.CreateBrowser();
+        var jwks = new JsonWebKeySet(await browser.GetStringAsync("/t/acme/.well-known/jwks"));
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(form["logout_token"].ToString(), new TokenValidationParameters
+        {
+            ValidIssuer = "http://localhost/t/acme",
+            ValidAudience = clientId,
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidTypes = ["logout+jwt"],
+            LifetimeValidator = (_, expires, _, _) => expires is not null,
+        });
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        var token = (JsonWebToken)result.SecurityToken;
+        Assert.Equal("RS256", token.Alg);
+        Assert.False(token.TryGetClaim("nonce", out _));
+        Assert.True(token.TryGetClaim("jti", out _));
+        Assert.Equal(TimeSpan.FromMinutes(2), token.ValidTo - token.IssuedAt);
+        var events = JsonDocument.Parse(token.GetClaim("events").Value).RootElement;
+        Assert.Equal(JsonValueKind.Object, events.GetProperty("http://schemas.openid.net/event/backchannel-logout").ValueKind);
+        return token;
+    }
+
+    private static string Claim(string jwt, string type) => new JsonWebToken(jwt).GetClaim(type).Value;
+}
