@@ -73,6 +73,9 @@ public static class AuditEventTypes
     public const string PasswordChanged = "password.changed";
     public const string UserEmailVerified = "user.email_verified";
     public const string UserSessionsEnded = "user.sessions_ended";
+
+    /// <summary>A person signed out of a browser session (the sign-out page, a client's RP-initiated logout); its details name the clients told.</summary>
+    public const string UserSignedOut = "user.signed_out";
     public const string UserAppRevoked = "user.app_revoked";
     public const string UserEmailChangeRequested = "user.email_change_requested";
     public const string UserTermsAccepted = "user.terms_accepted";
@@ -102,7 +105,7 @@ public static class AuditEventTypes
     {
         SignInSucceeded, SignInFailed, SignInChallenged, UserCreated, UserUpdated, UserDeleted, UserUnlocked,
         MfaEnrolled, MfaRemoved, MfaCodeSent, MfaRecoveryCodesCreated,
-        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserAppRevoked, UserEmailChangeRequested, UserTermsAccepted,
+        PasswordResetRequested, PasswordResetCompleted, SignUpRequested, PasswordChanged, UserEmailVerified, UserSessionsEnded, UserSignedOut, UserAppRevoked, UserEmailChangeRequested, UserTermsAccepted,
         UserDeletionRefused, UserDeviceAuthorized, UserDeviceDenied,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, WebhookRedelivered, TenantExported,

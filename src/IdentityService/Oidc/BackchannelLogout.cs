@@ -39,10 +39,10 @@ public sealed class BackchannelLogout(
 
     private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
 
-    /// <summary>The browser session <paramref name="sessionId"/> of <paramref name="subject"/> ended: its clients are told.</summary>
-    public async Task SessionEndedAsync(string subject, string sessionId, CancellationToken cancellationToken)
+    /// <summary>The browser session <paramref name="sessionId"/> of <paramref name="subject"/> ended: its clients are told. Answers their ids.</summary>
+    public async Task<IReadOnlyList<string>> SessionEndedAsync(string subject, string sessionId, CancellationToken cancellationToken)
     {
-        await TellAsync(subject, db.Authorizations.Where(a => a.SessionId == sessionId && a.Subject == subject && a.Status == Statuses.Valid), cancellationToken);
+        return await TellAsync(subject, db.Authorizations.Where(a => a.SessionId == sessionId && a.Subject == subject && a.Status == Statuses.Valid), cancellationToken);
     }
 
     /// <summary>
@@ -51,12 +51,12 @@ public sealed class BackchannelLogout(
     /// </summary>
     public async Task GrantsEndingAsync(string subject, Guid? applicationId, CancellationToken cancellationToken)
     {
-        await TellAsync(subject, db.Authorizations.Where(a => a.Subject == subject && a.Status == Statuses.Valid && a.Type == AuthorizationTypes.AdHoc
+        _ = await TellAsync(subject, db.Authorizations.Where(a => a.Subject == subject && a.Status == Statuses.Valid && a.Type == AuthorizationTypes.AdHoc
             && (applicationId == null || a.ApplicationId == applicationId)), cancellationToken);
     }
 
     /// <summary>Tells each client with a back-channel logout URI, once per session, of the end of <paramref name="ending"/>.</summary>
-    private async Task TellAsync(string subject, IQueryable<TenantAuthorization> ending, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<string>> TellAsync(string subject, IQueryable<TenantAuthorization> ending, CancellationToken cancellationToken)
     {
         var rows = await ending.AsNoTracking()
             .Where(a => a.Application!.BackchannelLogoutUri != null)
@@ -65,23 +65,27 @@ public sealed class BackchannelLogout(
         var signIns = rows.Select(r => new EndedSignIn(r.ClientId!, r.BackchannelLogoutUri!, r.BackchannelLogoutSessionRequired, r.SessionId)).ToList();
         if (signIns.Count == 0)
         {
-            return;
+            return [];
         }
 
         if (accessor.HttpContext?.Request is not { } request)
         {
             logger.LogWarning("Sign-ins of a user of tenant {Tenant} ended outside a request: their clients were not told.", tenant.Required.Id);
-            return;
+            return [];
         }
 
         var state = await states.GetAsync(tenant.Required, cancellationToken);
         var iss = issuer.Value.IssuerFor(request, tenant.Required.Id);
         var now = time.GetUtcNow();
+        var told = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var signIn in signIns.Where(s => s.SessionId is not null || !s.SessionRequired))
         {
             var token = Create(state.Keys.Rsa, iss, signIn.ClientId, subject, signIn.SessionId, now);
             sender.Enqueue(new BackchannelLogoutSender.Delivery(tenant.Required.Id, signIn.ClientId, signIn.Uri, token, now + Lifetime));
+            told.Add(signIn.ClientId);
         }
+
+        return [.. told];
     }
 
     internal static string Create(SigningCredentials key, string issuer, string clientId, string subject, string? sessionId, DateTimeOffset now)

@@ -15,12 +15,15 @@ internal sealed class TenantAuthorizationManager(
     ILogger<OpenIddictAuthorizationManager<TenantAuthorization>> logger,
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictAuthorizationStore<TenantAuthorization> store,
-    BackchannelLogout logouts)
+    IServiceProvider services)
     : OpenIddictAuthorizationManager<TenantAuthorization>(cache, logger, options, store)
 {
+    // Resolved when sign-ins are revoked only: a code exchange or a refresh, which resolve this manager, make none.
+    private BackchannelLogout Logouts => services.GetRequiredService<BackchannelLogout>();
+
     public override async ValueTask<long> RevokeBySubjectAsync(string subject, CancellationToken cancellationToken = default)
     {
-        await logouts.GrantsEndingAsync(subject, applicationId: null, cancellationToken);
+        await Logouts.GrantsEndingAsync(subject, applicationId: null, cancellationToken);
         return await base.RevokeBySubjectAsync(subject, cancellationToken);
     }
 
@@ -29,7 +32,7 @@ internal sealed class TenantAuthorizationManager(
     {
         if (subject is not null && Guid.TryParse(client, out var id))
         {
-            await logouts.GrantsEndingAsync(subject, id, cancellationToken);
+            await Logouts.GrantsEndingAsync(subject, id, cancellationToken);
         }
 
         return await base.RevokeAsync(subject, client, status, type, cancellationToken);

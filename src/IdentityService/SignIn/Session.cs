@@ -163,17 +163,33 @@ public static class Session
     }
 
     /// <summary>
-    /// Ends the request's session (the person signed out), and tells the clients signed in with it, whose own sessions
-    /// end too (<see cref="Oidc.BackchannelLogout"/>): even if the browser goes before the answer.
+    /// Ends the request's session (the person signed out), tells the clients signed in with it, whose own sessions end
+    /// too (<see cref="Oidc.BackchannelLogout"/>), and records it in the audit log with the clients told: even if the
+    /// browser goes before the answer.
     /// </summary>
     public static async Task EndSessionAsync(this HttpContext context)
     {
         var session = await context.GetSessionAsync();
         await context.SignOutAsync(Scheme);
-        if (session?.FindFirstValue("sub") is { } subject && session.FindFirstValue(SessionIdClaim) is { } sessionId)
+        if (session?.FindFirstValue("sub") is not { } subject || !Guid.TryParse(subject, out var userId))
         {
-            await context.RequestServices.GetRequiredService<Oidc.BackchannelLogout>().SessionEndedAsync(subject, sessionId, CancellationToken.None);
+            return;
         }
+
+        var told = session.FindFirstValue(SessionIdClaim) is { } sessionId
+            ? await context.RequestServices.GetRequiredService<Oidc.BackchannelLogout>().SessionEndedAsync(subject, sessionId, CancellationToken.None)
+            : [];
+        var tenant = context.RequestServices.GetRequiredService<TenantContext>().Required;
+        await context.RequestServices.GetRequiredService<Audit.AuditLog>().WriteAsync(tenant, new Audit.AuditEvent
+        {
+            Type = Audit.AuditEventTypes.UserSignedOut,
+            Outcome = "succeeded",
+            UserId = userId,
+            Identifier = session.FindFirstValue("email"),
+            Ip = Protection.IpRanges.ClientOf(context).ToString(),
+            Actor = $"user:{userId}@{tenant.Id}",
+            Details = System.Text.Json.JsonSerializer.Serialize(new { clientsTold = told }, Audit.AuditLog.Json),
+        });
     }
 
     /// <summary>The current request's session, or null when there is none for this tenant.</summary>

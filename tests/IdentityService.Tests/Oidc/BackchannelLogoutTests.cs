@@ -92,6 +92,11 @@ public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLif
         // The other browser's session is not ended: nothing more was sent for it.
         await Task.Delay(200);
         Assert.Equal(2, _receiver.Deliveries.Count);
+
+        var logged = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/audit-events?type=user.signed_out", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        var entry = Assert.Single(logged)!;
+        Assert.Equal(_userId, entry["userId"]!.GetValue<string>());
+        Assert.Equal(["other", "web"], entry["details"]!["clientsTold"]!.AsArray().Select(c => c!.GetValue<string>()));
     }
 
     [Fact]
