@@ -140,6 +140,58 @@ public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLif
         await ValidateAsync(delivery, "other");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ADevicesSignIn_HasNoBrowserSession_ItsClientIsToldBySubjectAlone_UnlessItRequiresTheSession(bool sessionRequired)
+    {
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "tv", grantTypes = new[] { "urn:ietf:params:oauth:grant-type:device_code", "refresh_token" },
+            scopes = new[] { "openid", "offline_access" }, backchannelLogoutUri = _receiver.Url + "/tv", backchannelLogoutSessionRequired = sessionRequired,
+        });
+        using var device = _factory.CreateApi();
+        using var asked = await device.PostAsync("/t/acme/connect/device", new FormUrlEncodedContent(new Dictionary<string, string> { ["client_id"] = "tv", ["scope"] = "openid offline_access" }));
+        var codes = JsonDocument.Parse(await asked.Content.ReadAsStringAsync()).RootElement;
+        var userCode = codes.GetProperty("user_code").GetString()!;
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "quiet").GetCodeAsync("ada@acme.test", Password);
+        var page = await browser.GetStringAsync($"/t/acme/device?user_code={userCode}");
+        using var answered = await browser.PostAsync("/t/acme/device", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["user_code"] = userCode, ["decision"] = "allow", ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(page),
+        }));
+        _factory.Time.Advance(TimeSpan.FromSeconds(5));
+        using var polled = await device.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "urn:ietf:params:oauth:grant-type:device_code", ["client_id"] = "tv", ["device_code"] = codes.GetProperty("device_code").GetString()!,
+        }));
+        var tokens = JsonDocument.Parse(await polled.Content.ReadAsStringAsync()).RootElement;
+        Assert.False(new JsonWebToken(tokens.GetProperty("id_token").GetString()).TryGetClaim("sid", out _), "A device's sign-in is not the browser's session.");
+
+        // The browser that allowed it signs out: the device stays signed in, and is not told.
+        await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(tokens.GetProperty("id_token").GetString()!));
+        using var refreshed = await new OidcFlow(device, "acme", "tv").RefreshAsync(tokens.GetProperty("refresh_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
+        Assert.Empty(_receiver.Deliveries);
+
+        var response = await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/acme/users/{_userId}/signout");
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+
+        if (sessionRequired)
+        {
+            await Task.Delay(300);
+            Assert.Empty(_receiver.Deliveries);
+            return;
+        }
+
+        await Eventually.TrueAsync(() => !_receiver.Deliveries.IsEmpty, "The device's client is told.");
+        var delivery = Assert.Single(_receiver.Deliveries);
+        var token = await ValidateAsync(delivery, "tv");
+        Assert.Equal(_userId, token.Subject);
+        Assert.False(token.TryGetClaim("sid", out _));
+    }
+
     [Fact]
     public async Task AFailedDelivery_IsTriedAgainFiveSecondsLater_WithTheSameToken()
     {
