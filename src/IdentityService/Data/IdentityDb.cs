@@ -279,6 +279,7 @@ public abstract class IdentityDb : IdentityDbContext<AppUser, AppRole, Guid>, ID
         });
 
         builder.Entity<TenantApplication>().Property(a => a.BackchannelLogoutUri).HasMaxLength(2000);
+        builder.Entity<TenantApplication>().Property(a => a.JwksUri).HasMaxLength(2000);
 
         builder.Entity<TenantScope>(e =>
         {

@@ -53,6 +53,33 @@ internal static class ClientSettings
             }
 
             descriptor.JsonWebKeySet = keys;
+            if (request.JwksUri is null)
+            {
+                entity.JwksUri = null;
+            }
+        }
+
+        if (request.JwksUri is { } jwksUri)
+        {
+            if (request.Jwks is not null && jwksUri.Length > 0)
+            {
+                errors["jwksUri"] = ["Give jwks or jwksUri, not both."];
+            }
+            else if (jwksUri.Length > 0 && isPublic)
+            {
+                errors["jwksUri"] = ["A public client has no credentials: create a client with jwksUri (or a secret) to authenticate it."];
+            }
+            else if (jwksUri.Length > 0 && Webhooks.WebhookAddresses.Check(jwksUri, development) is { } error)
+            {
+                // Fetched from the service as a webhook is called, with the same rules: https to a public address, no redirects.
+                errors["jwksUri"] = ["jwksUri" + error["url".Length..]];
+            }
+
+            entity.JwksUri = jwksUri.Length > 0 ? jwksUri : null;
+            if (entity.JwksUri is not null)
+            {
+                descriptor.JsonWebKeySet = null;
+            }
         }
 
         var scopes = request.Scopes ?? (creating ? [Scopes.OpenId] : descriptor.Permissions

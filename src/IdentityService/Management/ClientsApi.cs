@@ -46,6 +46,12 @@ internal static class ClientsApi
         /// <summary>The client's public keys (a JSON Web Key Set): it may authenticate with assertions it signs (<c>private_key_jwt</c>).</summary>
         public JsonElement? Jwks { get; set; }
 
+        /// <summary>
+        /// Where the client publishes its public keys (instead of <see cref="Jwks"/>, which it replaces; "" removes it):
+        /// fetched when its assertions arrive, so that it rotates its keys by itself.
+        /// </summary>
+        public string? JwksUri { get; set; }
+
         /// <summary>Where to post logout tokens (OpenID Connect Back-Channel Logout); "" removes it.</summary>
         public string? BackchannelLogoutUri { get; set; }
 
@@ -64,7 +70,7 @@ internal static class ClientsApi
         IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
         IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
         IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
-        bool RequirePushedAuthorization, JsonElement? Jwks, string? BackchannelLogoutUri, bool BackchannelLogoutSessionRequired,
+        bool RequirePushedAuthorization, JsonElement? Jwks, string? JwksUri, string? BackchannelLogoutUri, bool BackchannelLogoutSessionRequired,
         string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
 
     public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
@@ -111,7 +117,7 @@ internal static class ClientsApi
         {
             ClientId = request.ClientId,
             // A client with a secret or keys to sign its assertions with authenticates: a confidential client.
-            ClientType = secret is null && request.Jwks is null ? ClientTypes.Public : ClientTypes.Confidential,
+            ClientType = secret is null && request.Jwks is null && string.IsNullOrEmpty(request.JwksUri) ? ClientTypes.Public : ClientTypes.Confidential,
             ApplicationType = ApplicationTypes.Web,
             ConsentType = ConsentTypes.Explicit,
         };
@@ -290,7 +296,7 @@ internal static class ClientsApi
             Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
             (await manager.GetRequirementsAsync(entity)).Contains(Requirements.Features.PushedAuthorizationRequests),
             string.IsNullOrEmpty(entity.JsonWebKeySet) ? null : JsonSerializer.Deserialize<JsonElement>(entity.JsonWebKeySet),
-            entity.BackchannelLogoutUri, entity.BackchannelLogoutSessionRequired,
+            entity.JwksUri, entity.BackchannelLogoutUri, entity.BackchannelLogoutSessionRequired,
             PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
     }
 

@@ -27,6 +27,7 @@ internal static class ClientAssertions
     public static readonly string[] Algorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
 
     public static OpenIddictServerBuilder AddClientAssertions(this OpenIddictServerBuilder builder) => builder
+        .AddEventHandler(FetchPublishedKeys.Descriptor)
         .AddEventHandler(RequireIssuerAudience.Descriptor)
         .AddEventHandler(UseOnce.Descriptor)
         .AddEventHandler(NameAlgorithms.Descriptor);
@@ -65,6 +66,49 @@ internal static class ClientAssertions
             }
 
             return default;
+        }
+    }
+
+    /// <summary>
+    /// For a client that publishes its keys at a <c>jwks_uri</c>: makes sure the set held has the assertion's key
+    /// (<see cref="ClientKeySets"/>) before OpenIddict checks the signature, which reads the keys without waiting. The
+    /// assertion is read unverified here, for its <c>iss</c> and <c>kid</c> alone; one that cannot be read is left to
+    /// OpenIddict to refuse.
+    /// </summary>
+    internal sealed class FetchPublishedKeys : IOpenIddictServerHandler<ProcessAuthenticationContext>
+    {
+        public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+            OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessAuthenticationContext>()
+                .UseSingletonHandler<FetchPublishedKeys>()
+                .SetOrder(OpenIddictServerHandlers.ValidateClientAssertion.Descriptor.Order - 1)
+                .SetType(OpenIddictServerHandlerType.Custom)
+                .Build();
+
+        public async ValueTask HandleAsync(ProcessAuthenticationContext context)
+        {
+            if (string.IsNullOrEmpty(context.ClientAssertion) || context.ClientAssertionType != ClientAssertionTypes.JwtBearer)
+            {
+                return;
+            }
+
+            Microsoft.IdentityModel.JsonWebTokens.JsonWebToken assertion;
+            try
+            {
+                assertion = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(context.ClientAssertion);
+            }
+            catch (ArgumentException)
+            {
+                return;
+            }
+
+            var services = context.Transaction.RequestServices();
+            if (assertion.TryGetPayloadValue<string>(Claims.Issuer, out var clientId) && !string.IsNullOrEmpty(clientId)
+                && await services.GetRequiredService<TenantApplicationManager>().FindByClientIdAsync(clientId, context.CancellationToken)
+                    is TenantApplication { JwksUri: { Length: > 0 } uri } client)
+            {
+                await services.GetRequiredService<ClientKeySets>().RefreshAsync(
+                    client.TenantId, clientId, uri, string.IsNullOrEmpty(assertion.Kid) ? null : assertion.Kid, context.CancellationToken);
+            }
         }
     }
 

@@ -26,6 +26,12 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     public DateTimeOffset CreatedAt { get; set; }
 
     /// <summary>
+    /// Where the client publishes its public keys (a JSON Web Key Set) for its assertions (<c>private_key_jwt</c>),
+    /// fetched and kept by <see cref="ClientKeySets"/>; instead of keys given inline (<c>JsonWebKeySet</c>).
+    /// </summary>
+    public string? JwksUri { get; set; }
+
+    /// <summary>
     /// Where the service posts a logout token when a session the client signed in with ends (OpenID Connect
     /// Back-Channel Logout 1.0, <see cref="BackchannelLogout"/>); none when null.
     /// </summary>

@@ -23,6 +23,9 @@ public static class OidcSetup
         services.AddScoped<UserClaims>();
         services.AddScoped<RevokedTokens>();
         services.AddScoped<CodeIssuanceWrites>();
+        services.AddSingleton<ClientKeySets>();
+        services.AddHttpClient(ClientKeySets.HttpClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Keys/1"))
+            .ConfigurePrimaryHttpMessageHandler(Webhooks.WebhooksSetup.OutboundHandler);
         services.AddScoped<BackchannelLogout>();
         services.AddSingleton<BackchannelLogoutSender>();
         services.AddHostedService(provider => provider.GetRequiredService<BackchannelLogoutSender>());

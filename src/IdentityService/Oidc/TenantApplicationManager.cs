@@ -29,7 +29,8 @@ internal sealed class TenantApplicationManager(
     ClientCache clients,
     TenantContext tenant,
     IServiceProvider services,
-    TimeProvider time)
+    TimeProvider time,
+    ClientKeySets keySets)
     : OpenIddictApplicationManager<TenantApplication>(cache, logger, options, store)
 {
     // The client this request (this scoped manager) found, by client id: every later look-up in the request gets the
@@ -121,6 +122,46 @@ internal sealed class TenantApplicationManager(
         await EvictAsync(application);
     }
 
+    /// <summary>
+    /// As OpenIddict's, where a client whose keys are published at its <c>jwks_uri</c> (fetched when its assertions
+    /// arrive) meets the rule that a confidential client has a secret or keys: it is checked as if it held
+    /// <see cref="PublishedKeysStandIn"/>, a public key no assertion can be signed with (its private part is discarded).
+    /// </summary>
+    public override async IAsyncEnumerable<System.ComponentModel.DataAnnotations.ValidationResult> ValidateAsync(
+        TenantApplication application, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var published = !string.IsNullOrEmpty(application.JwksUri) && string.IsNullOrEmpty(application.JsonWebKeySet);
+        if (published)
+        {
+            application.JsonWebKeySet = PublishedKeysStandIn.Value;
+        }
+
+        try
+        {
+            await foreach (var result in base.ValidateAsync(application, cancellationToken))
+            {
+                yield return result;
+            }
+        }
+        finally
+        {
+            if (published)
+            {
+                application.JsonWebKeySet = null;
+            }
+        }
+    }
+
+    private static readonly Lazy<string> PublishedKeysStandIn = new(() =>
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var point = key.ExportParameters(includePrivateParameters: false).Q;
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            keys = new[] { new { kty = "EC", crv = "P-256", use = "sig", x = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(point.X), y = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(point.Y) } },
+        });
+    });
+
     public override async ValueTask<bool> ValidateClientSecretAsync(TenantApplication application, string secret, CancellationToken cancellationToken = default)
     {
         if (await MatchesAsync(application, secret, application.ClientSecret, cancellationToken))
@@ -156,9 +197,17 @@ internal sealed class TenantApplicationManager(
         }
     }
 
-    /// <summary>A cached client's public keys are parsed once and kept on the (read-only) instance; others as OpenIddict does.</summary>
+    /// <summary>
+    /// The keys a client publishes at its <c>jwks_uri</c> as last fetched (<see cref="ClientKeySets"/>); a cached client's
+    /// inline keys are parsed once and kept on the (read-only) instance; others as OpenIddict does.
+    /// </summary>
     public override ValueTask<Microsoft.IdentityModel.Tokens.JsonWebKeySet?> GetJsonWebKeySetAsync(TenantApplication application, CancellationToken cancellationToken = default)
     {
+        if (!string.IsNullOrEmpty(application.JwksUri))
+        {
+            return new(keySets.Held(application.TenantId, application.JwksUri));
+        }
+
         if (!application.IsSharedSnapshot || string.IsNullOrEmpty(application.JsonWebKeySet))
         {
             return base.GetJsonWebKeySetAsync(application, cancellationToken);

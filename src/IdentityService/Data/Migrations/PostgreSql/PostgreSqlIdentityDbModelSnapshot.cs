@@ -360,6 +360,10 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<string>("JsonWebKeySet")
                         .HasColumnType("text");
 
+                    b.Property<string>("JwksUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
                     b.Property<string>("Permissions")
                         .HasColumnType("text");
 

@@ -359,6 +359,10 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<string>("JsonWebKeySet")
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<string>("JwksUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("nvarchar(2000)");
+
                     b.Property<string>("Permissions")
                         .HasColumnType("nvarchar(max)");
 

@@ -352,6 +352,10 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("JsonWebKeySet")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("JwksUri")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Permissions")
                         .HasColumnType("TEXT");
 

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.IdentityModel.Tokens;
+
+namespace IdentityService.Oidc;
+
+/// <summary>
+/// The public keys of clients that publish them at a <c>jwks_uri</c> (<see cref="TenantApplication.JwksUri"/>), so
+/// that they rotate their keys without calling the management API: fetched when an assertion of the client arrives
+/// (<see cref="ClientAssertions.FetchPublishedKeys"/>, before OpenIddict checks its signature against
+/// <see cref="Held"/>), and kept <see cref="FreshFor"/>. An assertion signed with a key (<c>kid</c>) the set held
+/// does not have fetches it again at once (a rotation), at most once every <see cref="RefetchAfter"/> (an attacker's
+/// made-up <c>kid</c> costs the client's server one request in that time). A set that can no longer be fetched (the
+/// client's server down) is used for <see cref="KeptFor"/> after its last fetch. The keys must pass the rules of keys
+/// given inline (<see cref="Management.ClientKeys"/>: public, strong, signature keys); a set that breaks them is not
+/// taken. Fetched through the webhooks' HTTP client rules (no redirects; outside Development only public addresses),
+/// 5 s and <see cref="MaxBytes"/> at most.
+/// </summary>
+public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time, ILogger<ClientKeySets> logger)
+{
+    public const string HttpClientName = "client-jwks";
+
+    public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(5);
+
+    public static readonly TimeSpan RefetchAfter = TimeSpan.FromSeconds(10);
+
+    public static readonly TimeSpan KeptFor = TimeSpan.FromHours(24);
+
+    internal const int MaxBytes = 64 * 1024;
+
+    /// <summary>Sets held at most; past it, those not fetched for <see cref="KeptFor"/> are dropped.</summary>
+    internal const int MaxSets = 10_000;
+
+    private readonly ConcurrentDictionary<(string Tenant, string Uri), Fetched> _sets = new();
+    private readonly SemaphoreSlim[] _gates = Enumerable.Range(0, 16).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+    /// <summary>Fetches from the client's servers so far: for the tests.</summary>
+    internal long Fetches => Interlocked.Read(ref _fetches);
+
+    private long _fetches;
+
+    /// <summary>The keys published at <paramref name="uri"/> for a client of <paramref name="tenantId"/>, or null when none can be used.</summary>
+    public JsonWebKeySet? Held(string tenantId, string uri) =>
+        _sets.TryGetValue((tenantId, uri), out var held) && held.Keys is { } keys && time.GetUtcNow() - held.FetchedAt < KeptFor ? keys : null;
+
+    /// <summary>
+    /// Makes sure the set held for <paramref name="uri"/> is fresh and has the key <paramref name="kid"/> (any key when
+    /// null): fetches it if not, unless it was tried within <see cref="RefetchAfter"/>.
+    /// </summary>
+    public async Task RefreshAsync(string tenantId, string clientId, string uri, string? kid, CancellationToken cancellationToken)
+    {
+        var key = (tenantId, uri);
+        if (Serves(key, kid))
+        {
+            return;
+        }
+
+        var gate = _gates[(int)((uint)key.GetHashCode() % (uint)_gates.Length)];
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var now = time.GetUtcNow();
+            _sets.TryGetValue(key, out var held);
+            if (Serves(key, kid) || (held is not null && now - held.TriedAt < RefetchAfter))
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _fetches);
+            var (keys, failure) = await FetchAsync(uri, cancellationToken);
+            if (keys is null)
+            {
+                logger.LogWarning("The keys of client {Client} of tenant {Tenant} could not be fetched from its jwks_uri: {Failure}.", clientId, tenantId, failure);
+            }
+
+            if (_sets.Count >= MaxSets)
+            {
+                foreach (var old in _sets.Where(s => now - s.Value.TriedAt >= KeptFor).Select(s => s.Key).ToList())
+                {
+                    _sets.TryRemove(old, out _);
+                }
+            }
+
+            _sets[key] = keys is null && held is not null
+                ? held with { TriedAt = now }
+                : new Fetched(keys, keys is null ? DateTimeOffset.MinValue : now, now);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private bool Serves((string Tenant, string Uri) key, string? kid) =>
+        _sets.TryGetValue(key, out var held) && held.Keys is { } keys && time.GetUtcNow() - held.FetchedAt < FreshFor
+        && (kid is null || keys.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal)));
+
+    private async Task<(JsonWebKeySet? Keys, string? Failure)> FetchAsync(string uri, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/jwk-set+json"));
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await clients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                return (null, $"HTTP {(int)response.StatusCode}");
+            }
+
+            if (response.Content.Headers.ContentLength > MaxBytes)
+            {
+                return (null, $"more than {MaxBytes} bytes");
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+            var buffer = new byte[MaxBytes + 1];
+            var read = 0;
+            int count;
+            while (read < buffer.Length && (count = await body.ReadAsync(buffer.AsMemory(read), timeout.Token)) > 0)
+            {
+                read += count;
+            }
+
+            if (read > MaxBytes)
+            {
+                return (null, $"more than {MaxBytes} bytes");
+            }
+
+            using var document = JsonDocument.Parse(buffer.AsMemory(0, read));
+            var (keys, error) = Management.ClientKeys.Parse(document.RootElement);
+            return (keys, error is null ? null : "keys refused: " + error);
+        }
+        catch (JsonException)
+        {
+            return (null, "not JSON");
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return (null, e is OperationCanceledException ? "no answer within 5 s" : e.Message);
+        }
+    }
+
+    /// <summary>A set as last fetched (<paramref name="Keys"/> null when none ever was), and when it was, and last tried.</summary>
+    private sealed record Fetched(JsonWebKeySet? Keys, DateTimeOffset FetchedAt, DateTimeOffset TriedAt);
+}

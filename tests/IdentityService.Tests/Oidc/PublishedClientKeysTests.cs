@@ -1,0 +1,171 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace IdentityService.Tests.Oidc;
+
+/// <summary>
+/// Clients that publish their public keys at a <c>jwks_uri</c> (a real loopback server here) and authenticate with
+/// assertions signed with them (<c>private_key_jwt</c>): the service fetches the set when an assertion needs it, and
+/// again when the client rotates to a key it has not seen.
+/// </summary>
+public sealed class PublishedClientKeysTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const string Clients = "/api/v1/tenants/acme/clients";
+    private const string Issuer = "http://localhost/t/acme";
+    private readonly IdentityServiceFactory _factory = new() { Output = output };
+    private readonly ECDsa _first = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly ECDsa _second = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private WebApplication _server = null!;
+    private string _jwksUri = "";
+    private int _fetches;
+
+    /// <summary>What the client's server answers at its jwks_uri.</summary>
+    private string _published = "";
+    private int _status = 200;
+
+    public async Task InitializeAsync()
+    {
+        _server = LoopbackHttp.Create();
+        _server.MapGet("/jwks", () =>
+        {
+            Interlocked.Increment(ref _fetches);
+            return Results.Text(_published, "application/jwk-set+json", statusCode: _status);
+        });
+        _jwksUri = await LoopbackHttp.StartAsync(_server) + "/jwks";
+        Publish(_first, "k1");
+        await _factory.CreateTenantAsync("acme");
+        await _factory.ManageOkAsync(HttpMethod.Post, Clients, new { clientId = "backend", grantTypes = new[] { "client_credentials" }, jwksUri = _jwksUri });
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    public void Dispose()
+    {
+        _factory.Dispose();
+        _first.Dispose();
+        _second.Dispose();
+    }
+
+    [Fact]
+    public async Task AClientPublishingItsKeys_GetsTokens_AndTheSetIsFetchedOnceWhileFresh()
+    {
+        var client = await _factory.ManageOkAsync(HttpMethod.Get, $"{Clients}/backend", expected: HttpStatusCode.OK);
+        Assert.Equal("confidential", client["clientType"]!.GetValue<string>());
+        Assert.Equal(_jwksUri, client["jwksUri"]!.GetValue<string>());
+        Assert.Null(client["jwks"]);
+
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        _factory.Time.Advance(TimeSpan.FromMinutes(4));
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(1, _fetches);
+
+        _factory.Time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(2, _fetches);
+    }
+
+    [Fact]
+    public async Task ARotatedKey_IsFetchedAtOnce_AndAnUnknownKeyAtMostOnceIn10Seconds()
+    {
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        _factory.Time.Advance(TimeSpan.FromSeconds(11));
+        Publish(_second, "k2");
+
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_second, "k2"));
+        Assert.Equal(2, _fetches);
+
+        // The old key is gone from the set: refused, and asking again at once does not make the service fetch again.
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(2, _fetches);
+
+        _factory.Time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(3, _fetches);
+    }
+
+    [Fact]
+    public async Task ASetIsKeptWhileTheClientsServerIsDown_ForADay()
+    {
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        _status = 503;
+
+        _factory.Time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(2, _fetches);
+
+        _factory.Time.Advance(TimeSpan.FromHours(24));
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(3, _fetches);
+    }
+
+    [Theory]
+    [InlineData("private")]
+    [InlineData("not json")]
+    [InlineData("empty")]
+    public async Task ASetThatBreaksTheRules_IsNotTaken(string published)
+    {
+        var p = _first.ExportParameters(true);
+        _published = published switch
+        {
+            "private" => JsonSerializer.Serialize(new { keys = new[] { new { kty = "EC", crv = "P-256", kid = "k1", x = B64(p.Q.X!), y = B64(p.Q.Y!), d = B64(p.D!) } } }),
+            "not json" => "<html>maintenance</html>",
+            _ => """{"keys":[]}""",
+        };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(1, _fetches);
+    }
+
+    [Fact]
+    public async Task TheManagementApi_TakesJwksOrJwksUri_NotBoth_AndSwitchesBetweenThem()
+    {
+        var both = await _factory.ManageAsync(HttpMethod.Post, Clients, new
+        {
+            clientId = "both", grantTypes = new[] { "client_credentials" }, jwksUri = _jwksUri, jwks = new { keys = new[] { ClientAssertion.PublicJwk(_first, "k1") } },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, both.StatusCode);
+        Assert.Contains("jwksUri", (await both.Content.ReadAsStringAsync()));
+
+        foreach (var bad in new[] { "ftp://keys.example/jwks", "keys", "https://keys.example/jwks#k" })
+        {
+            var refused = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/backend", new { jwksUri = bad });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.NotNull(JsonNode.Parse(await refused.Content.ReadAsStringAsync())!["errors"]!["jwksUri"]);
+        }
+
+        await _factory.CreateWebClientAsync("acme", "spa");
+        var onPublic = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/spa", new { jwksUri = _jwksUri });
+        Assert.Equal(HttpStatusCode.BadRequest, onPublic.StatusCode);
+
+        // Keys given inline replace the URI, and the URI replaces them.
+        var inline = await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/backend", new { jwks = new { keys = new[] { ClientAssertion.PublicJwk(_second, "k2") } } }, HttpStatusCode.OK);
+        Assert.Null(inline["jwksUri"]);
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_second, "k2"));
+        Assert.Equal(0, _fetches);
+        var published = await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/backend", new { jwksUri = _jwksUri }, HttpStatusCode.OK);
+        Assert.Null(published["jwks"]);
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(1, _fetches);
+    }
+
+    private void Publish(ECDsa key, string kid) => _published = JsonSerializer.Serialize(new { keys = new[] { ClientAssertion.PublicJwk(key, kid) } });
+
+    private async Task<HttpStatusCode> TokenStatusAsync(ECDsa key, string kid)
+    {
+        using var client = _factory.CreateApi();
+        var assertion = ClientAssertion.Create(ClientAssertion.Es256(key, kid), "backend", Issuer, _factory.Time.GetUtcNow().UtcDateTime, TimeSpan.FromMinutes(1));
+        using var response = await client.PostAsync("/t/acme/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_assertion_type"] = ClientAssertion.Type, ["client_assertion"] = assertion,
+        }));
+        return response.StatusCode;
+    }
+
+    private static string B64(byte[] bytes) => Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(bytes);
+}
