@@ -11,7 +11,8 @@ namespace IdentityService.Oidc;
 /// (<see cref="ClientAssertions.FetchPublishedKeys"/>, before OpenIddict checks its signature against
 /// <see cref="Held"/>), and kept <see cref="FreshFor"/>. An assertion signed with a key (<c>kid</c>) the set held
 /// does not have fetches it again at once (a rotation), at most once every <see cref="RefetchAfter"/> (an attacker's
-/// made-up <c>kid</c> costs the client's server one request in that time). A set that can no longer be fetched (the
+/// made-up <c>kid</c> costs the client's server one request in that time); one signed with a key of an older set is
+/// checked against it while the set is fetched again off the request. A set that can no longer be fetched (the
 /// client's server down) is used for <see cref="KeptFor"/> after its last fetch. The keys must pass the rules of keys
 /// given inline (<see cref="Management.ClientKeys"/>: public, strong, signature keys); a set that breaks them is not
 /// taken. Fetched through the webhooks' HTTP client rules (no redirects; outside Development only public addresses),
@@ -56,8 +57,29 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
             return;
         }
 
+        if (kid is not null && Held(tenantId, uri)?.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal)) == true)
+        {
+            // Older than FreshFor but with the key: this assertion is checked against it, and the set is fetched again
+            // off the request (a single fetch at a time: a request that finds one under way leaves it).
+            _ = Task.Run(() => FetchUnlessUnderWayAsync(key, clientId, kid), CancellationToken.None);
+            return;
+        }
+
+        await FetchAsync(key, clientId, kid, wait: true, cancellationToken);
+    }
+
+    private Task FetchUnlessUnderWayAsync((string Tenant, string Uri) key, string clientId, string kid) =>
+        FetchAsync(key, clientId, kid, wait: false, CancellationToken.None);
+
+    private async Task FetchAsync((string Tenant, string Uri) key, string clientId, string? kid, bool wait, CancellationToken cancellationToken)
+    {
+        var (tenantId, uri) = key;
         var gate = _gates[(int)((uint)key.GetHashCode() % (uint)_gates.Length)];
-        await gate.WaitAsync(cancellationToken);
+        if (!await gate.WaitAsync(wait ? Timeout.InfiniteTimeSpan : TimeSpan.Zero, cancellationToken))
+        {
+            return;
+        }
+
         try
         {
             var now = time.GetUtcNow();
@@ -68,7 +90,7 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
             }
 
             Interlocked.Increment(ref _fetches);
-            var (keys, failure) = await FetchAsync(uri, cancellationToken);
+            var (keys, failure) = await GetAsync(uri, cancellationToken);
             if (keys is null)
             {
                 logger.LogWarning("The keys of client {Client} of tenant {Tenant} could not be fetched from its jwks_uri: {Failure}.", clientId, tenantId, failure);
@@ -96,7 +118,7 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
         _sets.TryGetValue(key, out var held) && held.Keys is { } keys && time.GetUtcNow() - held.FetchedAt < FreshFor
         && (kid is null || keys.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal)));
 
-    private async Task<(JsonWebKeySet? Keys, string? Failure)> FetchAsync(string uri, CancellationToken cancellationToken)
+    private async Task<(JsonWebKeySet? Keys, string? Failure)> GetAsync(string uri, CancellationToken cancellationToken)
     {
         try
         {
