@@ -40,10 +40,8 @@ public sealed class BackchannelLogout(
     private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
 
     /// <summary>The browser session <paramref name="sessionId"/> of <paramref name="subject"/> ended: its clients are told. Answers their ids.</summary>
-    public async Task<IReadOnlyList<string>> SessionEndedAsync(string subject, string sessionId, CancellationToken cancellationToken)
-    {
-        return await TellAsync(subject, db.Authorizations.Where(a => a.SessionId == sessionId && a.Subject == subject && a.Status == Statuses.Valid), cancellationToken);
-    }
+    public Task<IReadOnlyList<string>> SessionEndedAsync(string subject, string sessionId, CancellationToken cancellationToken) =>
+        TellAsync(subject, db.Authorizations.Where(a => a.SessionId == sessionId && a.Subject == subject && a.Status == Statuses.Valid), cancellationToken);
 
     /// <summary>
     /// The live sign-ins of <paramref name="subject"/> (with the client <paramref name="applicationId"/> alone when

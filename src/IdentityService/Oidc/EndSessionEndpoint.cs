@@ -10,9 +10,10 @@ namespace IdentityService.Oidc;
 
 /// <summary>
 /// RP-initiated logout. With an id_token_hint naming the signed-in user it clears the tenant's session at
-/// once; without one, any page could sign a person out (an image tag would do), so the person confirms on
-/// the sign-out page first. Then OpenIddict redirects to the post_logout_redirect_uri it checked against
-/// the client's registered list, or to the signed-out page.
+/// once (and tells the session's clients, <see cref="BackchannelLogout"/>); without one, any page could sign a
+/// person out (an image tag would do), so the person confirms on the sign-out page first. Then OpenIddict
+/// redirects to the post_logout_redirect_uri it checked against the client's registered list, or to the
+/// signed-out page.
 /// </summary>
 internal static class EndSessionEndpoint
 {
