@@ -16,7 +16,7 @@ internal static class ClientSettings
     private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode];
     private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
 
-    /// <param name="development">Whether the service runs in Development, where a back-channel logout URI may be plain http on this machine.</param>
+    /// <param name="development">Whether the service runs in Development, where the URLs the service calls (jwksUri, backchannelLogoutUri) may be plain http on this machine.</param>
     public static void Apply(
         OpenIddictApplicationDescriptor descriptor, TenantApplication entity, ClientsApi.ClientBody request, Tenant tenant, Dictionary<string, string[]> errors, bool creating, bool development)
     {
@@ -69,10 +69,9 @@ internal static class ClientSettings
             {
                 errors["jwksUri"] = ["A public client has no credentials: create a client with jwksUri (or a secret) to authenticate it."];
             }
-            else if (jwksUri.Length > 0 && Webhooks.WebhookAddresses.Check(jwksUri, development) is { } error)
+            else if (jwksUri.Length > 0 && AddressError("jwksUri", jwksUri, development) is { } error)
             {
-                // Fetched from the service as a webhook is called, with the same rules: https to a public address, no redirects.
-                errors["jwksUri"] = ["jwksUri" + error["url".Length..]];
+                errors["jwksUri"] = [error];
             }
 
             entity.JwksUri = jwksUri.Length > 0 ? jwksUri : null;
@@ -162,10 +161,9 @@ internal static class ClientSettings
 
         if (request.BackchannelLogoutUri is { } logoutUri)
         {
-            // Called from the service as a webhook is, with the same rules: https to a public address, no redirects.
-            if (logoutUri.Length > 0 && Webhooks.WebhookAddresses.Check(logoutUri, development) is { } error)
+            if (logoutUri.Length > 0 && AddressError("backchannelLogoutUri", logoutUri, development) is { } error)
             {
-                errors["backchannelLogoutUri"] = ["backchannelLogoutUri" + error["url".Length..]];
+                errors["backchannelLogoutUri"] = [error];
             }
 
             entity.BackchannelLogoutUri = logoutUri.Length > 0 ? logoutUri : null;
@@ -237,6 +235,13 @@ internal static class ClientSettings
             descriptor.Permissions.Add(Permissions.Prefixes.Resource + resource);
         }
     }
+
+    /// <summary>
+    /// Why a URL the service calls for the client cannot be <paramref name="field"/>, or null: the rules of a webhook's
+    /// URL (https to a public address; in Development also http and this machine), with the field named.
+    /// </summary>
+    private static string? AddressError(string field, string url, bool development) =>
+        Webhooks.WebhookAddresses.Check(url, development) is { } error ? field + error["url".Length..] : null;
 
     /// <summary>
     /// https anywhere; http only on a loopback host; otherwise a custom scheme (native apps). Never a fragment, a user
