@@ -64,14 +64,18 @@ public sealed class AuditLog(IServiceScopeFactory scopes, Webhooks.WebhookDispat
 
     /// <summary>Records what a signed-in person did to their own account (its second factors): they are the actor.</summary>
     public Task AccountActionAsync(HttpContext http, Tenant tenant, Users.AppUser user, string type, object details) =>
+        AccountActionAsync(http, tenant, user.Id, user.Email, type, details);
+
+    /// <summary>The same, for an account known by its id and email alone (a session's claims).</summary>
+    public Task AccountActionAsync(HttpContext http, Tenant tenant, Guid userId, string? email, string type, object details) =>
         WriteAsync(tenant, new AuditEvent
         {
             Type = type,
             Outcome = "succeeded",
-            UserId = user.Id,
-            Identifier = user.Email,
+            UserId = userId,
+            Identifier = email,
             Ip = IpRanges.ClientOf(http).ToString(),
-            Actor = $"user:{user.Id}@{tenant.Id}",
+            Actor = $"user:{userId}@{tenant.Id}",
             Details = JsonSerializer.Serialize(details, Json),
         });
 

@@ -180,16 +180,8 @@ public static class Session
             ? await context.RequestServices.GetRequiredService<Oidc.BackchannelLogout>().SessionEndedAsync(subject, sessionId, CancellationToken.None)
             : [];
         var tenant = context.RequestServices.GetRequiredService<TenantContext>().Required;
-        await context.RequestServices.GetRequiredService<Audit.AuditLog>().WriteAsync(tenant, new Audit.AuditEvent
-        {
-            Type = Audit.AuditEventTypes.UserSignedOut,
-            Outcome = "succeeded",
-            UserId = userId,
-            Identifier = session.FindFirstValue("email"),
-            Ip = Protection.IpRanges.ClientOf(context).ToString(),
-            Actor = $"user:{userId}@{tenant.Id}",
-            Details = System.Text.Json.JsonSerializer.Serialize(new { clientsTold = told }, Audit.AuditLog.Json),
-        });
+        await context.RequestServices.GetRequiredService<Audit.AuditLog>().AccountActionAsync(
+            context, tenant, userId, session.FindFirstValue("email"), Audit.AuditEventTypes.UserSignedOut, new { clientsTold = told });
     }
 
     /// <summary>The current request's session, or null when there is none for this tenant.</summary>
