@@ -57,19 +57,16 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
             return;
         }
 
-        if (kid is not null && Held(tenantId, uri)?.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal)) == true)
+        if (kid is not null && Held(tenantId, uri) is { } held && Has(held, kid))
         {
             // Older than FreshFor but with the key: this assertion is checked against it, and the set is fetched again
             // off the request (a single fetch at a time: a request that finds one under way leaves it).
-            _ = Task.Run(() => FetchUnlessUnderWayAsync(key, clientId, kid), CancellationToken.None);
+            _ = Task.Run(() => FetchAsync(key, clientId, kid, wait: false, CancellationToken.None), CancellationToken.None);
             return;
         }
 
         await FetchAsync(key, clientId, kid, wait: true, cancellationToken);
     }
-
-    private Task FetchUnlessUnderWayAsync((string Tenant, string Uri) key, string clientId, string kid) =>
-        FetchAsync(key, clientId, kid, wait: false, CancellationToken.None);
 
     private async Task FetchAsync((string Tenant, string Uri) key, string clientId, string? kid, bool wait, CancellationToken cancellationToken)
     {
@@ -116,7 +113,9 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
 
     private bool Serves((string Tenant, string Uri) key, string? kid) =>
         _sets.TryGetValue(key, out var held) && held.Keys is { } keys && time.GetUtcNow() - held.FetchedAt < FreshFor
-        && (kid is null || keys.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal)));
+        && (kid is null || Has(keys, kid));
+
+    private static bool Has(JsonWebKeySet keys, string kid) => keys.Keys.Any(k => string.Equals(k.Kid, kid, StringComparison.Ordinal));
 
     private async Task<(JsonWebKeySet? Keys, string? Failure)> GetAsync(string uri, CancellationToken cancellationToken)
     {
@@ -127,32 +126,14 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
             using var request = new HttpRequestMessage(HttpMethod.Get, uri);
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/jwk-set+json"));
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-            using var response = await clients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            // The named client buffers at most MaxBytes of the body (more fails the request, with or without a length).
+            using var response = await clients.CreateClient(HttpClientName).SendAsync(request, timeout.Token);
             if (!response.IsSuccessStatusCode)
             {
                 return (null, $"HTTP {(int)response.StatusCode}");
             }
 
-            if (response.Content.Headers.ContentLength > MaxBytes)
-            {
-                return (null, $"more than {MaxBytes} bytes");
-            }
-
-            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
-            var buffer = new byte[MaxBytes + 1];
-            var read = 0;
-            int count;
-            while (read < buffer.Length && (count = await body.ReadAsync(buffer.AsMemory(read), timeout.Token)) > 0)
-            {
-                read += count;
-            }
-
-            if (read > MaxBytes)
-            {
-                return (null, $"more than {MaxBytes} bytes");
-            }
-
-            using var document = JsonDocument.Parse(buffer.AsMemory(0, read));
+            using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(timeout.Token));
             var (keys, error) = Management.ClientKeys.Parse(document.RootElement);
             return (keys, error is null ? null : "keys refused: " + error);
         }

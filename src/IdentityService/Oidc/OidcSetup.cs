@@ -24,7 +24,11 @@ public static class OidcSetup
         services.AddScoped<RevokedTokens>();
         services.AddScoped<CodeIssuanceWrites>();
         services.AddSingleton<ClientKeySets>();
-        services.AddHttpClient(ClientKeySets.HttpClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Keys/1"))
+        services.AddHttpClient(ClientKeySets.HttpClientName, client =>
+            {
+                client.DefaultRequestHeaders.UserAgent.ParseAdd("IdentityService-Keys/1");
+                client.MaxResponseContentBufferSize = ClientKeySets.MaxBytes;
+            })
             .ConfigurePrimaryHttpMessageHandler(Webhooks.WebhooksSetup.OutboundHandler);
         services.AddScoped<BackchannelLogout>();
         services.AddSingleton<BackchannelLogoutSender>();

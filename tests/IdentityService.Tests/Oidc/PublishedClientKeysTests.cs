@@ -27,14 +27,32 @@ public sealed class PublishedClientKeysTests(ITestOutputHelper output) : IAsyncL
     /// <summary>What the client's server answers at its jwks_uri.</summary>
     private string _published = "";
     private int _status = 200;
+    private bool _chunked;
 
     public async Task InitializeAsync()
     {
         _server = LoopbackHttp.Create();
-        _server.MapGet("/jwks", () =>
+        _server.MapGet("/jwks", async (HttpContext context) =>
         {
             Interlocked.Increment(ref _fetches);
-            return Results.Text(_published, "application/jwk-set+json", statusCode: _status);
+            context.Response.StatusCode = _status;
+            context.Response.ContentType = "application/jwk-set+json";
+            var body = System.Text.Encoding.UTF8.GetBytes(_published);
+            if (_chunked)
+            {
+                // Sent in pieces without a Content-Length: the size is known only by reading.
+                await context.Response.StartAsync();
+                foreach (var piece in body.Chunk(4096))
+                {
+                    await context.Response.Body.WriteAsync(piece);
+                    await context.Response.Body.FlushAsync();
+                }
+            }
+            else
+            {
+                context.Response.ContentLength = body.Length;
+                await context.Response.Body.WriteAsync(body);
+            }
         });
         _jwksUri = await LoopbackHttp.StartAsync(_server) + "/jwks";
         Publish(_first, "k1");
@@ -124,6 +142,24 @@ public sealed class PublishedClientKeysTests(ITestOutputHelper output) : IAsyncL
 
         Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
         Assert.Equal(1, _fetches);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ASetOver64KiB_IsNotTaken_WithOrWithoutItsLength(bool chunked)
+    {
+        // A valid set but for its size: the key, then a member padding it past 64 KiB (what a set of a few keys never reaches).
+        var key = ClientAssertion.PublicJwk(_first, "k1");
+        _published = JsonSerializer.Serialize(new { keys = new[] { key }, padding = new string('x', 64 * 1024) });
+        _chunked = chunked;
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenStatusAsync(_first, "k1"));
+        Assert.Equal(1, _fetches);
+
+        // The same set without the padding is taken (the size alone was refused).
+        _published = JsonSerializer.Serialize(new { keys = new[] { key } });
+        _factory.Time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(HttpStatusCode.OK, await TokenStatusAsync(_first, "k1"));
     }
 
     [Fact]
