@@ -13,7 +13,7 @@ namespace IdentityService.Management;
 /// </summary>
 internal static class ClientSettings
 {
-    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode];
+    private static readonly string[] KnownGrants = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode, GrantTypes.TokenExchange];
     private static readonly string[] KnownScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.Phone, Scopes.OfflineAccess, Scopes.Roles, Clients.ManageScope];
 
     /// <param name="development">Whether the service runs in Development, where the URLs the service calls (jwksUri, backchannelLogoutUri) may be plain http on this machine.</param>
@@ -42,6 +42,11 @@ internal static class ClientSettings
         if (isPublic && grants.Contains(GrantTypes.ClientCredentials))
         {
             errors["grantTypes"] = ["A public client (no secret) cannot use client_credentials."];
+        }
+
+        if (isPublic && grants.Contains(GrantTypes.TokenExchange))
+        {
+            errors["grantTypes"] = ["A public client (no secret) cannot exchange tokens: only an API's back end, which authenticates, can."];
         }
 
         if (request.Jwks is { } jwks)
@@ -152,6 +157,21 @@ internal static class ClientSettings
             }
 
             entity.DefaultAudiences = JsonSerializer.Serialize(audiences.Distinct(StringComparer.Ordinal));
+        }
+
+        if (request.SubjectTokenAudiences is { } served)
+        {
+            if (served.Any(a => !tenant.ApiResources.Contains(a)))
+            {
+                errors["subjectTokenAudiences"] = ["Each subject token audience must be one of the tenant's apiResources."];
+            }
+
+            entity.SubjectTokenAudiences = served.Count > 0 ? JsonSerializer.Serialize(served.Distinct(StringComparer.Ordinal)) : null;
+        }
+
+        if (entity.SubjectTokenAudiences is not null && !grants.Contains(GrantTypes.TokenExchange))
+        {
+            errors["subjectTokenAudiences"] = ["Only a client with the token-exchange grant (" + GrantTypes.TokenExchange + ") exchanges tokens."];
         }
 
         if (request.FirstParty is { } firstParty)

@@ -18,6 +18,13 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     /// <summary>Audiences put in access tokens when the client asks for no resource (JSON array).</summary>
     public string? DefaultAudiences { get; set; }
 
+    /// <summary>
+    /// The API resources (JSON array) whose access tokens the client may exchange for tokens of its own (OAuth 2.0
+    /// Token Exchange, <see cref="TokenExchange"/>): the client is the back end of these APIs and calls others on
+    /// behalf of the people whose tokens it receives.
+    /// </summary>
+    public string? SubjectTokenAudiences { get; set; }
+
     /// <summary>A previous secret hash still accepted until <see cref="PreviousSecretExpiresAt"/> (rotation with overlap).</summary>
     public string? PreviousClientSecret { get; set; }
 

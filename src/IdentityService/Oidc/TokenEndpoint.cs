@@ -71,6 +71,11 @@ internal static class TokenEndpoint
             return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
         }
 
+        if (request.IsTokenExchangeGrantType())
+        {
+            return await TokenExchange.HandleAsync(context, request, applications, tenant.Required);
+        }
+
         return AuthorizationEndpoint.Forbid(Errors.UnsupportedGrantType, "This grant type is not supported.");
     }
 }

@@ -388,6 +388,9 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<string>("Settings")
                         .HasColumnType("text");
 
+                    b.Property<string>("SubjectTokenAudiences")
+                        .HasColumnType("text");
+
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasMaxLength(63)

@@ -387,6 +387,9 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<string>("Settings")
                         .HasColumnType("nvarchar(max)");
 
+                    b.Property<string>("SubjectTokenAudiences")
+                        .HasColumnType("nvarchar(max)");
+
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasMaxLength(63)

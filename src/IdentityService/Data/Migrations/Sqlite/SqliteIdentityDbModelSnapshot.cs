@@ -380,6 +380,9 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("Settings")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("SubjectTokenAudiences")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasMaxLength(63)

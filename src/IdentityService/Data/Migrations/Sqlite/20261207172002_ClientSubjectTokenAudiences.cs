@@ -1,0 +1,28 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace IdentityService.Data.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class ClientSubjectTokenAudiences : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "SubjectTokenAudiences",
+                table: "OpenIddictApplications",
+                type: "TEXT",
+                nullable: true);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "SubjectTokenAudiences",
+                table: "OpenIddictApplications");
+        }
+    }
+}
