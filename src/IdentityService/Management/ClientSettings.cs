@@ -159,19 +159,19 @@ internal static class ClientSettings
             entity.DefaultAudiences = JsonSerializer.Serialize(audiences.Distinct(StringComparer.Ordinal));
         }
 
-        if (request.SubjectTokenAudiences is { } served)
+        if (request.ServedResources is { } served)
         {
             if (served.Any(a => !tenant.ApiResources.Contains(a)))
             {
-                errors["subjectTokenAudiences"] = ["Each subject token audience must be one of the tenant's apiResources."];
+                errors["servedResources"] = ["Each served resource must be one of the tenant's apiResources."];
             }
 
-            entity.SubjectTokenAudiences = served.Count > 0 ? JsonSerializer.Serialize(served.Distinct(StringComparer.Ordinal)) : null;
+            entity.ServedResources = served.Count > 0 ? JsonSerializer.Serialize(served.Distinct(StringComparer.Ordinal)) : null;
         }
 
-        if (entity.SubjectTokenAudiences is not null && !grants.Contains(GrantTypes.TokenExchange))
+        if (entity.ServedResources is not null && isPublic)
         {
-            errors["subjectTokenAudiences"] = ["Only a client with the token-exchange grant (" + GrantTypes.TokenExchange + ") exchanges tokens."];
+            errors["servedResources"] = ["A public client (no secret) cannot be an API's back end: it could not authenticate to introspect or exchange its tokens."];
         }
 
         if (request.FirstParty is { } firstParty)

@@ -59,10 +59,10 @@ internal static class ClientsApi
         public bool? BackchannelLogoutSessionRequired { get; set; }
 
         /// <summary>
-        /// The tenant's API resources this client serves: access tokens issued for them are the client's to exchange
-        /// (OAuth 2.0 Token Exchange, with the token-exchange grant) for tokens to call other APIs on the person's behalf.
+        /// The tenant's API resources this client is the back end of: it may introspect access tokens issued for them
+        /// and, with the token-exchange grant, exchange them for tokens to call other APIs on the person's behalf.
         /// </summary>
-        public List<string>? SubjectTokenAudiences { get; set; }
+        public List<string>? ServedResources { get; set; }
     }
 
     public sealed class RotateSecret
@@ -77,7 +77,7 @@ internal static class ClientsApi
         IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources,
         IReadOnlyList<string> DefaultAudiences, IReadOnlyList<string> AllowedOrigins, DateTimeOffset CreatedAt,
         bool RequirePushedAuthorization, JsonElement? Jwks, string? JwksUri, string? BackchannelLogoutUri, bool BackchannelLogoutSessionRequired,
-        IReadOnlyList<string> SubjectTokenAudiences, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
+        IReadOnlyList<string> ServedResources, string? ClientSecret = null, DateTimeOffset? PreviousSecretExpiresAt = null);
 
     public static RouteGroupBuilder MapClients(this RouteGroupBuilder api)
     {
@@ -302,7 +302,7 @@ internal static class ClientsApi
             Json(entity.DefaultAudiences), Json(entity.AllowedOrigins), entity.CreatedAt,
             (await manager.GetRequirementsAsync(entity)).Contains(Requirements.Features.PushedAuthorizationRequests),
             string.IsNullOrEmpty(entity.JsonWebKeySet) ? null : JsonSerializer.Deserialize<JsonElement>(entity.JsonWebKeySet),
-            entity.JwksUri, entity.BackchannelLogoutUri, entity.BackchannelLogoutSessionRequired, Json(entity.SubjectTokenAudiences),
+            entity.JwksUri, entity.BackchannelLogoutUri, entity.BackchannelLogoutSessionRequired, Json(entity.ServedResources),
             PreviousSecretExpiresAt: entity.PreviousSecretExpiresAt);
     }
 

@@ -19,11 +19,11 @@ public sealed class TenantApplication : OpenIddictEntityFrameworkCoreApplication
     public string? DefaultAudiences { get; set; }
 
     /// <summary>
-    /// The API resources (JSON array) whose access tokens the client may exchange for tokens of its own (OAuth 2.0
-    /// Token Exchange, <see cref="TokenExchange"/>): the client is the back end of these APIs and calls others on
-    /// behalf of the people whose tokens it receives.
+    /// The tenant's API resources (JSON array) the client is the back end of (<see cref="ResourceServers"/>): it may
+    /// introspect access tokens issued for them and, with the token-exchange grant, exchange them for tokens to call
+    /// other APIs on behalf of the people whose tokens it receives (<see cref="TokenExchange"/>).
     /// </summary>
-    public string? SubjectTokenAudiences { get; set; }
+    public string? ServedResources { get; set; }
 
     /// <summary>A previous secret hash still accepted until <see cref="PreviousSecretExpiresAt"/> (rotation with overlap).</summary>
     public string? PreviousClientSecret { get; set; }

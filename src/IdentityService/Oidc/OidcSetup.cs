@@ -109,6 +109,7 @@ public static class OidcSetup
                 options.AddRequestRules();
                 options.AddDeviceRequests();
                 options.AddClientAssertions();
+                options.AddResourceServers();
                 options.AddTokenExchange();
 
                 var aspNetCore = options.UseAspNetCore()

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using IdentityService.Data;
 using Microsoft.AspNetCore;
@@ -20,7 +19,7 @@ namespace IdentityService.Oidc;
 /// gets an access token for that API alone, with the person as subject, itself as <c>client_id</c>, and an
 /// <c>act</c> claim naming it (nested over the subject token's own <c>act</c>, so a chain of calls stays visible).
 /// <list type="bullet">
-/// <item>Which tokens a client may exchange: those issued for an API it serves (its <c>subjectTokenAudiences</c>),
+/// <item>Which tokens a client may exchange: those issued for an API it serves (its <c>servedResources</c>, <see cref="ResourceServers"/>),
 /// and, as OpenIddict allows, those issued to it or naming it as audience. Any other token is refused
 /// (<c>invalid_grant</c>): a client that is handed another API's token cannot turn it into one of its own.</item>
 /// <item>Nothing grows: the scopes asked for must be among the subject token's (none asked: the subject token's,
@@ -52,10 +51,6 @@ internal static class TokenExchange
         })
         .RemoveEventHandler(OpenIddictServerHandlers.Exchange.ValidateAuthorizedParty.Descriptor)
         .AddEventHandler(ValidateAuthorizedParty.Descriptor);
-
-    /// <summary>The clients' setting as stored (a JSON array), read.</summary>
-    public static IReadOnlyList<string> SubjectTokenAudiences(TenantApplication application) =>
-        application.SubjectTokenAudiences is { Length: > 0 } json ? JsonSerializer.Deserialize<List<string>>(json) ?? [] : [];
 
     /// <summary>
     /// OpenIddict's check that the client may use the token it presents, with this service's rule for an exchange's
@@ -94,14 +89,9 @@ internal static class TokenExchange
                 return;
             }
 
-            // Resolved here, not injected: every token request passes this handler, and only an exchange needs it.
-            var applications = context.Transaction.RequestServices().GetRequiredService<IOpenIddictApplicationManager>();
-            var served = await applications.FindByClientIdAsync(clientId, context.CancellationToken) is TenantApplication application
-                ? SubjectTokenAudiences(application)
-                : [];
-            if (!subject.GetAudiences().Any(served.Contains))
+            if (!await ResourceServers.ServesAudienceOfAsync(context.Transaction, clientId, subject, context.CancellationToken))
             {
-                context.Reject(Errors.InvalidGrant, "The subject token was not issued for an API this client serves (its subjectTokenAudiences).");
+                context.Reject(Errors.InvalidGrant, "The subject token was not issued for an API this client serves (its servedResources).");
             }
         }
     }

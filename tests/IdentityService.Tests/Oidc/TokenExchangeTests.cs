@@ -7,8 +7,9 @@ using Microsoft.IdentityModel.JsonWebTokens;
 namespace IdentityService.Tests.Oidc;
 
 /// <summary>
-/// OAuth 2.0 Token Exchange (RFC 8693): the orders API's back end receives a person's access token from the web app
-/// and exchanges it for a token to call the billing API on their behalf; billing, in turn, for one to call the ledger.
+/// APIs' back ends (clients with servedResources): the orders API's back end receives a person's access token from the
+/// web app, introspects it (RFC 7662), and exchanges it (OAuth 2.0 Token Exchange, RFC 8693) for a token to call the
+/// billing API on their behalf; billing, in turn, for one to call the ledger.
 /// </summary>
 public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
 {
@@ -157,25 +158,54 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task AnApisBackEnd_IntrospectsTheTokensIssuedForIt_AndNoOtherApisTokens()
+    {
+        var subject = await SignInAsync();
+        var (_, body) = await ExchangeAsync("orders-api", subject, ("resource", Billing));
+        var forBilling = body["access_token"]!.GetValue<string>();
+
+        // Before servedResources, an API's back end could not ask about its own tokens: they name the API, not it.
+        var orders = await IntrospectAsync("orders-api", subject);
+        Assert.True(orders["active"]!.GetValue<bool>(), orders.ToJsonString());
+        Assert.Equal(_ada, orders["sub"]!.GetValue<string>());
+        Assert.Equal("web", orders["client_id"]!.GetValue<string>());
+        Assert.True((await IntrospectAsync("billing-api", forBilling))["active"]!.GetValue<bool>());
+
+        // Billing asks about a token meant for orders: told nothing (inactive, as for any token it may not see).
+        Assert.False((await IntrospectAsync("billing-api", subject))["active"]!.GetValue<bool>());
+
+        // Serving an API is not the exchange grant: without it, orders still introspects but exchanges nothing.
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { grantTypes = new[] { "client_credentials" } }, HttpStatusCode.OK);
+        Assert.True((await IntrospectAsync("orders-api", subject))["active"]!.GetValue<bool>());
+        await AssertRefusedAsync("unauthorized_client", subject, ("resource", Billing));
+
+        // And a revoked sign-in reads inactive to the API's back end, which a JWT checked alone cannot tell.
+        Assert.True((await _factory.ManageAsync(HttpMethod.Post, $"/api/v1/tenants/acme/users/{_ada}/signout")).IsSuccessStatusCode);
+        Assert.False((await IntrospectAsync("orders-api", subject))["active"]!.GetValue<bool>());
+        Assert.False((await IntrospectAsync("billing-api", forBilling))["active"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task TheManagementApi_GivesTheGrantToConfidentialClientsOnly_AndServedApisAmongTheTenants()
     {
         var orders = await _factory.ManageOkAsync(HttpMethod.Get, $"{Clients}/orders-api", expected: HttpStatusCode.OK);
-        Assert.Equal([Orders], orders["subjectTokenAudiences"]!.AsArray().Select(a => a!.GetValue<string>()));
+        Assert.Equal([Orders], orders["servedResources"]!.AsArray().Select(a => a!.GetValue<string>()));
         Assert.Contains(Grant, orders["grantTypes"]!.AsArray().Select(g => g!.GetValue<string>()));
 
         var publicClient = await _factory.ManageAsync(HttpMethod.Post, Clients, new { clientId = "spa", grantTypes = new[] { Grant } });
         Assert.Equal(HttpStatusCode.BadRequest, publicClient.StatusCode);
         Assert.NotNull(JsonNode.Parse(await publicClient.Content.ReadAsStringAsync())!["errors"]!["grantTypes"]);
 
-        var unknownApi = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { subjectTokenAudiences = new[] { "https://elsewhere.example" } });
+        var unknownApi = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { servedResources = new[] { "https://elsewhere.example" } });
         Assert.Equal(HttpStatusCode.BadRequest, unknownApi.StatusCode);
-        Assert.NotNull(JsonNode.Parse(await unknownApi.Content.ReadAsStringAsync())!["errors"]!["subjectTokenAudiences"]);
+        Assert.NotNull(JsonNode.Parse(await unknownApi.Content.ReadAsStringAsync())!["errors"]!["servedResources"]);
 
-        var withoutGrant = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { grantTypes = new[] { "client_credentials" } });
-        Assert.Equal(HttpStatusCode.BadRequest, withoutGrant.StatusCode);
+        var publicServer = await _factory.ManageAsync(HttpMethod.Patch, $"{Clients}/web", new { servedResources = new[] { Orders } });
+        Assert.Equal(HttpStatusCode.BadRequest, publicServer.StatusCode);
+        Assert.NotNull(JsonNode.Parse(await publicServer.Content.ReadAsStringAsync())!["errors"]!["servedResources"]);
 
         // Served APIs cleared: the client exchanges no one's token any more (but those issued to it or naming it).
-        await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { subjectTokenAudiences = Array.Empty<string>() }, HttpStatusCode.OK);
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/orders-api", new { servedResources = Array.Empty<string>() }, HttpStatusCode.OK);
         await AssertRefusedAsync("invalid_grant", await SignInAsync(), ("resource", Billing));
 
         using var browser = _factory.CreateBrowser();
@@ -189,7 +219,7 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
         var created = await _factory.ManageOkAsync(HttpMethod.Post, Clients, new
         {
             clientId, generateSecret = true, grantTypes = grants, scopes = new[] { "profile", "email" }, resources = calls.Append(serves).ToArray(),
-            subjectTokenAudiences = new[] { serves },
+            servedResources = new[] { serves },
         });
         _secrets[clientId] = created["clientSecret"]!.GetValue<string>();
     }
@@ -226,7 +256,9 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Equal(error, body["error"]!.GetValue<string>());
     }
 
-    private async Task<bool> IsActiveAsync(string clientId, string token)
+    private async Task<bool> IsActiveAsync(string clientId, string token) => (await IntrospectAsync(clientId, token))["active"]!.GetValue<bool>();
+
+    private async Task<JsonObject> IntrospectAsync(string clientId, string token)
     {
         using var client = _factory.CreateApi();
         using var response = await client.PostAsync("/t/acme/connect/introspect", new FormUrlEncodedContent(new Dictionary<string, string>
@@ -235,7 +267,7 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
         }));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, body);
-        return JsonDocument.Parse(body).RootElement.GetProperty("active").GetBoolean();
+        return JsonNode.Parse(body)!.AsObject();
     }
 
     private static string Act(JsonWebToken token) =>

@@ -385,10 +385,10 @@ namespace IdentityService.Data.Migrations.PostgreSql
                     b.Property<string>("Requirements")
                         .HasColumnType("text");
 
-                    b.Property<string>("Settings")
+                    b.Property<string>("ServedResources")
                         .HasColumnType("text");
 
-                    b.Property<string>("SubjectTokenAudiences")
+                    b.Property<string>("Settings")
                         .HasColumnType("text");
 
                     b.Property<string>("TenantId")

@@ -384,10 +384,10 @@ namespace IdentityService.Data.Migrations.SqlServer
                     b.Property<string>("Requirements")
                         .HasColumnType("nvarchar(max)");
 
-                    b.Property<string>("Settings")
+                    b.Property<string>("ServedResources")
                         .HasColumnType("nvarchar(max)");
 
-                    b.Property<string>("SubjectTokenAudiences")
+                    b.Property<string>("Settings")
                         .HasColumnType("nvarchar(max)");
 
                     b.Property<string>("TenantId")

@@ -377,10 +377,10 @@ namespace IdentityService.Data.Migrations.Sqlite
                     b.Property<string>("Requirements")
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("Settings")
+                    b.Property<string>("ServedResources")
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("SubjectTokenAudiences")
+                    b.Property<string>("Settings")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("TenantId")

@@ -5,13 +5,13 @@
 namespace IdentityService.Data.Migrations.SqlServer
 {
     /// <inheritdoc />
-    public partial class ClientSubjectTokenAudiences : Migration
+    public partial class ClientServedResources : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.AddColumn<string>(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications",
                 type: "nvarchar(max)",
                 nullable: true);
@@ -21,7 +21,7 @@ namespace IdentityService.Data.Migrations.SqlServer
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.DropColumn(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications");
         }
     }

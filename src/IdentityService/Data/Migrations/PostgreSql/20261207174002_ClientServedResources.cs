@@ -2,18 +2,18 @@
 
 #nullable disable
 
-namespace IdentityService.Data.Migrations.Sqlite
+namespace IdentityService.Data.Migrations.PostgreSql
 {
     /// <inheritdoc />
-    public partial class ClientSubjectTokenAudiences : Migration
+    public partial class ClientServedResources : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.AddColumn<string>(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications",
-                type: "TEXT",
+                type: "text",
                 nullable: true);
         }
 
@@ -21,7 +21,7 @@ namespace IdentityService.Data.Migrations.Sqlite
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.DropColumn(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications");
         }
     }

@@ -2,18 +2,18 @@
 
 #nullable disable
 
-namespace IdentityService.Data.Migrations.PostgreSql
+namespace IdentityService.Data.Migrations.Sqlite
 {
     /// <inheritdoc />
-    public partial class ClientSubjectTokenAudiences : Migration
+    public partial class ClientServedResources : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.AddColumn<string>(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications",
-                type: "text",
+                type: "TEXT",
                 nullable: true);
         }
 
@@ -21,7 +21,7 @@ namespace IdentityService.Data.Migrations.PostgreSql
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.DropColumn(
-                name: "SubjectTokenAudiences",
+                name: "ServedResources",
                 table: "OpenIddictApplications");
         }
     }
