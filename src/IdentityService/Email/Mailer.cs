@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using IdentityService.Policy;
@@ -15,7 +16,9 @@ namespace IdentityService.Email;
 /// asked for a known one). A tenant's mail goes through its own server when its policy names one
 /// (<c>email.smtp</c>), else through the service's (<c>Email:Smtp</c>). Outside Development a tenant's server is
 /// reached only at a public address and only with TLS. A message that cannot be sent is tried again after 10 s and
-/// 1 min, then dropped with an error logged. Messages wait in memory: a restart drops those not yet sent.
+/// 1 min, then dropped with an error logged. Messages wait in memory; when the service stops (a deploy's SIGTERM)
+/// it sends what is queued and finishes what is under way, a message waiting to be tried again getting its last
+/// attempt at once, within the host's shutdown timeout; a crash drops them.
 /// </summary>
 public sealed class Mailer(
     IOptions<SmtpOptions> options, IDataProtectionProvider dataProtection, IHostEnvironment environment, TimeProvider time, ILogger<Mailer> logger) : BackgroundService
@@ -26,6 +29,17 @@ public sealed class Mailer(
         Channel.CreateBounded<(MimeMessage, Server)>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
 
     private readonly IDataProtector _passwords = dataProtection.CreateProtector("IdentityService.Email.TenantSmtpPassword.v1");
+
+    // The two sources are never disposed: they own no timer, and the host may call StopAsync again after Dispose.
+
+    /// <summary>Cancelled when the service begins to stop: retries stop waiting.</summary>
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Cancelled when the host's shutdown timeout ends the wait for mail: what is under way is given up.</summary>
+    private readonly CancellationTokenSource _abandoned = new();
+
+    private readonly ConcurrentDictionary<long, Task> _sending = new();
+    private long _sent;
 
     /// <summary>Whether a tenant with this policy can be sent mail: its own server, or the service's.</summary>
     public bool IsConfiguredFor(TenantPolicy policy) => policy.Email.Smtp is not null || options.Value.IsConfigured;
@@ -67,33 +81,43 @@ public sealed class Mailer(
             return true;
         }
 
-        logger.LogError("The mail queue is full: a message is not sent.");
+        logger.LogError(_stopping.IsCancellationRequested ? "The service is stopping: a message is not sent." : "The mail queue is full: a message is not sent.");
         return false;
     }
 
+    /// <summary>Reads the queue until it is closed (when the service stops) and empty, so what is queued then is still sent.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
+        await foreach (var (message, server) in _queue.Reader.ReadAllAsync(CancellationToken.None))
         {
-            await foreach (var (message, server) in _queue.Reader.ReadAllAsync(stoppingToken))
-            {
-                _ = SendAsync(message, server, stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            var id = Interlocked.Increment(ref _sent);
+            var sending = SendAsync(message, server);
+            _sending[id] = sending;
+            _ = sending.ContinueWith(_ => _sending.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    private async Task SendAsync(MimeMessage message, Server server, CancellationToken stoppingToken)
+    /// <summary>Closes the queue and waits for every message queued or under way, until <paramref name="cancellationToken"/> (the host's shutdown timeout).</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        await using var abandon = cancellationToken.Register(() => _abandoned.Cancel());
+        await base.StopAsync(cancellationToken);
+        await Task.WhenAll(_sending.Values);
+    }
+
+    private async Task SendAsync(MimeMessage message, Server server)
+    {
+        var stoppingToken = _abandoned.Token;
         for (var attempt = 0; attempt <= Retries.Length; attempt++)
         {
             try
             {
-                if (attempt > 0)
+                if (attempt > 0 && !await WaitAsync(Retries[attempt - 1]))
                 {
-                    await Task.Delay(Retries[attempt - 1], time, stoppingToken);
+                    // The service is stopping: this is the message's last attempt.
+                    attempt = Retries.Length;
                 }
 
                 using var client = new SmtpClient { Timeout = 30_000 };
@@ -130,6 +154,7 @@ public sealed class Mailer(
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
+                logger.LogError("Mail (\"{Subject}\") not sent: the service stopped before it could be.", message.Subject);
                 return;
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HttpRequestException or CryptographicException or MailKit.ProtocolException or MailKit.CommandException or SslHandshakeException or AuthenticationException or OperationCanceledException)
@@ -139,6 +164,20 @@ public sealed class Mailer(
         }
 
         logger.LogError("Mail (\"{Subject}\") not sent after {Attempts} attempts.", message.Subject, Retries.Length + 1);
+    }
+
+    /// <summary>Waits a retry's delay; false when the service began to stop meanwhile (or had).</summary>
+    private async Task<bool> WaitAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, _stopping.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private string PasswordOf(Server server) =>

@@ -50,15 +50,13 @@ public sealed class SmtpCapture : IAsyncDisposable
     };
 
     /// <param name="userName">With a user name and password, the server asks every client to log in with them (AUTH, on plain SMTP).</param>
-    public static SmtpCapture Start(string? userName = null, string? password = null)
+    /// <param name="port">The port to listen on (a test that starts the server after the service tried to reach it); by default a free one.</param>
+    public static SmtpCapture Start(string? userName = null, string? password = null, int? port = null)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        port ??= FreePort();
         var options = new SmtpServerOptionsBuilder()
             .ServerName("localhost")
-            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, port))
+            .Endpoint(endpoint => endpoint.Endpoint(new IPEndPoint(IPAddress.Loopback, port.Value))
                 .AllowUnsecureAuthentication(userName is not null).AuthenticationRequired(userName is not null))
             .Build();
         var store = new Store();
@@ -69,7 +67,17 @@ public sealed class SmtpCapture : IAsyncDisposable
             services.Add(new Login(userName, password ?? ""));
         }
 
-        return new SmtpCapture(port, store, new SmtpServer.SmtpServer(options, services));
+        return new SmtpCapture(port.Value, store, new SmtpServer.SmtpServer(options, services));
+    }
+
+    /// <summary>A loopback port nothing listens on (as the system gave it out a moment ago).</summary>
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
     }
 
     public async ValueTask DisposeAsync()
