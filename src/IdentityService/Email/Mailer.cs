@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using IdentityService.Policy;
@@ -30,16 +29,7 @@ public sealed class Mailer(
 
     private readonly IDataProtector _passwords = dataProtection.CreateProtector("IdentityService.Email.TenantSmtpPassword.v1");
 
-    // The two sources are never disposed: they own no timer, and the host may call StopAsync again after Dispose.
-
-    /// <summary>Cancelled when the service begins to stop: retries stop waiting.</summary>
-    private readonly CancellationTokenSource _stopping = new();
-
-    /// <summary>Cancelled when the host's shutdown timeout ends the wait for mail: what is under way is given up.</summary>
-    private readonly CancellationTokenSource _abandoned = new();
-
-    private readonly ConcurrentDictionary<long, Task> _sending = new();
-    private long _sent;
+    private readonly Diagnostics.DrainedSends _sends = new(time);
 
     /// <summary>Whether a tenant with this policy can be sent mail: its own server, or the service's.</summary>
     public bool IsConfiguredFor(TenantPolicy policy) => policy.Email.Smtp is not null || options.Value.IsConfigured;
@@ -81,7 +71,7 @@ public sealed class Mailer(
             return true;
         }
 
-        logger.LogError(_stopping.IsCancellationRequested ? "The service is stopping: a message is not sent." : "The mail queue is full: a message is not sent.");
+        logger.LogError(_sends.Stopping ? "The service is stopping: a message is not sent." : "The mail queue is full: a message is not sent.");
         return false;
     }
 
@@ -90,31 +80,30 @@ public sealed class Mailer(
     {
         await foreach (var (message, server) in _queue.Reader.ReadAllAsync(CancellationToken.None))
         {
-            var id = Interlocked.Increment(ref _sent);
-            var sending = SendAsync(message, server);
-            _sending[id] = sending;
-            _ = sending.ContinueWith(_ => _sending.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _sends.Track(SendAsync(message, server));
         }
     }
 
     /// <summary>Closes the queue and waits for every message queued or under way, until <paramref name="cancellationToken"/> (the host's shutdown timeout).</summary>
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public override Task StopAsync(CancellationToken cancellationToken)
     {
-        _queue.Writer.TryComplete();
-        await _stopping.CancelAsync();
-        await using var abandon = cancellationToken.Register(() => _abandoned.Cancel());
-        await base.StopAsync(cancellationToken);
-        await Task.WhenAll(_sending.Values);
+        return _sends.StopAsync(
+            () =>
+            {
+                _queue.Writer.TryComplete();
+                return base.StopAsync(cancellationToken);
+            },
+            cancellationToken);
     }
 
     private async Task SendAsync(MimeMessage message, Server server)
     {
-        var stoppingToken = _abandoned.Token;
+        var stoppingToken = _sends.Abandoned;
         for (var attempt = 0; attempt <= Retries.Length; attempt++)
         {
             try
             {
-                if (attempt > 0 && !await WaitAsync(Retries[attempt - 1]))
+                if (attempt > 0 && !await _sends.WaitAsync(Retries[attempt - 1]))
                 {
                     // The service is stopping: this is the message's last attempt.
                     attempt = Retries.Length;
@@ -164,20 +153,6 @@ public sealed class Mailer(
         }
 
         logger.LogError("Mail (\"{Subject}\") not sent after {Attempts} attempts.", message.Subject, Retries.Length + 1);
-    }
-
-    /// <summary>Waits a retry's delay; false when the service began to stop meanwhile (or had).</summary>
-    private async Task<bool> WaitAsync(TimeSpan delay)
-    {
-        try
-        {
-            await Task.Delay(delay, time, _stopping.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
     }
 
     private string PasswordOf(Server server) =>

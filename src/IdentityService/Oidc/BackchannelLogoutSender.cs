@@ -8,7 +8,9 @@ namespace IdentityService.Oidc;
 /// addresses, checked at each connection), 5 s at most each. A 2xx answer is taken; anything else (or no answer) is
 /// tried again 5 s and 30 s later, while the token is live. Several are sent at once, at most
 /// <see cref="Concurrency"/>; at most <see cref="QueueLength"/> wait, further ones are dropped with a warning.
-/// Kept in memory: a token waiting when the process stops is not sent (it would expire within 2 minutes anyway).
+/// Kept in memory; when the service stops (a deploy's SIGTERM) it sends those queued and finishes those under way,
+/// one waiting to be tried again getting its last attempt at once, within the host's shutdown timeout; a crash
+/// drops them.
 /// </summary>
 public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProvider time, ILogger<BackchannelLogoutSender> logger) : BackgroundService
 {
@@ -25,6 +27,8 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
 
     private readonly SemaphoreSlim _running = new(Concurrency, Concurrency);
 
+    private readonly Diagnostics.DrainedSends _sends = new(time);
+
     public sealed record Delivery(string TenantId, string ClientId, string Uri, string Token, DateTimeOffset ExpiresAt, int Attempt = 1);
 
     public void Enqueue(Delivery delivery)
@@ -35,29 +39,36 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
         }
     }
 
+    /// <summary>Reads the queue until it is closed (when the service stops) and empty, so what is queued then is still sent.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
+        await foreach (var delivery in _queue.Reader.ReadAllAsync(CancellationToken.None))
         {
-            await foreach (var delivery in _queue.Reader.ReadAllAsync(stoppingToken))
+            await _running.WaitAsync(CancellationToken.None);
+            _sends.Track(Task.Run(async () =>
             {
-                await _running.WaitAsync(stoppingToken);
-                _ = Task.Run(async () =>
+                try
                 {
-                    try
-                    {
-                        await SendAsync(delivery, stoppingToken);
-                    }
-                    finally
-                    {
-                        _running.Release();
-                    }
-                }, CancellationToken.None);
-            }
+                    await SendAsync(delivery, _sends.Abandoned);
+                }
+                finally
+                {
+                    _running.Release();
+                }
+            }, CancellationToken.None));
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+    }
+
+    /// <summary>Closes the queue and waits for every token queued or under way, until <paramref name="cancellationToken"/> (the host's shutdown timeout).</summary>
+    public override Task StopAsync(CancellationToken cancellationToken)
+    {
+        return _sends.StopAsync(
+            () =>
+            {
+                _queue.Writer.TryComplete();
+                return base.StopAsync(cancellationToken);
+            },
+            cancellationToken);
     }
 
     private async Task SendAsync(Delivery delivery, CancellationToken stoppingToken)
@@ -86,7 +97,7 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
             return;
         }
 
-        var again = delivery.Attempt <= Retries.Length ? time.GetUtcNow() + Retries[delivery.Attempt - 1] : (DateTimeOffset?)null;
+        var again = delivery.Attempt <= Retries.Length && !_sends.Stopping ? time.GetUtcNow() + Retries[delivery.Attempt - 1] : (DateTimeOffset?)null;
         if (again is null || again >= delivery.ExpiresAt)
         {
             logger.LogWarning("Back-channel logout to client {Client} of tenant {Tenant} failed ({Failure}), attempt {Attempt}: given up.", delivery.ClientId, delivery.TenantId, failure, delivery.Attempt);
@@ -94,18 +105,23 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
         }
 
         logger.LogWarning("Back-channel logout to client {Client} of tenant {Tenant} failed ({Failure}), attempt {Attempt}: tried again at {Again:O}.", delivery.ClientId, delivery.TenantId, failure, delivery.Attempt, again);
-        _ = RetryAsync(delivery with { Attempt = delivery.Attempt + 1 }, Retries[delivery.Attempt - 1], stoppingToken);
+        _sends.Track(RetryAsync(delivery with { Attempt = delivery.Attempt + 1 }, Retries[delivery.Attempt - 1]));
     }
 
-    private async Task RetryAsync(Delivery delivery, TimeSpan delay, CancellationToken stoppingToken)
+    /// <summary>Queues the token again after <paramref name="delay"/>; sends it at once, a last time, if the service stops meanwhile.</summary>
+    private async Task RetryAsync(Delivery delivery, TimeSpan delay)
     {
-        try
+        if (await _sends.WaitAsync(delay) && _queue.Writer.TryWrite(delivery))
         {
-            await Task.Delay(delay, time, stoppingToken);
-            Enqueue(delivery);
+            return;
         }
-        catch (OperationCanceledException)
+
+        if (_sends.Stopping)
         {
+            await SendAsync(delivery, _sends.Abandoned);
+            return;
         }
+
+        logger.LogWarning("Back-channel logout queue full: client {Client} of tenant {Tenant} was not told of a logout.", delivery.ClientId, delivery.TenantId);
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using IdentityService.Tests.Infrastructure;
 
 namespace IdentityService.Tests.Email;
@@ -17,7 +16,6 @@ public sealed class MailAtStopTests(ITestOutputHelper output)
         factory.Settings["Email:Smtp:UseTls"] = "false";
         factory.Settings["Email:Smtp:From"] = "Sign-in <no-reply@id.example.test>";
         SmtpCapture? smtp = null;
-        var stopped = false;
         try
         {
             await factory.CreateTenantAsync("acme");
@@ -30,35 +28,17 @@ public sealed class MailAtStopTests(ITestOutputHelper output)
             smtp = SmtpCapture.Start(port: port);
 
             factory.Dispose();
-            stopped = true;
             var mail = await smtp.MailToAsync("ada@acme.test");
             Assert.Contains("/reset-password?token=", mail.TextBody);
         }
         finally
         {
-            if (!stopped)
-            {
-                factory.Dispose();
-            }
+            factory.Dispose();
 
             if (smtp is not null)
             {
                 await smtp.DisposeAsync();
             }
         }
-    }
-
-    /// <summary>The test's output, with every line kept for the test to read.</summary>
-    private sealed class RecordingOutput(ITestOutputHelper inner) : ITestOutputHelper
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public void WriteLine(string message)
-        {
-            Lines.Enqueue(message);
-            inner.WriteLine(message);
-        }
-
-        public void WriteLine(string format, params object[] args) => WriteLine(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
     }
 }

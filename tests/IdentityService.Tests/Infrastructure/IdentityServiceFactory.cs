@@ -214,14 +214,23 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         return user["id"]!.GetValue<string>();
     }
 
+    /// <summary>Disposing twice is allowed: a test that stops the service (as a deploy does) leaves its class's Dispose to run.</summary>
     protected override void Dispose(bool disposing)
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         base.Dispose(disposing);
         if (disposing && _ownsDatabase)
         {
             _database.Dispose();
         }
     }
+
+    private bool _disposed;
 }
 
 /// <summary>

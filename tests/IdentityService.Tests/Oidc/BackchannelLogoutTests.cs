@@ -214,6 +214,25 @@ public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [Fact]
+    public async Task ALogoutTokenWaitingToBeTriedAgain_IsSentWhenTheServiceStops()
+    {
+        var log = new RecordingOutput(output);
+        _factory.Output = log;
+        using var browser = _factory.CreateBrowser();
+        var web = await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        _receiver.Statuses.Enqueue(HttpStatusCode.ServiceUnavailable);
+
+        await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(web.GetProperty("id_token").GetString()!));
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("Back-channel logout") && l.Contains("tried again at")), "The first attempt fails; the next waits 5 s.");
+
+        // The service stops (a deploy) before the 5 s pass on the test's clock: the token is sent before it exits.
+        _factory.Dispose();
+        var attempts = _receiver.Deliveries.ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(attempts[0].Body, attempts[1].Body);
+    }
+
+    [Fact]
     public async Task TheManagementApi_TakesShowsAndRemovesTheUri_AndRefusesOneItCannotCall()
     {
         var client = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/clients/web", expected: HttpStatusCode.OK);
