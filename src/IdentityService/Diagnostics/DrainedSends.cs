@@ -7,7 +7,8 @@ namespace IdentityService.Diagnostics;
 /// <see cref="StopAsync"/> the retries waiting stop waiting (<see cref="WaitAsync"/> answers false, for a last attempt
 /// at once), and the stop waits for every send under way until the host's shutdown timeout, when
 /// <see cref="Abandoned"/> gives them up. Used by the mailer and the back-channel logout sender, whose messages
-/// wait in memory.
+/// wait in memory, and by the webhook dispatcher, whose attempts under way are then answered and kept rather than
+/// made again by another replica.
 /// </summary>
 public sealed class DrainedSends(TimeProvider time)
 {

@@ -24,7 +24,7 @@ public sealed partial class WebhookDispatcher
 
         if (await JobAsync(tenant, delivery, cancellationToken) is { } job)
         {
-            _ = RunAsync(job, delivery.Id, delivery.Attempts, schedule: false, _stopping);
+            _sends.Track(RunAsync(job, delivery.Id, delivery.Attempts, schedule: false, _stopping));
         }
 
         return true;
@@ -122,7 +122,7 @@ public sealed partial class WebhookDispatcher
 
             if (await JobAsync(tenant, delivery, cancellationToken) is { } job)
             {
-                _ = RunAsync(job, delivery.Id, delivery.Attempts, schedule: true, cancellationToken);
+                _sends.Track(RunAsync(job, delivery.Id, delivery.Attempts, schedule: true, cancellationToken));
             }
         }
     }

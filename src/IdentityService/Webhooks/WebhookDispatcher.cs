@@ -53,6 +53,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
     private readonly TenantDirectory _tenants;
     private readonly TimeProvider _time;
     private readonly ILogger<WebhookDispatcher> _logger;
+    private readonly Diagnostics.DrainedSends _sends;
     private CancellationToken _stopping;
 
     public WebhookDispatcher(
@@ -65,6 +66,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
         _tenants = tenants;
         _time = time;
         _logger = logger;
+        _sends = new(time);
         bus.Subscribe(Channel, tenantId => _subscribers.Remove(tenantId));
     }
 
@@ -144,6 +146,14 @@ public sealed partial class WebhookDispatcher : BackgroundService
         return true;
     }
 
+    /// <summary>
+    /// Stops looking for work and waits, until <paramref name="cancellationToken"/> (the host's shutdown timeout), for the
+    /// attempts under way to be answered (or time out) and kept, so that a deploy does not leave a delivery its
+    /// endpoint has seen to be sent again. Deliveries not yet tried, or waiting for a retry, stay pending in the
+    /// database for a replica or the next start.
+    /// </summary>
+    public override Task StopAsync(CancellationToken cancellationToken) => _sends.StopAsync(() => base.StopAsync(cancellationToken), cancellationToken);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _stopping = stoppingToken;
@@ -169,7 +179,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 {
                     if (!claim || await ClaimAsync(written.Tenant, row, 0, WebhookDelivery.Pending, stoppingToken))
                     {
-                        _ = RunAsync(new Job(written.Tenant, target, written.Entry.Id, written.Entry.Type, body), row, 0, schedule: true, stoppingToken);
+                        _sends.Track(RunAsync(new Job(written.Tenant, target, written.Entry.Id, written.Entry.Type, body), row, 0, schedule: true, stoppingToken));
                     }
                 }
             }
@@ -213,6 +223,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
             {
                 var started = _time.GetUtcNow();
                 var (status, error) = await AttemptAsync(job, attempts + 1, stoppingToken);
+                // From here the attempt is kept even when the service is stopping (until its shutdown timeout).
                 attempts++;
                 var delivered = status is >= 200 and < 300;
                 DateTimeOffset? next = !delivered && schedule && attempts <= Retries.Length ? started + Retries[attempts - 1] : null;
@@ -222,7 +233,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                     _logger.LogError("Webhook {Webhook} of tenant {Tenant}: event {Id} not delivered after {Attempts} attempts.", job.Target.Id, job.Tenant.Id, job.EventId, attempts);
                 }
 
-                if (!await RecordAsync(job, rowId, attempts, started, status, error, state, next, stoppingToken) || next is null)
+                if (!await RecordAsync(job, rowId, attempts, started, status, error, state, next, _sends.Abandoned) || next is null)
                 {
                     return;
                 }
@@ -239,9 +250,9 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 }
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested || _sends.Abandoned.IsCancellationRequested)
         {
-            // Stopping: a delivery waiting for an attempt, or in one, stays pending for a replica (or this service's next start) to take over.
+            // Stopping: a delivery waiting for an attempt, or in one past the shutdown timeout, stays pending for a replica (or this service's next start) to take over.
         }
         catch (Exception e)
         {
@@ -249,13 +260,17 @@ public sealed partial class WebhookDispatcher : BackgroundService
         }
     }
 
-    /// <summary>One POST: the answer's status, or null and why the endpoint could not be reached.</summary>
+    /// <summary>
+    /// One POST: the answer's status, or null and why the endpoint could not be reached. Not begun once the service is
+    /// stopping; once begun, waited for until the service's shutdown timeout.
+    /// </summary>
     private async Task<(int? Status, string? Error)> AttemptAsync(Job job, int attempt, CancellationToken stoppingToken)
     {
         await _concurrency.WaitAsync(stoppingToken);
+        var abandoned = _sends.Abandoned;
         try
         {
-            var status = await SendAsync(job.Target, job.EventId.ToString(System.Globalization.CultureInfo.InvariantCulture), job.Body, stoppingToken);
+            var status = await SendAsync(job.Target, job.EventId.ToString(System.Globalization.CultureInfo.InvariantCulture), job.Body, abandoned);
             if (status is < 200 or >= 300)
             {
                 _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} answered {Status} to event {Id} (attempt {Attempt}).", job.Target.Id, job.Tenant.Id, status, job.EventId, attempt);
@@ -263,7 +278,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
 
             return (status, status is >= 200 and < 300 ? null : $"The endpoint answered {status}.");
         }
-        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !stoppingToken.IsCancellationRequested))
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !abandoned.IsCancellationRequested))
         {
             _logger.LogWarning("Webhook {Webhook} of tenant {Tenant} could not be reached for event {Id} (attempt {Attempt}): {Error}", job.Target.Id, job.Tenant.Id, job.EventId, attempt, e.Message);
             var error = e is OperationCanceledException ? $"No answer within {Timeout.TotalSeconds:0} seconds." : "The endpoint could not be reached: " + e.Message;

@@ -200,7 +200,32 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     }
 
     [Fact]
-    public async Task AnEventInItsFirstAttempt_WhenTheProcessStops_IsDeliveredByAReplica()
+    public async Task AnAttemptUnderWay_WhenTheServiceStops_IsAnsweredAndKept_NotMadeAgainByAReplica()
+    {
+        await SubscribeAsync("/slow", "user.created");
+        var hook = await HookIdAsync("/slow");
+        _receiver.Delay = TimeSpan.FromSeconds(1);
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1);
+
+        // The service stops (a deploy) while the endpoint has not answered: the stop waits for the answer and keeps it.
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        Assert.Equal(1, delivered["attempts"]!.GetValue<int>());
+
+        using var replica = new IdentityServiceFactory(_factory) { Output = output };
+        _ = replica.Services.GetRequiredService<WebhookDispatcher>();
+        for (var i = 0; i < 3; i++)
+        {
+            _factory.Time.Advance(WebhookDispatcher.Hold * 2);
+            await Task.Delay(100);
+        }
+
+        Assert.Single(_receiver.Deliveries);
+    }
+
+    [Fact]
+    public async Task AnAttemptUnderWay_PastTheShutdownTimeout_StaysPending_AndAReplicaDeliversIt()
     {
         await SubscribeAsync("/slow", "user.created");
         var hook = await HookIdAsync("/slow");
@@ -208,8 +233,8 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
         await Eventually.TrueAsync(() => _receiver.Deliveries.Count == 1);
 
-        // The process stops while the endpoint has not answered: the delivery is kept, not yet attempted to its end.
-        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        // The host's shutdown timeout is over at once (as when a process is killed): the attempt is given up unfinished.
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(new CancellationToken(canceled: true));
         var pending = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "pending");
         Assert.Equal(0, pending["attempts"]!.GetValue<int>());
         _receiver.Delay = TimeSpan.Zero;
