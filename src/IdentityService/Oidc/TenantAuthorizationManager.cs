@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Core;
@@ -7,8 +8,9 @@ namespace IdentityService.Oidc;
 /// <summary>
 /// OpenIddict's authorization manager, where a sign-in's authorization keeps the browser session it was made in: the
 /// <c>sid</c> of the principal OpenIddict creates it for (<see cref="TenantAuthorization.SessionId"/>), so that the
-/// end of that session reaches the clients signed in with it (<see cref="BackchannelLogout"/>). Revoking a user's
-/// sign-ins (all, or with one client) tells their clients first.
+/// end of that session reaches the clients signed in with it (<see cref="BackchannelLogout"/>) and ends those of its
+/// sign-ins that were not given offline access (<see cref="EndSessionAsync"/>). Revoking a user's sign-ins (all, or
+/// with one client) tells their clients first.
 /// </summary>
 internal sealed class TenantAuthorizationManager(
     IOpenIddictAuthorizationCache<TenantAuthorization> cache,
@@ -36,6 +38,25 @@ internal sealed class TenantAuthorizationManager(
         }
 
         return await base.RevokeAsync(subject, client, status, type, cancellationToken);
+    }
+
+    /// <summary>
+    /// The person signed out of the browser session <paramref name="sessionId"/>: the clients signed in with it are told
+    /// (back-channel logout), and its sign-ins without <c>offline_access</c> are revoked, so their access tokens are
+    /// refused from now on (userinfo, introspection, token exchange) rather than at their expiry. A sign-in given
+    /// offline access outlives the session, as OpenID Connect says, with its refresh and access tokens.
+    /// </summary>
+    /// <returns>The clients told.</returns>
+    public async Task<IReadOnlyList<string>> EndSessionAsync(string subject, string sessionId, CancellationToken cancellationToken)
+    {
+        var told = await Logouts.SessionEndedAsync(subject, sessionId, cancellationToken);
+        var db = services.GetRequiredService<Data.IdentityDb>();
+        var offline = "\"" + OpenIddictConstants.Scopes.OfflineAccess + "\"";
+        await db.InTurnAsync(c => db.Authorizations
+            .Where(a => a.Subject == subject && a.SessionId == sessionId && a.Status == OpenIddictConstants.Statuses.Valid
+                && (a.Scopes == null || !a.Scopes.Contains(offline)))
+            .ExecuteUpdateAsync(a => a.SetProperty(x => x.Status, OpenIddictConstants.Statuses.Revoked), c), cancellationToken);
+        return told;
     }
 
     public override async ValueTask PopulateAsync(TenantAuthorization authorization, OpenIddictAuthorizationDescriptor descriptor, CancellationToken cancellationToken = default)

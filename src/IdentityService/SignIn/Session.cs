@@ -164,8 +164,9 @@ public static class Session
 
     /// <summary>
     /// Ends the request's session (the person signed out), tells the clients signed in with it, whose own sessions end
-    /// too (<see cref="Oidc.BackchannelLogout"/>), and records it in the audit log with the clients told: even if the
-    /// browser goes before the answer.
+    /// too (<see cref="Oidc.BackchannelLogout"/>), ends its sign-ins made without offline access
+    /// (<see cref="Oidc.TenantAuthorizationManager.EndSessionAsync"/>), and records it in the audit log with the clients
+    /// told: even if the browser goes before the answer.
     /// </summary>
     public static async Task EndSessionAsync(this HttpContext context)
     {
@@ -177,7 +178,8 @@ public static class Session
         }
 
         var told = session.FindFirstValue(SessionIdClaim) is { } sessionId
-            ? await context.RequestServices.GetRequiredService<Oidc.BackchannelLogout>().SessionEndedAsync(subject, sessionId, CancellationToken.None)
+            ? await ((Oidc.TenantAuthorizationManager)context.RequestServices.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>())
+                .EndSessionAsync(subject, sessionId, CancellationToken.None)
             : [];
         var tenant = context.RequestServices.GetRequiredService<TenantContext>().Required;
         await context.RequestServices.GetRequiredService<Audit.AuditLog>().AccountActionAsync(

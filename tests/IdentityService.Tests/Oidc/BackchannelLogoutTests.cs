@@ -100,6 +100,33 @@ public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [Fact]
+    public async Task SigningOut_EndsTheSessionsSignInsWithoutOfflineAccess_AtOnce_NotThoseGivenIt_NorAnotherSessions()
+    {
+        using var browser = _factory.CreateBrowser();
+        var online = new OidcFlow(browser, "acme", "web") { Scope = "openid profile" };
+        var onlineTokens = await online.SignInAsync("ada@acme.test", Password);
+        var offline = new OidcFlow(browser, "acme", "other");
+        var offlineTokens = await offline.SignInAsync("ada@acme.test", Password);
+        using var elsewhere = _factory.CreateBrowser();
+        var otherSession = new OidcFlow(elsewhere, "acme", "web") { Scope = "openid profile" };
+        var otherTokens = await otherSession.SignInAsync("ada@acme.test", Password);
+        var onlineAccess = onlineTokens.GetProperty("access_token").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, await online.UserInfoStatusAsync(onlineAccess));
+
+        using var ended = await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(onlineTokens.GetProperty("id_token").GetString()!));
+        Assert.Equal(HttpStatusCode.Redirect, ended.StatusCode);
+
+        // The access token of the sign-in without offline_access is refused now, not in an hour.
+        Assert.Equal(HttpStatusCode.Unauthorized, await online.UserInfoStatusAsync(onlineAccess));
+        // The one given offline access lives on, its refresh token too (OpenID Connect keeps it past a logout).
+        Assert.Equal(HttpStatusCode.OK, await offline.UserInfoStatusAsync(offlineTokens.GetProperty("access_token").GetString()!));
+        using var refreshed = await offline.RefreshAsync(offlineTokens.GetProperty("refresh_token").GetString()!);
+        Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
+        // Another browser's session is not this one.
+        Assert.Equal(HttpStatusCode.OK, await otherSession.UserInfoStatusAsync(otherTokens.GetProperty("access_token").GetString()!));
+    }
+
+    [Fact]
     public async Task AnAdminSigningTheUserOutEverywhere_TellsEachClientOnceForEachSession()
     {
         using var first = _factory.CreateBrowser();
