@@ -47,13 +47,15 @@ public sealed class DrainedSends(TimeProvider time)
     }
 
     /// <summary>
-    /// Stops: the retries waiting stop waiting; then <paramref name="stopService"/> (the background service's own stop,
-    /// which returns once its queue, closed by the caller, is read to the end), then every send under way, all until
+    /// Stops: the retries waiting stop waiting; <paramref name="closeQueue"/>, when given, closes the service's queue in
+    /// memory (what it holds is still read); then <paramref name="stopService"/> (the background service's own stop,
+    /// which returns once that queue is read to the end), then every send under way, all until
     /// <paramref name="cancellationToken"/>.
     /// </summary>
-    public async Task StopAsync(Func<Task> stopService, CancellationToken cancellationToken)
+    public async Task StopAsync(Func<Task> stopService, CancellationToken cancellationToken, Action? closeQueue = null)
     {
         await _stopping.CancelAsync();
+        closeQueue?.Invoke();
         await using var abandon = cancellationToken.Register(() => _abandoned.Cancel());
         await stopService();
         while (_running.Values.ToArray() is { Length: > 0 } running)

@@ -85,16 +85,8 @@ public sealed class Mailer(
     }
 
     /// <summary>Closes the queue and waits for every message queued or under way, until <paramref name="cancellationToken"/> (the host's shutdown timeout).</summary>
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        return _sends.StopAsync(
-            () =>
-            {
-                _queue.Writer.TryComplete();
-                return base.StopAsync(cancellationToken);
-            },
-            cancellationToken);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) =>
+        _sends.StopAsync(() => base.StopAsync(cancellationToken), cancellationToken, closeQueue: () => _queue.Writer.TryComplete());
 
     private async Task SendAsync(MimeMessage message, Server server)
     {

@@ -60,16 +60,8 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
     }
 
     /// <summary>Closes the queue and waits for every token queued or under way, until <paramref name="cancellationToken"/> (the host's shutdown timeout).</summary>
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        return _sends.StopAsync(
-            () =>
-            {
-                _queue.Writer.TryComplete();
-                return base.StopAsync(cancellationToken);
-            },
-            cancellationToken);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) =>
+        _sends.StopAsync(() => base.StopAsync(cancellationToken), cancellationToken, closeQueue: () => _queue.Writer.TryComplete());
 
     private async Task SendAsync(Delivery delivery, CancellationToken stoppingToken)
     {
