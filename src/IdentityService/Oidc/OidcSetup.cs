@@ -18,8 +18,10 @@ public static class OidcSetup
         services.AddSingleton<VerifiedSecretCache>();
         services.AddSingleton<ClientCache>();
         services.AddSingleton<FamilyAdvances>();
-        // The same scoped instance that OpenIddict resolves, under its own type for the code that changes clients.
+        // The same scoped instances that OpenIddict resolves, under their own types: for the code that changes clients,
+        // and for the sign-out, which ends a session's sign-ins.
         services.AddScoped(provider => (TenantApplicationManager)provider.GetRequiredService<OpenIddictApplicationManager<TenantApplication>>());
+        services.AddScoped(provider => (TenantAuthorizationManager)provider.GetRequiredService<OpenIddictAuthorizationManager<TenantAuthorization>>());
         services.AddScoped<UserClaims>();
         services.AddScoped<RevokedTokens>();
         services.AddScoped<CodeIssuanceWrites>();

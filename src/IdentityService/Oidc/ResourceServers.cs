@@ -23,9 +23,17 @@ internal static class ResourceServers
     public static IReadOnlyList<string> Of(TenantApplication application) =>
         application.ServedResources is { Length: > 0 } json ? JsonSerializer.Deserialize<List<string>>(json) ?? [] : [];
 
-    /// <summary>Whether the client <paramref name="clientId"/> serves an API among the token's audiences.</summary>
-    public static async Task<bool> ServesAudienceOfAsync(OpenIddictServerTransaction transaction, string clientId, System.Security.Claims.ClaimsPrincipal token, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the client <paramref name="clientId"/> may use <paramref name="token"/> (an access token) as its own: the
+    /// token names it as audience or presenter (OpenIddict's rule), or it serves an API among the token's audiences.
+    /// </summary>
+    public static async Task<bool> MayUseAsync(OpenIddictServerTransaction transaction, string clientId, System.Security.Claims.ClaimsPrincipal token, CancellationToken cancellationToken)
     {
+        if (token.HasAudience(clientId) || token.HasPresenter(clientId))
+        {
+            return true;
+        }
+
         var audiences = token.GetAudiences();
         if (audiences.IsDefaultOrEmpty)
         {
@@ -58,8 +66,7 @@ internal static class ResourceServers
         {
             var token = context.GenericTokenPrincipal;
             if (token is not null && token.HasTokenType(TokenTypeIdentifiers.AccessToken) && !string.IsNullOrEmpty(context.ClientId)
-                && !token.HasAudience(context.ClientId) && !token.HasPresenter(context.ClientId)
-                && await ServesAudienceOfAsync(context.Transaction, context.ClientId, token, context.CancellationToken))
+                && await MayUseAsync(context.Transaction, context.ClientId, token, context.CancellationToken))
             {
                 return;
             }

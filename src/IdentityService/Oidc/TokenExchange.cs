@@ -84,12 +84,7 @@ internal static class TokenExchange
                 return;
             }
 
-            if (subject.HasAudience(clientId) || subject.HasPresenter(clientId))
-            {
-                return;
-            }
-
-            if (!await ResourceServers.ServesAudienceOfAsync(context.Transaction, clientId, subject, context.CancellationToken))
+            if (!await ResourceServers.MayUseAsync(context.Transaction, clientId, subject, context.CancellationToken))
             {
                 context.Reject(Errors.InvalidGrant, "The subject token was not issued for an API this client serves (its servedResources).");
             }

@@ -178,8 +178,7 @@ public static class Session
         }
 
         var told = session.FindFirstValue(SessionIdClaim) is { } sessionId
-            ? await ((Oidc.TenantAuthorizationManager)context.RequestServices.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>())
-                .EndSessionAsync(subject, sessionId, CancellationToken.None)
+            ? await context.RequestServices.GetRequiredService<Oidc.TenantAuthorizationManager>().EndSessionAsync(subject, sessionId, CancellationToken.None)
             : [];
         var tenant = context.RequestServices.GetRequiredService<TenantContext>().Required;
         await context.RequestServices.GetRequiredService<Audit.AuditLog>().AccountActionAsync(
