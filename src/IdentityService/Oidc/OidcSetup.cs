@@ -112,6 +112,7 @@ public static class OidcSetup
                 options.AddDeviceRequests();
                 options.AddClientAssertions();
                 options.AddResourceServers();
+                options.UseInvalidTargetForResources();
                 options.AddTokenExchange();
 
                 var aspNetCore = options.UseAspNetCore()

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Security.Claims;
 using System.Text.Json.Nodes;
 using IdentityService.Data;
@@ -22,8 +23,8 @@ namespace IdentityService.Oidc;
 /// <item>Which tokens a client may exchange: those issued for an API it serves (its <c>servedResources</c>, <see cref="ResourceServers"/>),
 /// and, as OpenIddict allows, those issued to it or naming it as audience. Any other token is refused
 /// (<c>invalid_grant</c>): a client that is handed another API's token cannot turn it into one of its own.</item>
-/// <item>Nothing grows: the scopes asked for must be among the subject token's (none asked: the subject token's,
-/// without <c>offline_access</c>); the API must be one of the tenant's and allowed to the client; no refresh or ID
+/// <item>Nothing grows: the scopes asked for must be among the subject token's and the client's (none asked: the
+/// subject token's the client may ask for, without <c>offline_access</c>); the API must be one of the tenant's and allowed to the client; no refresh or ID
 /// token is issued; the token expires no later than the subject token.</item>
 /// <item>It stays revocable with the sign-in it came from: it carries the subject token's authorization, so signing
 /// the person out everywhere, disabling or deleting them ends it as it ends the subject token.</item>
@@ -97,7 +98,9 @@ internal static class TokenExchange
         var subject = (await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal;
         var db = context.RequestServices.GetRequiredService<IdentityDb>();
         var user = subject is null ? null : await Users.UserProfiles.FindAsync(db, subject.GetClaim(Claims.Subject), context.RequestAborted);
-        if (subject is null || user is null)
+        // A person's token carries the authorization of their sign-in; a client's own (client_credentials) token has
+        // none, whatever its subject says (a client id may be written like a user's id).
+        if (subject is null || user is null || string.IsNullOrEmpty(subject.GetAuthorizationId()))
         {
             return AuthorizationEndpoint.Forbid(Errors.InvalidGrant, "The subject token is not a person's (only an access token issued to a person is exchanged).");
         }
@@ -109,15 +112,19 @@ internal static class TokenExchange
             return AuthorizationEndpoint.Forbid(Errors.InvalidScope, "A scope asked for is not one of the subject token's.");
         }
 
-        var scopes = (asked.IsEmpty ? held : asked).Remove(Scopes.OfflineAccess);
         var application = await applications.FindByClientIdAsync(request.ClientId!, context.RequestAborted)
             ?? throw new InvalidOperationException("OpenIddict authenticated a client that does not exist.");
+
+        // Scopes asked for were checked against the client's permissions by OpenIddict; none asked: the subject token's
+        // that the client may ask for itself, so an exchange never hands it one it could not ask for (manage, say).
+        var scopes = asked.IsEmpty ? await MayAskAsync(applications, application, held, context.RequestAborted) : asked;
+        scopes = scopes.Remove(Scopes.OfflineAccess);
         var named = request.GetResources().Concat(request.GetAudiences()).Distinct(StringComparer.Ordinal).ToList();
         foreach (var target in named)
         {
             if (!await applications.HasPermissionAsync(application, Permissions.Prefixes.Resource + target, context.RequestAborted))
             {
-                return AuthorizationEndpoint.Forbid(Errors.InvalidTarget, "The client may not ask for tokens for " + target + ".");
+                return AuthorizationEndpoint.Forbid(Errors.InvalidTarget, "An audience is not an API this client may ask for tokens for.");
             }
         }
 
@@ -148,15 +155,39 @@ internal static class TokenExchange
         return Results.SignIn(principal, authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
 
-    /// <summary>The <c>act</c> claim (RFC 8693 section 4.1): the client acting, over whoever acted before it.</summary>
+    /// <summary>
+    /// The <c>act</c> claim (RFC 8693 section 4.1): the client acting, over whoever acted before it; a client exchanging
+    /// a token it was itself the last to act in keeps the claim as it is (the chain does not grow by repeating it).
+    /// </summary>
     private static string Actor(string clientId, string? previous)
     {
         var actor = new JsonObject { [Claims.Subject] = clientId };
         if (!string.IsNullOrEmpty(previous) && JsonNode.Parse(previous) is JsonObject before)
         {
+            if (before[Claims.Subject] is JsonValue last && last.TryGetValue<string>(out var lastActor) && lastActor == clientId)
+            {
+                return previous;
+            }
+
             actor[ActClaim] = before;
         }
 
         return actor.ToJsonString();
+    }
+
+    private static async Task<ImmutableArray<string>> MayAskAsync(IOpenIddictApplicationManager applications, object application, ImmutableArray<string> scopes, CancellationToken cancellationToken)
+    {
+        var allowed = ImmutableArray.CreateBuilder<string>();
+        foreach (var scope in scopes)
+        {
+            // As OpenIddict's own check: openid and offline_access need no permission.
+            if (scope is Scopes.OpenId or Scopes.OfflineAccess
+                || await applications.HasPermissionAsync(application, Permissions.Prefixes.Scope + scope, cancellationToken))
+            {
+                allowed.Add(scope);
+            }
+        }
+
+        return allowed.ToImmutable();
     }
 }

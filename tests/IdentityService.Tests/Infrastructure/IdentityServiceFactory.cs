@@ -117,13 +117,16 @@ public class IdentityServiceFactory : WebApplicationFactory<Program>
         return _adminToken;
     }
 
-    public async Task<string> ClientCredentialsTokenAsync(string tenant, string clientId, string secret, string scope)
+    public async Task<string> ClientCredentialsTokenAsync(string tenant, string clientId, string secret, string scope, string? resource = null)
     {
         using var client = CreateApi();
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/connect/token")
+        var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope };
+        if (resource is not null)
         {
-            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
-        };
+            form["resource"] = resource;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/t/{tenant}/connect/token") { Content = new FormUrlEncodedContent(form) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(clientId)}:{Uri.EscapeDataString(secret)}")));
         var response = await client.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();

@@ -231,7 +231,7 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
-    public async Task ResourceNotRegisteredForTheClient_IsRefused()
+    public async Task ResourceNotRegisteredForTheClient_IsRefusedAsInvalidTarget_AtTheTokenAuthorizationAndParEndpoints()
     {
         await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
         {
@@ -249,7 +249,24 @@ public sealed class TokenContentsTests(ITestOutputHelper output) : IAsyncLifetim
             ["resource"] = "https://api.acme.test",
         }));
 
+        // RFC 8707's error, as for a resource that is not the tenant's at all.
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("invalid_target", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
+
+        // The web client may not ask for it either: its authorization request is refused (the error page says why), and
+        // pushed (RFC 9126) with invalid_target.
+        var flow = new OidcFlow(client, "acme", "web") { Scope = "openid" };
+        flow.Extra["resource"] = "https://api.acme.test";
+        using var authorize = await client.GetAsync(flow.AuthorizeUrl());
+        var page = await authorize.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, authorize.StatusCode);
+        Assert.Contains("This client may not ask for tokens for", page);
+
+        var pushed = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(new Uri(new Uri("http://localhost"), flow.AuthorizeUrl()).Query)
+            .ToDictionary(p => p.Key, p => p.Value.ToString());
+        using var par = await client.PostAsync("/t/acme/connect/par", new FormUrlEncodedContent(pushed));
+        Assert.Equal(HttpStatusCode.BadRequest, par.StatusCode);
+        Assert.Equal("invalid_target", JsonDocument.Parse(await par.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
     }
 
     /// <summary>A resource server as any ASP.NET Core API would be written: JwtBearer with the tenant as authority.</summary>

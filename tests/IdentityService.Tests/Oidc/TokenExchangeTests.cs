@@ -101,9 +101,9 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Equal("profile", new JsonWebToken(narrowed["access_token"]!.GetValue<string>()).GetClaim("scope").Value);
 
         await AssertRefusedAsync("invalid_scope", subject, ("resource", Billing), ("scope", "profile email"));
-        // A resource not allowed to the client: OpenIddict's own check of resource permissions answers invalid_request.
-        await AssertRefusedAsync("invalid_request", subject, ("resource", Ledger));
-        await AssertRefusedAsync("invalid_request", subject, ("resource", "https://elsewhere.example"));
+        // A resource not allowed to the client, as an audience not allowed: invalid_target (RFC 8707, RFC 8693).
+        await AssertRefusedAsync("invalid_target", subject, ("resource", Ledger));
+        await AssertRefusedAsync("invalid_target", subject, ("resource", "https://elsewhere.example"));
         await AssertRefusedAsync("invalid_target", subject);
 
         // RFC 8693's audience parameter names an API as resource does, under the same rules.
@@ -155,6 +155,47 @@ public sealed class TokenExchangeTests(ITestOutputHelper output) : IAsyncLifetim
         // The client's own token (client_credentials, issued to it and for the API it serves) has no person behind it.
         var own = await _factory.ClientCredentialsTokenAsync("acme", "orders-api", _secrets["orders-api"], "");
         await AssertRefusedAsync("invalid_grant", own, ("resource", Billing));
+    }
+
+    [Fact]
+    public async Task AClientNamedLikeAPerson_CannotPassItsOwnTokenOffAsTheirs()
+    {
+        // Client ids are free text: one written as Ada's user id gets a client_credentials token whose subject reads as hers.
+        var created = await _factory.ManageOkAsync(HttpMethod.Post, Clients, new
+        {
+            clientId = _ada, generateSecret = true, grantTypes = new[] { Grant, "client_credentials" }, resources = new[] { Orders, Billing },
+            servedResources = new[] { Orders },
+        });
+        _secrets[_ada] = created["clientSecret"]!.GetValue<string>();
+        var own = await _factory.ClientCredentialsTokenAsync("acme", _ada, _secrets[_ada], "", resource: Orders);
+        Assert.Equal(_ada, new JsonWebToken(own).Subject);
+
+        var (status, body) = await ExchangeAsync(_ada, own, ("resource", Billing));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_grant", body["error"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task AnExchangeNamingNoScope_GetsTheSubjectsScopesTheClientMayAskFor_NeverTheManagementApi()
+    {
+        // Ada is an admin of the tenant and signed in at a web app that may manage it: her token can call the management API.
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"{Clients}/web", new { scopes = new[] { "openid", "profile", "email", "phone", "offline_access", "manage" } }, HttpStatusCode.OK);
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_ada}", new { roles = new[] { "admin" } }, HttpStatusCode.OK);
+        var subject = await SignInAsync("openid profile phone manage");
+
+        var (status, body) = await ExchangeAsync("orders-api", subject, ("resource", Billing));
+        Assert.True(status == HttpStatusCode.OK, body.ToJsonString());
+        var token = new JsonWebToken(body["access_token"]!.GetValue<string>());
+        Assert.Equal(["openid", "profile"], token.GetClaim("scope").Value.Split(' ').Order());
+        Assert.Equal([Billing], token.Audiences);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, Clients, token: token.EncodedToken)).StatusCode);
+
+        // Asked for by name, a scope the client may not ask for is refused, as on any grant.
+        await AssertRefusedAsync("invalid_request", subject, ("resource", Billing), ("scope", "manage"));
+
+        // The client exchanging a token it acted in last: the act claim is not repeated.
+        var (_, again) = await ExchangeAsync("orders-api", token.EncodedToken, ("resource", Billing));
+        Assert.Equal("""{"sub":"orders-api"}""", Act(new JsonWebToken(again["access_token"]!.GetValue<string>())));
     }
 
     [Fact]
