@@ -71,6 +71,8 @@ public sealed class PolicyStore : IDisposable
         _refresher = new(LoadAsync, (cached, loaded) => cached.Digest.AsSpan().SequenceEqual(loaded.Digest), Apply,
             () => Volatile.Read(ref _evictions), time, logger);
         bus.Subscribe(Channel, Forget);
+        // A tenant changed or deleted: a tenant created again under a deleted one's id must not be served its policy.
+        bus.Subscribe(Tenancy.TenantDirectory.Channel, Forget);
     }
 
     public async ValueTask<TenantPolicy> GetAsync(Tenant tenant, CancellationToken cancellationToken)

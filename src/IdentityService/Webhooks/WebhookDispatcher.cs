@@ -68,6 +68,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
         _logger = logger;
         _sends = new(time);
         bus.Subscribe(Channel, tenantId => _subscribers.Remove(tenantId));
+        bus.Subscribe(Tenancy.TenantDirectory.Channel, tenantId => _subscribers.Remove(tenantId));
     }
 
     internal static IDataProtector Secrets(IDataProtectionProvider protection) => protection.CreateProtector("IdentityService.Webhooks.Secret.v1");

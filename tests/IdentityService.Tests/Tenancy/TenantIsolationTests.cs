@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 
 namespace IdentityService.Tests.Tenancy;
@@ -286,6 +288,30 @@ public sealed class TenantIsolationTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(HttpStatusCode.Unauthorized, management.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, userInfo.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, refresh.StatusCode);
+    }
+
+    [Fact]
+    public async Task AfterDeletingA_ATenantCreatedAgainWithTheSameId_StartsFromTheDefaultPolicy_WithNoneOfItsSecrets()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{A}/policy", new
+        {
+            lockout = new { maxFailedAttempts = 3 },
+            captcha = new { provider = "v3", siteKey = "old-site", secretKey = "old-tenant-secret" },
+        }, HttpStatusCode.OK);
+        Assert.Equal("old-site", (await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{A}/policy", expected: HttpStatusCode.OK))["captcha"]!["siteKey"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, $"/api/v1/tenants/{A}")).StatusCode);
+
+        await _factory.CreateTenantAsync(A);
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{A}/policy", expected: HttpStatusCode.OK);
+        Assert.NotEqual(3, policy["lockout"]!["maxFailedAttempts"]!.GetValue<int>());
+        Assert.NotEqual("old-site", policy["captcha"]?["siteKey"]?.GetValue<string>());
+
+        // A change that leaves the secrets out keeps the new tenant's (none), never the deleted tenant's.
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/{A}/policy", new { lockout = new { lockoutMinutes = 11 } }, HttpStatusCode.OK);
+        using var scope = _factory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityService.Data.IdentityDb>();
+        var stored = await db.Set<IdentityService.Policy.TenantPolicyRecord>().IgnoreQueryFilters().Where(r => r.TenantId == A).Select(r => r.Document).SingleAsync();
+        Assert.DoesNotContain("old-tenant-secret", stored);
     }
 
     private async Task<string> TenantManagementTokenAsync(string tenant)
