@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using IdentityService.Audit;
 using IdentityService.Data;
 using IdentityService.Oidc;
@@ -159,6 +160,12 @@ internal static class TenantsApi
 
         if (request.Suspended is { } suspended)
         {
+            // Suspending shuts the tenant's own admins out with everything else: only the platform's may do it, or undo it.
+            if (suspended != tenant.Suspended && http.User.FindFirstValue(ManagementAuthenticationHandler.TenantClaim) != Tenant.SystemId)
+            {
+                return Problems.Status(StatusCodes.Status403Forbidden, "forbidden", "Only the platform tenant may suspend or resume a tenant.");
+            }
+
             if (tenant.Id == Tenant.SystemId && suspended)
             {
                 errors["suspended"] = ["The platform tenant cannot be suspended."];

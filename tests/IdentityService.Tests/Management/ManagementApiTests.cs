@@ -574,6 +574,23 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task ATenantsOwnAdmin_CannotSuspendItsTenant_ButChangesTheRest()
+    {
+        var own = await _factory.TenantAdminTokenAsync(Tenant);
+
+        var suspend = await _factory.ManageAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}", new { suspended = true }, token: own);
+        var renamed = await _factory.ManageAsync(HttpMethod.Patch, $"/api/v1/tenants/{Tenant}", new { displayName = "Acme Corp", suspended = false }, token: own);
+
+        await ProblemAsync(suspend, HttpStatusCode.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, renamed.StatusCode);
+        var tenant = await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/{Tenant}", expected: HttpStatusCode.OK);
+        Assert.False(tenant["suspended"]!.GetValue<bool>());
+        Assert.Equal("Acme Corp", tenant["displayName"]!.GetValue<string>());
+        using var anonymous = _factory.CreateApi();
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/t/{Tenant}/.well-known/openid-configuration")).StatusCode);
+    }
+
+    [Fact]
     public async Task SystemTenant_CannotBeSuspendedOrDeleted()
     {
         // Act
