@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using IdentityService.Tests.Infrastructure;
@@ -221,6 +222,38 @@ public sealed class NoServerErrorTests(NoServerErrorFixture fixture, ITestOutput
         var failures = await SendEverythingAsync(method, path, [null, "Basic !!notbase64", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("svc:wrong")), "Bearer abc.def.ghi"]);
 
         // Assert
+        Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
+    }
+
+    [Theory]
+    [InlineData("/t/acme/login")]
+    public async Task SignInPage_PostedWithItsAntiforgeryTokenButABodyOfAnyOtherKind_NeverAnswers5xx(string path)
+    {
+        fixture.Factory.Output = output;
+        using var browser = fixture.Factory.CreateBrowser();
+        using var page = await browser.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var token = OidcFlow.Hidden(await page.Content.ReadAsStringAsync(), "__RequestVerificationToken");
+        var failures = new List<string>();
+        foreach (var (name, bytes) in Bodies)
+        {
+            foreach (var contentType in ContentTypes.Where(t => !t.StartsWith("application/x-www-form-urlencoded", StringComparison.Ordinal)))
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(bytes) };
+                request.Headers.Add("RequestVerificationToken", token);
+                if (contentType.Length > 0)
+                {
+                    request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+                }
+
+                using var response = await browser.SendAsync(request);
+                if ((int)response.StatusCode >= 500)
+                {
+                    failures.Add($"POST {path} body={name} type={contentType}: {(int)response.StatusCode}");
+                }
+            }
+        }
+
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
     }
 

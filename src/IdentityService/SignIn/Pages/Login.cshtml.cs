@@ -48,6 +48,11 @@ public sealed class LoginModel(
     [FromForm]
     public string? Password { get; set; }
 
+    /// <summary>The reCAPTCHA widget's token, when the tenant asks for one (bound as the form's other fields: a body that is not a form has none).</summary>
+    [BindProperty(Name = "g-recaptcha-response")]
+    [FromForm(Name = "g-recaptcha-response")]
+    public string? CaptchaResponse { get; set; }
+
     public string? Error { get; private set; }
 
     /// <summary>Whether the page offers a password reset by email (an SMTP server is configured).</summary>
@@ -80,7 +85,7 @@ public sealed class LoginModel(
             Password = Password ?? "",
             Ip = IpRanges.ClientOf(HttpContext),
             UserAgent = Request.Headers.UserAgent.ToString(),
-            CaptchaToken = Request.Form["g-recaptcha-response"].ToString(),
+            CaptchaToken = CaptchaResponse ?? "",
             DeviceId = devices.Read(HttpContext),
             ClientId = ClientIdOf(ReturnUrl),
         };

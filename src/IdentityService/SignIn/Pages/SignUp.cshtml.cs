@@ -48,6 +48,11 @@ public sealed class SignUpModel(
     [FromForm]
     public string? Password { get; set; }
 
+    /// <summary>The reCAPTCHA widget's token, when the tenant asks for one (bound as the form's other fields: a body that is not a form has none).</summary>
+    [BindProperty(Name = "g-recaptcha-response")]
+    [FromForm(Name = "g-recaptcha-response")]
+    public string? CaptchaResponse { get; set; }
+
     [BindProperty]
     [FromForm]
     public string? ConfirmPassword { get; set; }
@@ -100,7 +105,7 @@ public sealed class SignUpModel(
 
         var pages = issuer.Value.IssuerFor(Request, tenant.Required.Id) + "/";
         var outcome = await signUps.RequestAsync(
-            new SignUps.Request(Email, password, HttpContext, Request.Form["g-recaptcha-response"].ToString(), devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl), Name, AcceptTerms),
+            new SignUps.Request(Email, password, HttpContext, CaptchaResponse ?? "", devices.Read(HttpContext), ReturnUrls.Sanitize(Request, ReturnUrl), Name, AcceptTerms),
             pages, HttpContext.RequestAborted);
         Refused = outcome.Refused;
         Errors = outcome.Errors;
