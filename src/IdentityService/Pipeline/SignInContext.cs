@@ -21,6 +21,11 @@ public sealed class SignInContext
 
     public required IPAddress Ip { get; init; }
 
+    /// <summary>What the per-address protections count and block for <see cref="Ip"/> (<see cref="Protection.IpRanges.ProtectionKeyOf"/>).</summary>
+    public string IpKey => _ipKey ??= Protection.IpRanges.ProtectionKeyOf(Ip);
+
+    private string? _ipKey;
+
     public string? UserAgent { get; init; }
 
     /// <summary>The client the person is signing in to, when the sign-in came from an authorization request.</summary>

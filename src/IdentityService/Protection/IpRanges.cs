@@ -68,6 +68,26 @@ public static class IpRanges
     /// <summary>The address as the protections key it: IPv4-mapped IPv6 addresses become IPv4.</summary>
     public static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>
+    /// What the per-address protections count and block (the sign-in rate limit, the failure counters, IP blocks): an
+    /// IPv4 address as it is, an IPv6 address by its /64 (<c>2001:db8:1:2::/64</c>), the block a provider gives one
+    /// subscriber or host: otherwise a host with a routed /64 takes a fresh address for every few attempts and no
+    /// per-address limit ever fires. Loopback stays itself. Logs keep the whole address.
+    /// </summary>
+    public static string ProtectionKeyOf(IPAddress address)
+    {
+        address = Normalize(address);
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || IPAddress.IsLoopback(address))
+        {
+            return address.ToString();
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes) + "/64";
+    }
+
     /// <summary>A request's client address as every protection and log sees it (after the forwarded-headers middleware).</summary>
     public static IPAddress ClientOf(HttpContext context) => Normalize(context.Connection.RemoteIpAddress ?? IPAddress.IPv6None);
 }

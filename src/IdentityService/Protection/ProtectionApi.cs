@@ -38,12 +38,14 @@ internal static class ProtectionApi
 
     private static async Task<IResult> LiftBlockAsync(HttpContext http, string ip, TenantContext tenantContext, IProtectionStore store, AuditLog audit)
     {
-        if (!IPAddress.TryParse(ip, out var address))
+        // An address, or a block as the list names it (an IPv6 /64, its slash escaped or not): any address in it.
+        ip = Uri.UnescapeDataString(ip);
+        if (!IPAddress.TryParse(ip.EndsWith("/64", StringComparison.Ordinal) ? ip[..^3] : ip, out var address))
         {
             return Problems.Validation("ip", "Not an IP address.");
         }
 
-        var blocked = IpRanges.Normalize(address).ToString();
+        var blocked = IpRanges.ProtectionKeyOf(address);
         if (!await store.UnblockAsync(tenantContext.Required.Id, blocked, http.RequestAborted))
         {
             return Problems.NotFound("ip_block_not_found", "This address is not blocked.");

@@ -83,6 +83,36 @@ public sealed class IpProtectionTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnIpv6HostChangingItsAddressWithinItsSlash64_IsCountedAndBlockedAsOne()
+    {
+        var page = new SignInPage(_factory.CreateBrowser(), "acme");
+        for (var i = 0; i < 5; i++)
+        {
+            // A fresh address for every attempt, as a host with a routed /64 can take.
+            Assert.True((await page.PostAsync($"ghost{i}@acme.test", "whatever", ip: $"2001:db8:1:2::{i + 10:x}")).Refused);
+        }
+
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "2001:db8:1:2:ffff::1")).Refused);
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "2001:db8:1:3::1")).SignedIn);
+
+        var block = Assert.Single((await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/ip-blocks", expected: HttpStatusCode.OK))["items"]!.AsArray());
+        Assert.Equal("2001:db8:1:2::/64", block!["ip"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme/ip-blocks/" + Uri.EscapeDataString("2001:db8:1:2::/64"))).StatusCode);
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "2001:db8:1:2::10")).SignedIn);
+
+        // The rate limit too: past it from one /64, another address in it is refused, another /64 is not.
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { rateLimits = new { signInPerIpPerMinute = 3 } }, HttpStatusCode.OK);
+        _factory.Time.Advance(TimeSpan.FromMinutes(1));
+        for (var i = 0; i < 3; i++)
+        {
+            await page.PostAsync("ada@acme.test", "wrong password", ip: $"2001:db8:5:6::{i + 1:x}");
+        }
+
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "2001:db8:5:6::99")).Refused);
+        Assert.True((await page.PostAsync("ada@acme.test", Password, ip: "2001:db8:5:7::99")).SignedIn);
+    }
+
+    [Fact]
     public async Task ManyDistinctEmailsFromOneIp_AreCredentialStuffing_AndBlockIt()
     {
         for (var i = 0; i < 6; i++)

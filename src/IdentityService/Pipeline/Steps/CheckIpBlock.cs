@@ -13,7 +13,7 @@ internal sealed class CheckIpBlock(IProtectionStore store) : ISignInStep
 
     public async ValueTask<StepDecision> RunAsync(SignInContext context, CancellationToken cancellationToken)
     {
-        var block = await store.GetBlockAsync(context.Tenant.Id, context.Ip.ToString(), cancellationToken);
+        var block = await store.GetBlockAsync(context.Tenant.Id, context.IpKey, cancellationToken);
         return block is null
             ? StepDecision.Continue()
             : StepDecision.Deny("ip_blocked", $"{block.Reason}, until {block.Until:O}");

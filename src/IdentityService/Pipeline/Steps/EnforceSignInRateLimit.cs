@@ -3,7 +3,7 @@ using IdentityService.Protection;
 namespace IdentityService.Pipeline.Steps;
 
 /// <summary>
-/// First, before anything costs: at most <c>rateLimits.signInPerIpPerMinute</c> attempts per IP and tenant.
+/// First, before anything costs: at most <c>rateLimits.signInPerIpPerMinute</c> attempts per IP (an IPv6 address's /64) and tenant.
 /// Past it the attempt is denied like any other, and no password is checked.
 /// </summary>
 internal sealed class EnforceSignInRateLimit(IProtectionStore store) : ISignInStep
@@ -24,5 +24,5 @@ internal sealed class EnforceSignInRateLimit(IProtectionStore store) : ISignInSt
 
     /// <summary>Counts one attempt of an address in the current minute; a password reset request counts here too.</summary>
     public static Task<long> CountAsync(IProtectionStore store, string tenantId, System.Net.IPAddress ip, CancellationToken cancellationToken) =>
-        store.IncrementAsync(tenantId, $"rl:signin:{ip}", TimeSpan.FromMinutes(1), cancellationToken);
+        store.IncrementAsync(tenantId, $"rl:signin:{IpRanges.ProtectionKeyOf(ip)}", TimeSpan.FromMinutes(1), cancellationToken);
 }

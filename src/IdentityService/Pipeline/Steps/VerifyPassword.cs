@@ -79,13 +79,13 @@ internal sealed class VerifyPassword(PasswordSignIn passwords, ILockoutStore loc
             : context.User!.Id.ToString();
 
     /// <summary>The tenant's set of distinct emails that failed from the attempt's IP.</summary>
-    internal static string FailedEmailsKey(SignInContext context) => $"ipfailed:{context.Ip}";
+    internal static string FailedEmailsKey(SignInContext context) => $"ipfailed:{context.IpKey}";
 
     private async Task CountFailureAsync(SignInContext context, bool unknownUser, CancellationToken cancellationToken)
     {
         var policy = context.Policy.IpBlocking;
         var window = TimeSpan.FromMinutes(policy.WindowMinutes);
-        var ip = context.Ip.ToString();
+        var ip = context.IpKey;
         var tenant = context.Tenant.Id;
         var distinct = await store.AddDistinctAsync(tenant, FailedEmailsKey(context), context.Email.ToUpperInvariant(), window, cancellationToken);
         if (context.IpAllowListed)

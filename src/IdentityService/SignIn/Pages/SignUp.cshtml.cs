@@ -127,7 +127,7 @@ public sealed class SignUpModel(
 
         // zxcvbn costs a few milliseconds: an address asks at most as often per minute as it may try to sign in.
         var ip = IpRanges.ClientOf(HttpContext);
-        if (await protection.IncrementAsync(tenant.Required.Id, $"rl:strength:{ip}", TimeSpan.FromMinutes(1), HttpContext.RequestAborted) > policy.RateLimits.SignInPerIpPerMinute)
+        if (await protection.IncrementAsync(tenant.Required.Id, $"rl:strength:{IpRanges.ProtectionKeyOf(ip)}", TimeSpan.FromMinutes(1), HttpContext.RequestAborted) > policy.RateLimits.SignInPerIpPerMinute)
         {
             return StatusCode(StatusCodes.Status429TooManyRequests);
         }
