@@ -285,11 +285,14 @@ public sealed partial class SecondFactors(
             return Outcome.Succeeded;
         }
 
+        // Counted in the row, on its value there (not the one this request read): wrong codes sent at once all count,
+        // and the one that would be the fifth (or finds the challenge gone) ends it.
         var id = challenge.Row.Id;
-        var failed = await db.InTurnAsync(
-            c => db.Set<MfaChallenge>().Where(x => x.Id == id).ExecuteUpdateAsync(s => s.SetProperty(x => x.FailedCodes, x => x.FailedCodes + 1), c),
+        var counted = await db.InTurnAsync(
+            c => db.Set<MfaChallenge>().Where(x => x.Id == id && x.FailedCodes < MaxFailedCodes - 1)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.FailedCodes, x => x.FailedCodes + 1), c),
             cancellationToken);
-        var ended = failed == 0 || challenge.Row.FailedCodes + 1 >= MaxFailedCodes;
+        var ended = counted == 0;
         if (ended)
         {
             await db.InTurnAsync(c => db.Set<MfaChallenge>().Where(x => x.Id == id).ExecuteDeleteAsync(c), cancellationToken);

@@ -297,6 +297,27 @@ public sealed partial class SecondFactorTests(ITestOutputHelper output) : IAsync
         _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode, factors } }, HttpStatusCode.OK);
 
     /// <summary>Posts the right password on the sign-in page; answers where it sends the browser (the second step).</summary>
+    [Fact]
+    public async Task WrongCodesSentAtOnce_StillEndTheChallengeAtFive()
+    {
+        await PolicyAsync("required", "email");
+        using var browser = _factory.CreateBrowser();
+        await PasswordAsync(browser);
+        await PostAsync(browser, new() { ["Factor"] = "email" }, handler: "send");
+        await Eventually.TrueAsync(() => !_smtp.Messages.IsEmpty);
+        var code = SixDigits().Match(_smtp.Messages.Single().Subject!).Value;
+
+        // Eight wrong codes in parallel: each read the challenge before any was counted.
+        var page = await browser.GetStringAsync("/t/acme/mfa");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            PostAsync(browser, new() { ["Factor"] = "email", ["Code"] = code == "000000" ? "111111" : "000000" }, token: page)));
+        Assert.Contains(answers, a => a.Html.Contains(MfaModel.EndedMessage));
+
+        // The challenge is over: its right code no longer signs in.
+        var late = await PostAsync(browser, new() { ["Factor"] = "email", ["Code"] = code });
+        Assert.NotEqual(HttpStatusCode.Redirect, late.Status);
+    }
+
     private static async Task<Uri> PasswordAsync(HttpClient browser)
     {
         var answer = await new SignInPage(browser, Tenant).PostAsync(Email, Password, query: "?ReturnUrl=%2Ft%2Facme%2Fafter");
