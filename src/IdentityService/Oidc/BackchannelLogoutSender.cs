@@ -71,7 +71,9 @@ public sealed class BackchannelLogoutSender(IHttpClientFactory clients, TimeProv
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
             using var content = new FormUrlEncodedContent([new KeyValuePair<string, string>("logout_token", delivery.Token)]);
-            using var response = await clients.CreateClient(HttpClientName).PostAsync(delivery.Uri, content, timeout.Token);
+            using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Uri) { Content = content };
+            // Its status is the client's answer: the body, whatever its size, is never read (nor held in memory).
+            using var response = await clients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (response.IsSuccessStatusCode)
             {
                 logger.LogInformation("Back-channel logout sent to client {Client} of tenant {Tenant} (attempt {Attempt}).", delivery.ClientId, delivery.TenantId, delivery.Attempt);

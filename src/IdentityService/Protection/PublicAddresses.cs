@@ -50,7 +50,12 @@ public static class PublicAddresses
         return !(IPAddress.IsLoopback(address) || address.Equals(IPAddress.IPv6Any)
             || address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast || address.IsIPv6UniqueLocal
             || (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0d && bytes[3] == 0xb8)
-            || (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b));
+            || (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b)
+            // Forms that carry an IPv4 address some stacks or gateways reach: IPv4-compatible (::a.b.c.d),
+            // IPv4-translated (::ffff:0:a.b.c.d) and 6to4 (2002::/16).
+            || bytes.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0
+            || (bytes.AsSpan(0, 8).IndexOfAnyExcept((byte)0) < 0 && bytes[8] == 0xff && bytes[9] == 0xff && bytes[10] == 0 && bytes[11] == 0)
+            || (bytes[0] == 0x20 && bytes[1] == 0x02));
     }
 
     /// <summary>

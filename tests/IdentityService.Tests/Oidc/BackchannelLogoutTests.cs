@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -238,6 +239,32 @@ public sealed class BackchannelLogoutTests(ITestOutputHelper output) : IAsyncLif
         }, "The second attempt follows 5 s later.");
         var attempts = _receiver.Deliveries.ToList();
         Assert.Equal(attempts[0].Body, attempts[1].Body);
+    }
+
+    [Fact]
+    public async Task AClientAnsweringWithAnEndlessBody_IsToldAtOnce_ItsBodyNeverRead()
+    {
+        var log = new RecordingOutput(output);
+        _factory.Output = log;
+        await using var endless = LoopbackHttp.Create();
+        endless.MapPost("/logout", async (Microsoft.AspNetCore.Http.HttpContext http) =>
+        {
+            http.Response.StatusCode = 200;
+            var chunk = new byte[64 * 1024];
+            while (!http.RequestAborted.IsCancellationRequested)
+            {
+                await http.Response.Body.WriteAsync(chunk, http.RequestAborted);
+            }
+        });
+        await SetLogoutUriAsync("quiet", await LoopbackHttp.StartAsync(endless) + "/logout");
+        using var browser = _factory.CreateBrowser();
+        var quiet = await new OidcFlow(browser, "acme", "quiet").SignInAsync("ada@acme.test", Password);
+
+        await browser.GetAsync("/t/acme/connect/endsession?id_token_hint=" + Uri.EscapeDataString(quiet.GetProperty("id_token").GetString()!));
+
+        // Its status is its answer: the sender does not wait out its 5 s reading what follows.
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("Back-channel logout sent to client quiet")), "The 200 is taken at once.");
+        Assert.DoesNotContain(log.Lines, l => l.Contains("Back-channel logout") && l.Contains("tried again at"));
     }
 
     [Fact]

@@ -438,6 +438,10 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     [InlineData("::ffff:10.0.0.1", false)]
     [InlineData("::ffff:93.184.216.34", true)]
     [InlineData("64:ff9b::a00:1", false)]
+    [InlineData("::127.0.0.1", false)]
+    [InlineData("::169.254.169.254", false)]
+    [InlineData("::ffff:0:a00:1", false)]
+    [InlineData("2002:a00:1::1", false)]
     public void OnlyPublicAddresses_AreConnectedTo(string address, bool isPublic) =>
         Assert.Equal(isPublic, IdentityService.Protection.PublicAddresses.IsPublic(IPAddress.Parse(address)));
 
