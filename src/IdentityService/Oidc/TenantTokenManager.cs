@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Core;
@@ -15,15 +16,28 @@ internal sealed class TenantTokenManager(
     ILogger<OpenIddictTokenManager<TenantToken>> logger,
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictTokenStore<TenantToken> store,
-    IOpenIddictAuthorizationManager authorizations)
+    Data.IdentityDb db)
     : OpenIddictTokenManager<TenantToken>(cache, logger, options, store)
 {
     public override async ValueTask<long> RevokeByAuthorizationIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
         var count = await base.RevokeByAuthorizationIdAsync(identifier, cancellationToken);
-        if (await authorizations.FindByIdAsync(identifier, cancellationToken) is { } authorization)
+        if (!Guid.TryParse(identifier, out var id))
         {
-            await authorizations.TryRevokeAsync(authorization, cancellationToken);
+            return count;
+        }
+
+        // Unconditionally: every refresh rewrites the family's concurrency token, so OpenIddict's TryRevokeAsync (a
+        // write conditioned on the token this request read) lost to a refresh made meanwhile, and the family lived
+        // on: a thief refreshing back to back outran the reuse detection, and a revocation answered 200 for nothing.
+        await db.InTurnAsync(
+            c => db.Authorizations.Where(a => a.Id == id && a.Status != OpenIddictConstants.Statuses.Revoked)
+                .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, OpenIddictConstants.Statuses.Revoked)
+                    .SetProperty(a => a.ConcurrencyToken, Guid.NewGuid().ToString()), c),
+            cancellationToken);
+        if (db.Authorizations.Local.FirstOrDefault(a => a.Id == id) is { } tracked)
+        {
+            await db.Entry(tracked).ReloadAsync(cancellationToken);
         }
 
         return count;

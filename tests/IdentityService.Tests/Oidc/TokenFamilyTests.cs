@@ -31,6 +31,24 @@ public sealed class TokenFamilyTests(ITestOutputHelper output) : IAsyncLifetime,
     public void Dispose() => _factory.Dispose();
 
     [Fact]
+    public async Task RevokingAFamily_HoldsEvenWhenARefreshMovedItOnSinceItWasRead()
+    {
+        using var browser = _factory.CreateBrowser();
+        var flow = new OidcFlow(browser, "acme", "web");
+        var tokens = JsonDocument.Parse(await (await flow.RedeemAsync(await flow.GetCodeAsync("ada@acme.test", Password))).Content.ReadAsStringAsync()).RootElement;
+        var authorizationId = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(tokens.GetProperty("access_token").GetString()!).GetClaim("oi_au_id").Value;
+
+        // A revocation (a reuse detected, RFC 7009) reads the family; a refresh by its holder lands before it writes.
+        using var scope = await _factory.TenantScopeAsync("acme");
+        var authorizations = scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>();
+        Assert.NotNull(await authorizations.FindByIdAsync(authorizationId));
+        var live = await OidcFlow.RefreshTokenOfAsync(await flow.RefreshAsync(tokens.GetProperty("refresh_token").GetString()!));
+        await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictTokenManager>().RevokeByAuthorizationIdAsync(authorizationId);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await flow.RefreshAsync(live)).StatusCode);
+    }
+
+    [Fact]
     public async Task Refreshes_WriteNoTokenRow_AndMoveTheirSignInsAuthorizationOnByOneEach()
     {
         using var browser = _factory.CreateBrowser();
