@@ -59,7 +59,7 @@ internal static class AuthorizationEndpoint
         var now = time.GetUtcNow();
         var mustSignIn = session is null
             || (request.HasPromptValue(PromptValues.Login) && !Since(pushedAt, authTime))
-            || (request.MaxAge is { } maxAge && (authTime is null || authTime.Value.AddSeconds(maxAge) < now));
+            || (request.MaxAge is { } maxAge && (authTime is null || (now - authTime.Value).TotalSeconds > maxAge));
         AppUser? user = null;
         if (!mustSignIn && Guid.TryParse(session!.FindFirstValue("sub"), out var userId))
         {
@@ -71,6 +71,14 @@ internal static class AuthorizationEndpoint
             }
         }
 
+        // OpenID Connect Core 3.1.2.1: a client naming the person by an ID token it holds (silent renewal) gets them or
+        // nothing: another person signed in here (or a hint the service cannot read) is as no one signed in.
+        if (user is not null && !string.IsNullOrEmpty(request.IdTokenHint)
+            && (await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal?.GetClaim(Claims.Subject) != user.Id.ToString())
+        {
+            user = null;
+        }
+
         if (user is null)
         {
             if (request.HasPromptValue(PromptValues.None))
@@ -79,7 +87,8 @@ internal static class AuthorizationEndpoint
             }
 
             // Back to this endpoint after sign-in, without what forced the sign-in, so it is not asked again.
-            var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt, Parameters.MaxAge]);
+            // The hint too: whoever signs in now is who the person chose to be.
+            var returnUrl = BuildUrl(context.Request, request, without: [Parameters.Prompt, Parameters.MaxAge, Parameters.IdTokenHint]);
             var login = ReturnUrls.SignInThenBackTo(context.Request, returnUrl);
             if (!string.IsNullOrEmpty(request.LoginHint))
             {

@@ -391,6 +391,55 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task PromptNone_WithAnIdTokenHintOfAnotherPerson_AnswersLoginRequired_NeverTheirCode()
+    {
+        await _factory.CreateUserAsync("acme", "bob@acme.test", Password);
+        using var bobs = _factory.CreateBrowser();
+        var bob = (await new OidcFlow(bobs, "acme", "web").SignInAsync("bob@acme.test", Password)).GetProperty("id_token").GetString()!;
+        using var browser = _factory.CreateBrowser();
+        var ada = (await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password)).GetProperty("id_token").GetString()!;
+
+        // A silent renewal of Bob's sign-in in the browser Ada is signed in to: not her code.
+        Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(Silent(bob))).Query);
+        Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(Silent("not.a.token"))).Query);
+        Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(Silent(ada))).Query);
+
+        // Without prompt=none the person is asked to sign in, and the way back no longer names Bob.
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["id_token_hint"] = bob;
+        var login = OidcFlow.Location(await browser.GetAsync(flow.AuthorizeUrl()));
+        Assert.EndsWith("/t/acme/login", login.AbsolutePath);
+        Assert.DoesNotContain("id_token_hint", Uri.UnescapeDataString(login.Query));
+
+        string Silent(string hint)
+        {
+            var silent = new OidcFlow(browser, "acme", "web");
+            silent.Extra["prompt"] = "none";
+            silent.Extra["id_token_hint"] = hint;
+            return silent.AuthorizeUrl();
+        }
+    }
+
+    [Theory]
+    [InlineData("99999999999999")]
+    [InlineData("-99999999999999")]
+    [InlineData("9223372036854775807")]
+    public async Task AnyMaxAge_IsAnsweredAsOAuthSays_NeverA500(string maxAge)
+    {
+        using var browser = _factory.CreateBrowser();
+        await new OidcFlow(browser, "acme", "web").SignInAsync("ada@acme.test", Password);
+        var flow = new OidcFlow(browser, "acme", "web");
+        flow.Extra["max_age"] = maxAge;
+
+        var response = await browser.GetAsync(flow.AuthorizeUrl());
+
+        // A huge one is met by the session; a negative one asks to sign in again.
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = OidcFlow.Location(response);
+        Assert.True(location.Query.Contains("code=") || location.AbsolutePath.EndsWith("/t/acme/login", StringComparison.Ordinal), location.ToString());
+    }
+
+    [Fact]
     public async Task ThirdPartyClient_AsksConsentOnce_ThenRemembersIt()
     {
         await _factory.CreateWebClientAsync("acme", clientId: "partner", firstParty: false);
