@@ -89,7 +89,7 @@ internal sealed class ManagementAuthenticationHandler(
             return AuthenticateResult.Fail("The token lacks the manage scope.");
         }
 
-        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value, identity.FindFirst("jti")?.Value, identity.FindFirst("client_id")?.Value))
+        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value, identity.FindFirst("jti")?.Value, identity.FindFirst("client_id")?.Value, identity.FindFirst("iat")?.Value))
         {
             return AuthenticateResult.Fail("The token was revoked.");
         }
@@ -123,14 +123,14 @@ internal sealed class ManagementAuthenticationHandler(
     }
 
     /// <summary>A token with a row must still be valid there; a row-less one (client credentials) must not be on the revoked list.</summary>
-    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId, string? jwtId, string? clientId)
+    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId, string? jwtId, string? clientId, string? issuedAt)
     {
         using var scope = scopes.CreateTenantScope(tenant);
         if (tokenId is null)
         {
             return jwtId is not null
                 && !await scope.ServiceProvider.GetRequiredService<RevokedTokens>().IsRevokedAsync(jwtId, Context.RequestAborted)
-                && await RowlessAccessTokens.ClientExistsAsync(scope.ServiceProvider, clientId, Context.RequestAborted);
+                && await RowlessAccessTokens.IssuedToLiveClientAsync(scope.ServiceProvider, clientId, issuedAt, Context.RequestAborted);
         }
 
         var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();

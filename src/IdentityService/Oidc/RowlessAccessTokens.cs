@@ -114,14 +114,21 @@ internal static class RowlessAccessTokens
 
             var services = context.Transaction.RequestServices();
             if (await services.GetRequiredService<RevokedTokens>().IsRevokedAsync(context.Principal!.GetClaim(Claims.JwtId)!, context.CancellationToken)
-                || !await ClientExistsAsync(services, context.Principal!.GetClaim(Claims.ClientId), context.CancellationToken))
+                || !await IssuedToLiveClientAsync(services, context.Principal!.GetClaim(Claims.ClientId), context.Principal!.GetClaim(Claims.IssuedAt), context.CancellationToken))
             {
                 context.Reject(Errors.InvalidToken, "The token was revoked.");
             }
         }
     }
 
-    /// <summary>A deleted client's row-less tokens die with it, as tokens with rows do with their rows.</summary>
-    internal static async Task<bool> ClientExistsAsync(IServiceProvider services, string? clientId, CancellationToken cancellationToken) =>
-        clientId is not null && await services.GetRequiredService<IOpenIddictApplicationManager>().FindByClientIdAsync(clientId, cancellationToken) is not null;
+    /// <summary>
+    /// A deleted client's row-less tokens die with it, as tokens with rows do with their rows, and stay dead when a
+    /// client is made again under the same id (deleting and re-creating a client whose secret leaked must not bring
+    /// back the tokens issued to the old one): the token must be issued (<c>iat</c>, whole seconds) no earlier than
+    /// the second the client it names was created.
+    /// </summary>
+    internal static async Task<bool> IssuedToLiveClientAsync(IServiceProvider services, string? clientId, string? issuedAt, CancellationToken cancellationToken) =>
+        clientId is not null && long.TryParse(issuedAt, out var iat)
+        && await services.GetRequiredService<IOpenIddictApplicationManager>().FindByClientIdAsync(clientId, cancellationToken) is TenantApplication client
+        && iat >= client.CreatedAt.ToUnixTimeSeconds();
 }

@@ -99,6 +99,31 @@ public sealed class RowlessTokenTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: token)).StatusCode);
     }
 
+    [Fact]
+    public async Task AClientMadeAgainUnderTheSameId_DoesNotBringBackTheOldOnesTokens()
+    {
+        var old = await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "manage");
+        var forOrders = await _factory.ClientCredentialsTokenAsync("acme", "ops", _secret, "");
+        Assert.Equal(HttpStatusCode.NoContent, (await _factory.ManageAsync(HttpMethod.Delete, "/api/v1/tenants/acme/clients/ops")).StatusCode);
+
+        // Its secret leaked: deleted, and made again a second later under the same id with a new secret.
+        _factory.Time.Advance(TimeSpan.FromSeconds(1));
+        var again = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients",
+            new { clientId = "ops", generateSecret = true, grantTypes = new[] { "client_credentials" }, scopes = new[] { "manage" } });
+        var fresh = await _factory.ClientCredentialsTokenAsync("acme", "ops", again["clientSecret"]!.GetValue<string>(), "manage");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: old)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/acme/users", token: fresh)).StatusCode);
+        using var client = _factory.CreateApi();
+        var introspected = await client.PostAsync("/t/acme/connect/introspect", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = forOrders,
+            ["client_id"] = "ops",
+            ["client_secret"] = again["clientSecret"]!.GetValue<string>(),
+        }));
+        Assert.False(System.Text.Json.JsonDocument.Parse(await introspected.Content.ReadAsStringAsync()).RootElement.GetProperty("active").GetBoolean());
+    }
+
     private async Task<int> TokenRowsAsync()
     {
         using var scope = await _factory.TenantScopeAsync("acme");
