@@ -65,10 +65,23 @@ internal static class PolicyApi
         {
             // A password sent is protected before it is stored; the one kept (left out, or the stored form a merge
             // patch carries over) stays as it is.
-            var kept = current.Email.Smtp?.Password;
-            smtp.Password = smtp.Password is null || smtp.Password == kept
-                ? kept
-                : http.RequestServices.GetRequiredService<Email.Mailer>().ProtectPassword(smtp.Password);
+            // It is kept only for the same server and account: a password is never sent anywhere it was not given for
+            // (pointing the host, port or user name elsewhere would hand the stored one to that server at the next mail).
+            var before = current.Email.Smtp;
+            var sameServer = before is not null && string.Equals(before.Host, smtp.Host, StringComparison.OrdinalIgnoreCase)
+                && before.Port == smtp.Port && before.UserName == smtp.UserName;
+            if (smtp.Password is null || smtp.Password == before?.Password)
+            {
+                smtp.Password = sameServer ? before!.Password : null;
+                if (smtp.Password is null && before?.Password is not null && smtp.UserName is not null)
+                {
+                    return Problems.Validation("email.smtp.password", "Give the password again when the server's host, port or user name changes.");
+                }
+            }
+            else
+            {
+                smtp.Password = http.RequestServices.GetRequiredService<Email.Mailer>().ProtectPassword(smtp.Password);
+            }
         }
 
         var errors = PolicyValidator.Validate(policy);

@@ -66,6 +66,29 @@ public sealed class TenantSmtpTests(ITestOutputHelper output) : IAsyncLifetime, 
     }
 
     [Fact]
+    public async Task TheKeptPassword_IsNeverSentToAnotherServer_ItMustBeGivenAgain()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new
+        {
+            email = new { smtp = new { host = "127.0.0.1", port = _tenants.Port, userName = "acme-mailer", password = SmtpPassword, useTls = false, from = "ACME <no-reply@acme.test>" } },
+        }, HttpStatusCode.OK);
+
+        // Whoever holds a manage token points the server elsewhere, leaving the password out: refused, nothing stored.
+        foreach (var change in new object[] { new { port = _service.Port }, new { host = "localhost" }, new { userName = "someone-else" } })
+        {
+            var refused = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { email = new { smtp = change } });
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("email.smtp.password", await refused.Content.ReadAsStringAsync());
+        }
+
+        var policy = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
+        Assert.Equal(_tenants.Port, policy["email"]!["smtp"]!["port"]!.GetValue<int>());
+
+        // Given again with the new server, it is taken.
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { email = new { smtp = new { userName = "acme-mailer-2", password = "another-smtp-password" } } }, HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task WithoutTheServicesServer_ATenantsOwnOffersPasswordReset()
     {
         using var factory = new IdentityServiceFactory { Output = output };
