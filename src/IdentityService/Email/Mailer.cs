@@ -135,17 +135,27 @@ public sealed class Mailer(
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                logger.LogError("Mail (\"{Subject}\") not sent: the service stopped before it could be.", message.Subject);
+                logger.LogError("Mail (\"{Subject}\") not sent: the service stopped before it could be.", Loggable(message.Subject));
                 return;
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HttpRequestException or CryptographicException or MailKit.ProtocolException or MailKit.CommandException or SslHandshakeException or AuthenticationException or OperationCanceledException)
             {
-                logger.LogWarning("Sending mail (\"{Subject}\") failed, attempt {Attempt}: {Error}", message.Subject, attempt + 1, e.Message);
+                logger.LogWarning("Sending mail (\"{Subject}\") failed, attempt {Attempt}: {Error}", Loggable(message.Subject), attempt + 1, e.Message);
             }
         }
 
-        logger.LogError("Mail (\"{Subject}\") not sent after {Attempts} attempts.", message.Subject, Retries.Length + 1);
+        logger.LogError("Mail (\"{Subject}\") not sent after {Attempts} attempts.", Loggable(message.Subject), Retries.Length + 1);
     }
+
+    /// <summary>A subject as the log shows it: its digits hidden, since a sign-in code's mail names the code there.</summary>
+    internal static string Loggable(string? subject) =>
+        string.Create((subject ?? "").Length, subject ?? "", static (span, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                span[i] = char.IsAsciiDigit(text[i]) ? '#' : text[i];
+            }
+        });
 
     private string PasswordOf(Server server) =>
         server.Password is null ? "" : server.Tenant ? _passwords.Unprotect(server.Password) : server.Password;

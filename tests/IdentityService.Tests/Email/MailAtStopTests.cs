@@ -1,10 +1,29 @@
 using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.Email;
 
 /// <summary>Mail the service has taken on is not dropped when it stops as a deploy stops it (the host's shutdown).</summary>
 public sealed class MailAtStopTests(ITestOutputHelper output)
 {
+    [Fact]
+    public async Task AFailedSend_IsLoggedWithoutTheCodeItsSubjectCarries()
+    {
+        var log = new RecordingOutput(output);
+        using var factory = new IdentityServiceFactory { Output = log };
+        factory.Settings["Email:Smtp:Host"] = "127.0.0.1";
+        factory.Settings["Email:Smtp:Port"] = SmtpCapture.FreePort().ToString();
+        factory.Settings["Email:Smtp:UseTls"] = "false";
+        factory.Settings["Email:Smtp:From"] = "Sign-in <no-reply@id.example.test>";
+
+        var mailer = factory.Services.GetRequiredService<IdentityService.Email.Mailer>();
+        Assert.True(mailer.Enqueue(new IdentityService.Policy.TenantPolicy(), "ada@acme.test", "482913 is your ACME sign-in code", "482913"));
+
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("Sending mail") && l.Contains("attempt 1")), "The first attempt failed.");
+        Assert.Contains(log.Lines, l => l.Contains("###### is your ACME sign-in code"));
+        Assert.DoesNotContain(log.Lines, l => l.Contains("482913"));
+    }
+
     [Fact]
     public async Task AResetMailWaitingToBeTriedAgain_IsSentWhenTheServiceStops()
     {
