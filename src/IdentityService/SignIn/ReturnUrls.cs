@@ -15,8 +15,16 @@ public static class ReturnUrls
             return home;
         }
 
-        // Only this tenant's own paths: /t/acme/... never sends a person to /t/other/...
-        return returnUrl.StartsWith(home, StringComparison.Ordinal) ? returnUrl : home;
+        // Only this tenant's own paths: /t/acme/... never sends a person to /t/other/..., nor does /t/acme/../other/
+        // (a browser resolves dot segments, written plain or percent-encoded, before it asks).
+        return returnUrl.StartsWith(home, StringComparison.Ordinal) && !HasDotSegment(returnUrl) ? returnUrl : home;
+    }
+
+    private static bool HasDotSegment(string url)
+    {
+        var end = url.IndexOfAny(['?', '#']);
+        var path = Uri.UnescapeDataString(end < 0 ? url : url[..end]);
+        return path.Split('/').Any(segment => segment is "." or "..");
     }
 
     /// <summary>The tenant's sign-in page, coming back to the current page (its path, without its query) once signed in.</summary>

@@ -54,7 +54,11 @@ public sealed class PipelineTests(ITestOutputHelper output)
     [InlineData("/t/other/x", "/t/acme/")]
     [InlineData("/t/acme/\tx", "/t/acme/")]
     [InlineData("/t/acme/x\r\nSet-Cookie: a=b", "/t/acme/")]
+    [InlineData("/t/acme/../other/connect/authorize", "/t/acme/")]
+    [InlineData("/t/acme/%2e%2e/other/", "/t/acme/")]
+    [InlineData("/t/acme/./%2E./other/", "/t/acme/")]
     [InlineData("/t/acme/connect/authorize?client_id=web", "/t/acme/connect/authorize?client_id=web")]
+    [InlineData("/t/acme/account?back=..", "/t/acme/account?back=..")]
     public async Task AfterSignIn_TheReturnUrlIsFollowedOnlyInsideTheTenant(string returnUrl, string expected)
     {
         using var factory = new IdentityServiceFactory { Output = output };
