@@ -73,8 +73,7 @@ internal static class AuthorizationEndpoint
 
         // OpenID Connect Core 3.1.2.1: a client naming the person by an ID token it holds (silent renewal) gets them or
         // nothing: another person signed in here (or a hint the service cannot read) is as no one signed in.
-        if (user is not null && !string.IsNullOrEmpty(request.IdTokenHint)
-            && (await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)).Principal?.GetClaim(Claims.Subject) != user.Id.ToString())
+        if (user is not null && !string.IsNullOrEmpty(request.IdTokenHint) && Authenticated(context)?.IdentityTokenPrincipal?.GetClaim(Claims.Subject) != user.Id.ToString())
         {
             user = null;
         }
@@ -182,10 +181,13 @@ internal static class AuthorizationEndpoint
     /// </summary>
     private static DateTimeOffset? PushedAt(HttpContext context, OpenIddictRequest request) =>
         string.IsNullOrEmpty(request.RequestUri) ? null
-            : context.Features.Get<OpenIddictServerAspNetCoreFeature>()?.Transaction?
-                .GetProperty<OpenIddictServerEvents.ProcessAuthenticationContext>(typeof(OpenIddictServerEvents.ProcessAuthenticationContext).FullName!)?
-                .RequestTokenPrincipal?.GetCreationDate()
+            : Authenticated(context)?.RequestTokenPrincipal?.GetCreationDate()
               ?? throw new InvalidOperationException("OpenIddict accepted a request_uri without a request token.");
+
+    /// <summary>What OpenIddict read and validated of the request's tokens (its <c>request_uri</c>'s request token, its <c>id_token_hint</c>).</summary>
+    private static OpenIddictServerEvents.ProcessAuthenticationContext? Authenticated(HttpContext context) =>
+        context.Features.Get<OpenIddictServerAspNetCoreFeature>()?.Transaction?
+            .GetProperty<OpenIddictServerEvents.ProcessAuthenticationContext>(typeof(OpenIddictServerEvents.ProcessAuthenticationContext).FullName!);
 
     /// <summary>Whether something happened (a sign-in, a consent) since the pushed request was made, to the second (auth_time's precision).</summary>
     private static bool Since(DateTimeOffset? pushedAt, DateTimeOffset? at) =>

@@ -52,7 +52,8 @@ internal static class ResourcePermissions
             {
                 if (!await _applications.HasPermissionAsync(application, Permissions.Prefixes.Resource + resource, context.CancellationToken))
                 {
-                    context.Reject(Errors.InvalidTarget, "This client may not ask for tokens for " + resource + ".");
+                    // A fixed text: the value is the caller's, and error_description allows few characters (RFC 6749 5.2).
+                    context.Reject(Errors.InvalidTarget, "This client may not ask for tokens for one of these resources.");
                     return;
                 }
             }

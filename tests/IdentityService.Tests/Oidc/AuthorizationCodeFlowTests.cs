@@ -403,6 +403,10 @@ public sealed class AuthorizationCodeFlowTests(ITestOutputHelper output) : IAsyn
         Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(Silent(bob))).Query);
         Assert.Contains("error=login_required", OidcFlow.Location(await browser.GetAsync(Silent("not.a.token"))).Query);
         Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(Silent(ada))).Query);
+        var pushed = new OidcFlow(browser, "acme", "web") { Pushed = true };
+        pushed.Extra["prompt"] = "none";
+        pushed.Extra["id_token_hint"] = ada;
+        Assert.Contains("code=", OidcFlow.Location(await browser.GetAsync(await pushed.StartAsync())).Query);
 
         // Without prompt=none the person is asked to sign in, and the way back no longer names Bob.
         var flow = new OidcFlow(browser, "acme", "web");
