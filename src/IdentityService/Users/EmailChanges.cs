@@ -7,6 +7,7 @@ using IdentityService.Tenancy;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
 
 namespace IdentityService.Users;
 
@@ -20,7 +21,7 @@ namespace IdentityService.Users;
 /// </summary>
 public sealed class EmailChanges(
     UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, IProtectionStore protection, Mailer mailer, AuditLog audit,
-    PasswordChanges passwords, IDataProtectionProvider dataProtection, TimeProvider time)
+    PasswordChanges passwords, IDataProtectionProvider dataProtection, TimeProvider time, Data.IdentityDb db)
 {
     public static readonly TimeSpan LinkLifetime = TimeSpan.FromHours(24);
 
@@ -136,6 +137,9 @@ public sealed class EmailChanges(
         {
             return result.Errors.Any(e => e.Code is "DuplicateEmail" or "DuplicateUserName") ? Outcome.AddressTaken : Outcome.InvalidLink;
         }
+
+        // Reset links were mailed to the old address: whoever reads it must not set the password from now on.
+        await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), http.RequestAborted);
 
         if (!string.IsNullOrEmpty(old))
         {

@@ -67,6 +67,23 @@ public sealed class EmailChangeTests(ITestOutputHelper output) : IAsyncLifetime,
     }
 
     [Fact]
+    public async Task AResetLinkMailedToTheOldAddress_NoLongerWorks_OnceTheAccountMoved()
+    {
+        // Whoever reads the old address asks for a reset link before the owner moves the account.
+        using var other = _factory.CreateBrowser();
+        await PageForms.PostAsync(other, "/t/acme/forgot-password", new() { ["Email"] = "ada@acme.test" });
+        var reset = SmtpCapture.LinkIn(await _smtp.MailToAsync("ada@acme.test"), "/reset-password");
+        _smtp.Messages.Clear();
+
+        using var browser = await SignedInAsync();
+        await RequestAsync(browser, "ada.lovelace@acme.test");
+        var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("ada.lovelace@acme.test"), "/account/email/confirm");
+        Assert.Contains("<strong>ada.lovelace@acme.test</strong>", await PageForms.PostAsync(_factory.CreateBrowser(), link, []));
+
+        Assert.Contains(IdentityService.SignIn.Pages.ResetPasswordModel.InvalidLinkMessage, await other.GetStringAsync(reset));
+    }
+
+    [Fact]
     public async Task AWrongPassword_IsRefused_AndCountsTowardsTheLockout()
     {
         using var browser = await SignedInAsync();
