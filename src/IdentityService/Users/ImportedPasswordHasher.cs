@@ -48,7 +48,7 @@ public sealed partial class ImportedPasswordHasher(IOptions<PasswordHasherOption
         }
 
         var bytes = new byte[hash.Length];
-        if (hash.Length > 400 || !Convert.TryFromBase64String(hash, bytes, out var length))
+        if (hash.Length > 400 || !Convert.TryFromBase64String(hash, bytes, out var length) || length == 0)
         {
             return false;
         }

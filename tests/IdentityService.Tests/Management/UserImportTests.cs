@@ -96,6 +96,17 @@ public sealed class UserImportTests(ITestOutputHelper output) : IAsyncLifetime, 
     }
 
     [Fact]
+    public async Task AnEmptyPasswordHash_IsThatLinesError_NotTheWholeImports()
+    {
+        var answer = await ImportAsync("beta", string.Join("\n",
+            """{"email": "one@beta.test"}""",
+            """{"email": "two@beta.test", "passwordHash": ""}"""));
+
+        Assert.Equal(["created", "invalid"], answer["lines"]!.AsArray().Select(l => l!["outcome"]!.GetValue<string>()));
+        Assert.NotNull(answer["lines"]![1]!["errors"]!["passwordHash"]);
+    }
+
+    [Fact]
     public async Task NotNdjson_Is415_AndTooManyLines_Are413()
     {
         using var json = new StringContent("""{"email": "a@beta.test"}""", Encoding.UTF8, "application/json");
