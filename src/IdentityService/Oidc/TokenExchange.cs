@@ -120,7 +120,10 @@ internal static class TokenExchange
         var scopes = asked.IsEmpty ? await MayAskAsync(applications, application, held, context.RequestAborted) : asked;
         scopes = scopes.Remove(Scopes.OfflineAccess);
         var named = request.GetResources().Concat(request.GetAudiences()).Distinct(StringComparer.Ordinal).ToList();
-        foreach (var target in named)
+
+        // Resources were checked against the client's permissions already (ResourcePermissions); audiences, which
+        // OpenIddict does not check here, are checked as resources.
+        foreach (var target in request.GetAudiences())
         {
             if (!await applications.HasPermissionAsync(application, Permissions.Prefixes.Resource + target, context.RequestAborted))
             {
