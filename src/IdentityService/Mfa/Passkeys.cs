@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using IdentityService.Audit;
 using IdentityService.Data;
+using IdentityService.Protection;
 using IdentityService.Tenancy;
 using IdentityService.Users;
 using Microsoft.AspNetCore.DataProtection;
@@ -15,11 +16,12 @@ namespace IdentityService.Mfa;
 /// options, checks the attestation and the assertion (challenge, origin, relying party, signature, sign count), and
 /// keeps the credential in Identity's <c>AspNetUserPasskeys</c>. What the handler keeps between the options and the
 /// answer (its state) travels in the page's form, protected with Data Protection for 5 minutes and bound to the
-/// account (registration) or to the sign-in's challenge (assertion), so no server state is held meanwhile.
+/// account (registration) or to the sign-in's challenge (assertion), so no server state is held meanwhile; a sign-in
+/// with a passkey alone spends its state, as the second step spends its challenge.
 /// </summary>
 public sealed class Passkeys(
     IdentityDb db, IPasskeyHandler<AppUser> handler, UserManager<AppUser> users, TenantContext tenant, AuditLog audit,
-    IDataProtectionProvider dataProtection, TimeProvider time, ILogger<Passkeys> logger)
+    IDataProtectionProvider dataProtection, IProtectionStore spent, TimeProvider time, ILogger<Passkeys> logger)
 {
     public static readonly TimeSpan CeremonyLifetime = TimeSpan.FromMinutes(5);
 
@@ -64,7 +66,15 @@ public sealed class Passkeys(
             return result.Failure?.Message ?? "wrong_account";
         }
 
+        // Identity's handler looks for the credential id among this tenant's accounts only (its passkeys table has no
+        // tenant): an id another tenant's account holds would be taken for that passkey, its name and count overwritten.
         var passkey = result.Passkey;
+        if (await db.UserPasskeys.AnyAsync(p => p.CredentialId == passkey.CredentialId, http.RequestAborted))
+        {
+            logger.LogWarning("A passkey was not registered: its credential id is another account's");
+            return "credential_taken";
+        }
+
         passkey.Name = string.IsNullOrWhiteSpace(name) ? "Passkey" : name.Trim()[..Math.Min(name.Trim().Length, MaxNameLength)];
         var stored = await users.AddOrUpdatePasskeyAsync(user, passkey);
         if (!stored.Succeeded)
@@ -160,6 +170,15 @@ public sealed class Passkeys(
         if (!result.Passkey.IsUserVerified)
         {
             return (result.User, "user_not_verified");
+        }
+
+        // The ceremony signs in once: an answer sent again is refused, even from an authenticator whose signature
+        // count stays 0 (synced passkeys), which Identity's counter check cannot catch.
+        var used = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(state!)));
+        if (!await spent.UseOnceAsync(tenant.Required.Id, $"passkey-signin:{used}", time.GetUtcNow() + CeremonyLifetime, http.RequestAborted))
+        {
+            logger.LogInformation("A passkey sign-in was refused: its ceremony was used before");
+            return (null, "passkey_replayed");
         }
 
         return (await users.AddOrUpdatePasskeyAsync(result.User, result.Passkey)).Succeeded ? (result.User, null) : (result.User, "not_stored");

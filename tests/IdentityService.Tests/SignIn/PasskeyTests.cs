@@ -1,9 +1,14 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using IdentityService.Data;
 using IdentityService.SignIn.Pages;
 using IdentityService.SignIn.Pages.Account;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace IdentityService.Tests.SignIn;
@@ -180,6 +185,102 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APasskeyAloneAnswer_SignsInOnce_EvenFromAnAuthenticatorThatCountsNoSignatures()
+    {
+        // Arrange: a passkey, allowed alone; the browser's answer at sign-in is recorded as it goes by.
+        var (page, _) = await NewPageWithAuthenticatorAsync();
+        await AddPasskeyAsync(page, "acme", Email);
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode = "required", passkeySignIn = true } }, HttpStatusCode.OK);
+        await page.Context.ClearCookiesAsync();
+        string? answer = null;
+        await page.RouteAsync(url => url.Contains("handler=passkey", StringComparison.OrdinalIgnoreCase), async route =>
+        {
+            answer = route.Request.PostData;
+            await route.ContinueAsync();
+        });
+        await page.GotoAsync($"{_origin}/t/acme/login?ReturnUrl=%2Ft%2Facme%2Faccount%2Fsecurity");
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in with a passkey" }).ClickAsync();
+        await page.WaitForURLAsync($"{_origin}/t/acme/account/security");
+
+        // Synced passkeys keep no signature count (theirs stays 0), which leaves Identity's counter check nothing to
+        // compare: the stored count is put back to 0, as such an account's is.
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
+            var row = await db.UserPasskeys.SingleAsync();
+            row.Data.SignCount = 0;
+            await db.SaveChangesAsync();
+        }
+
+        // Act: the same answer, sent again from another browser (its own anti-forgery pair) within the 5 minutes.
+        var form = QueryHelpers.ParseQuery(answer);
+        using var other = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() }) { BaseAddress = new Uri(_origin) };
+        var login = await other.GetStringAsync("/t/acme/login");
+        var replayed = await other.PostAsync("/t/acme/login?handler=passkey", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Credential"] = form["Credential"].ToString(),
+            ["State"] = form["State"].ToString(),
+            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(login),
+        }));
+
+        // Assert: refused with the page's message, no session, and the attempt logged as failed.
+        Assert.Equal(HttpStatusCode.OK, replayed.StatusCode);
+        Assert.Contains(LoginModel.PasskeyFailedMessage, WebUtility.HtmlDecode(await replayed.Content.ReadAsStringAsync()));
+        Assert.Equal(HttpStatusCode.Redirect, (await other.GetAsync("/t/acme/account/security")).StatusCode);
+        Assert.Equal(["succeeded", "failed"], (await _factory.SignInEventsAsync("acme")).TakeLast(2).Select(e => e.Outcome));
+    }
+
+    [Fact]
+    public async Task ACredentialIdAnotherTenantHolds_IsNotRegistered_AndItsPasskeyIsKept()
+    {
+        // Arrange: ada's passkey at acme; at globex, a person whose authenticator answers with ada's credential id
+        // (a "none" attestation signs nothing, so any authenticator can name any id).
+        var (page, _) = await NewPageWithAuthenticatorAsync();
+        await AddPasskeyAsync(page, "acme", Email);
+        var before = await PasskeyRowsAsync();
+        var adas = Assert.Single(before);
+        await _factory.CreateTenantAsync("globex");
+        await _factory.CreateUserAsync("globex", "eve@globex.test", Password);
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/globex/policy", new { mfa = new { mode = "optional", factors = new[] { "totp", "passkey" } } }, HttpStatusCode.OK);
+        var (eve, _) = await NewPageWithAuthenticatorAsync();
+        await eve.RouteAsync(url => url.Contains("handler=addpasskey", StringComparison.OrdinalIgnoreCase), async route =>
+        {
+            var form = QueryHelpers.ParseQuery(route.Request.PostData);
+            var credential = JsonNode.Parse(form["Credential"].ToString())!;
+            var own = WebEncoders.Base64UrlDecode(credential["rawId"]!.GetValue<string>());
+            Assert.Equal(own.Length, adas.CredentialId.Length);
+            credential["id"] = WebEncoders.Base64UrlEncode(adas.CredentialId);
+            credential["rawId"] = WebEncoders.Base64UrlEncode(adas.CredentialId);
+            foreach (var field in new[] { "attestationObject", "authenticatorData" })
+            {
+                var bytes = WebEncoders.Base64UrlDecode(credential["response"]![field]!.GetValue<string>());
+                var at = bytes.AsSpan().IndexOf(own);
+                Assert.True(at >= 0, $"The credential id is in {field}.");
+                adas.CredentialId.CopyTo(bytes, at);
+                credential["response"]![field] = WebEncoders.Base64UrlEncode(bytes);
+            }
+
+            var body = form.ToDictionary(f => f.Key, f => f.Value.ToString());
+            body["Credential"] = credential.ToJsonString();
+            await route.ContinueAsync(new RouteContinueOptions { PostData = System.Text.Encoding.UTF8.GetBytes(await new FormUrlEncodedContent(body).ReadAsStringAsync()) });
+        });
+
+        // Act
+        await eve.GotoAsync($"{_origin}/t/globex/login?ReturnUrl=%2Ft%2Fglobex%2Faccount%2Fsecurity");
+        await PasswordAsync(eve, "eve@globex.test");
+        await eve.GetByLabel("Name for the new passkey").FillAsync("Eve's");
+        await eve.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+        await eve.GetByText(SecurityModel.PasskeyAddedMessage).Or(eve.GetByText(SecurityModel.PasskeyFailedMessage)).First.WaitForAsync();
+
+        // Assert: refused at globex; ada's passkey is as it was (her account, its name, its signature count: a count set
+        // high by another would refuse her authenticator's next answers), and nothing else was kept.
+        var after = Assert.Single(await PasskeyRowsAsync());
+        Assert.Equal((adas.UserId, adas.Data.Name, adas.Data.SignCount), (after.UserId, after.Data.Name, after.Data.SignCount));
+        Assert.Equal(adas.Data.PublicKey, after.Data.PublicKey);
+        Assert.Equal(1, await eve.GetByText(SecurityModel.PasskeyFailedMessage).CountAsync());
+    }
+
+    [Fact]
     public async Task AnAuthenticatorThatCannotVerifyThePerson_AddsNoPasskey()
     {
         // A security key without a PIN or biometric: user verification is required (Identity's default), so a passkey
@@ -195,9 +296,25 @@ public sealed class PasskeyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("No passkey is set up.", await page.Locator("#passkeys-status").InnerTextAsync());
     }
 
-    private static async Task PasswordAsync(IPage page)
+    /// <summary>Signs in with the password on the tenant's security page and adds a passkey there.</summary>
+    private async Task AddPasskeyAsync(IPage page, string tenant, string email)
     {
-        await page.GetByLabel("Email").FillAsync(Email);
+        await page.GotoAsync($"{_origin}/t/{tenant}/login?ReturnUrl=%2Ft%2F{tenant}%2Faccount%2Fsecurity");
+        await PasswordAsync(page, email);
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Add a passkey" }).ClickAsync();
+        await page.GetByText(SecurityModel.PasskeyAddedMessage).WaitForAsync();
+    }
+
+    /// <summary>Every tenant's stored passkeys, as the database holds them.</summary>
+    private async Task<List<IdentityUserPasskey<Guid>>> PasskeyRowsAsync()
+    {
+        using var scope = await _factory.TenantScopeAsync("acme");
+        return await scope.ServiceProvider.GetRequiredService<IdentityDb>().UserPasskeys.AsNoTracking().ToListAsync();
+    }
+
+    private static async Task PasswordAsync(IPage page, string email = Email)
+    {
+        await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();
     }
