@@ -15,9 +15,10 @@ namespace IdentityService.Users;
 /// A signed-in person moves their account to a new email address: with their password (checked under the account's
 /// lockout), a link is mailed to the new address, and the address changes (verified) only when that link's button
 /// is pressed; the old address is then told. The link holds no server state: the account, its current address, the
-/// new one and an expiry, protected with Data Protection for this tenant, so it stops working once the address
-/// changes (it works once) and after <see cref="LinkLifetime"/>. An address that already has an account is never
-/// named as such to the person asking: its owner is mailed instead, and nothing changes.
+/// new one, its security stamp and an expiry, protected with Data Protection for this tenant, so it stops working
+/// once the address changes (it works once), once the stamp changes, and after <see cref="LinkLifetime"/>. An
+/// address that already has an account is never named as such to the person asking: its owner is mailed instead,
+/// and nothing changes.
 /// </summary>
 public sealed class EmailChanges(
     UserManager<AppUser> users, TenantContext tenant, PolicyStore policies, IProtectionStore protection, Mailer mailer, AuditLog audit,
@@ -85,7 +86,7 @@ public sealed class EmailChanges(
             return [];
         }
 
-        var token = LinkTokens.Create(Protector, user.Id, time.GetUtcNow() + LinkLifetime, user.NormalizedEmail, email);
+        var token = LinkTokens.Create(Protector, user.Id, time.GetUtcNow() + LinkLifetime, user.NormalizedEmail, email, user.SecurityStamp ?? "");
         mailer.Enqueue(policy, email, $"Confirm your new email address for {name}",
             $"""
             Someone, probably you, asked to use this address ({email}) for their {name} account instead of its current one.
@@ -100,16 +101,20 @@ public sealed class EmailChanges(
         return [];
     }
 
-    /// <summary>The account and new address of a link, while it is unexpired and the account's address is still the one it was sent from.</summary>
+    /// <summary>
+    /// The account and new address of a link, while it is unexpired, the account is enabled, and its address and
+    /// security stamp are still the ones it was sent with: a new password, "sign out everywhere", a reset or being
+    /// disabled (each changes the stamp) ends the links asked for before, as they end the sessions that asked.
+    /// </summary>
     public async Task<(AppUser User, string NewEmail)?> FindAsync(string? token)
     {
-        if (LinkTokens.Open(Protector, token, 2, time.GetUtcNow()) is not var (id, fields))
+        if (LinkTokens.Open(Protector, token, 3, time.GetUtcNow()) is not var (id, fields))
         {
             return null;
         }
 
         var user = await users.FindByIdAsync(id);
-        return user is not null && user.NormalizedEmail == fields[0] ? (user, fields[1]) : null;
+        return user is { Disabled: false } && user.NormalizedEmail == fields[0] && (user.SecurityStamp ?? "") == fields[2] ? (user, fields[1]) : null;
     }
 
     /// <summary>Moves the account of a link to its new address, verified, and tells the old address.</summary>

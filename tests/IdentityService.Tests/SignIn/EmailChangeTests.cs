@@ -1,6 +1,7 @@
 using System.Net;
 using IdentityService.SignIn.Pages.Account;
 using IdentityService.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IdentityService.Tests.SignIn;
 
@@ -139,6 +140,53 @@ public sealed class EmailChangeTests(ITestOutputHelper output) : IAsyncLifetime,
     }
 
     [Fact]
+    public async Task APendingLink_Ends_WhenThePasswordChanges_TheOtherSessionsEnd_OrTheAccountIsDisabled()
+    {
+        // Whoever took a session (and knows the password) asks to move the account to their address; the owner then
+        // takes the account back in one of the three ways: the link they hold must stop working.
+        using var browser = await SignedInAsync();
+        var afterPasswordChange = await LinkAsync(browser, "taker1@evil.test");
+        await PageForms.PostAsync(browser, "/t/acme/account/password", new()
+        {
+            ["CurrentPassword"] = Password,
+            ["NewPassword"] = "a whole new passphrase here",
+            ["ConfirmPassword"] = "a whole new passphrase here",
+        });
+        var afterSignOut = await LinkAsync(browser, "taker2@evil.test", "a whole new passphrase here");
+        Assert.Contains(SecurityModel.SignedOutElsewhereMessage, await PageForms.PostAsync(browser, "/t/acme/account/security?handler=signoutothers", []));
+        var afterDisable = await LinkAsync(browser, "taker3@evil.test", "a whole new passphrase here");
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { disabled = true }, HttpStatusCode.OK);
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { disabled = false }, HttpStatusCode.OK);
+
+        using var taker = _factory.CreateBrowser();
+        foreach (var link in new[] { afterPasswordChange, afterSignOut, afterDisable })
+        {
+            Assert.Contains(ConfirmEmailModel.InvalidLinkMessage, await taker.GetStringAsync(link));
+            Assert.Contains(ConfirmEmailModel.InvalidLinkMessage, await PageForms.PostAsync(taker, link, [], formPage: "/t/acme/login"));
+        }
+
+        Assert.Equal("ada@acme.test", (await UserAsync())["email"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ALink_DoesNothing_WhileTheAccountIsDisabled()
+    {
+        using var browser = await SignedInAsync();
+        var link = await LinkAsync(browser, "ada.lovelace@acme.test");
+        using (var scope = await _factory.TenantScopeAsync("acme"))
+        {
+            // Disabled without its sessions ending (as a database restore or a direct edit could leave it).
+            var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<IdentityService.Users.AppUser>>();
+            var user = (await users.FindByIdAsync(_userId))!;
+            user.Disabled = true;
+            await users.UpdateAsync(user);
+        }
+
+        Assert.Contains(ConfirmEmailModel.InvalidLinkMessage, await _factory.CreateBrowser().GetStringAsync(link));
+        Assert.Equal("ada@acme.test", (await UserAsync())["email"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task BadAddresses_AreNamed_AndThePageNeedsASignIn()
     {
         using var anonymous = _factory.CreateBrowser();
@@ -173,6 +221,13 @@ public sealed class EmailChangeTests(ITestOutputHelper output) : IAsyncLifetime,
         var browser = _factory.CreateBrowser();
         Assert.True((await new SignInPage(browser, "acme").PostAsync("ada@acme.test", Password)).SignedIn);
         return browser;
+    }
+
+    /// <summary>Asks for the account to move to an address, and reads the link mailed there.</summary>
+    private async Task<string> LinkAsync(HttpClient browser, string email, string password = Password)
+    {
+        Assert.Contains("We sent a link", await RequestAsync(browser, email, password));
+        return SmtpCapture.LinkIn(await _smtp.MailToAsync(email), "/account/email/confirm");
     }
 
     private static Task<string> RequestAsync(HttpClient browser, string email, string password = Password) =>
