@@ -17,7 +17,7 @@ public sealed partial class WebhookDispatcher
     /// </summary>
     public async Task<bool> SendAgainAsync(Tenant tenant, WebhookDelivery delivery, CancellationToken cancellationToken)
     {
-        if (delivery.Status == WebhookDelivery.Pending || !await ClaimAsync(tenant, delivery.Id, delivery.Attempts, null, cancellationToken))
+        if (delivery.Status == WebhookDelivery.Pending || !await ClaimEndedAsync(tenant, delivery.Id, delivery.Attempts, cancellationToken))
         {
             return false;
         }
@@ -52,16 +52,23 @@ public sealed partial class WebhookDispatcher
     }
 
     /// <summary>
-    /// Takes a delivery for an attempt: it must still have the attempt count read (and, when given, the status), and
-    /// is held for <see cref="Hold"/>. False when another replica (or an admin) took it, or it is gone.
+    /// Takes a pending delivery for an attempt: it must still have the attempt count and the due time read, and is
+    /// held for <see cref="Hold"/> (a later due time), so of two replicas reading the same row one takes it. False
+    /// when another replica (or an admin) took it, or it is gone.
     /// </summary>
-    private async Task<bool> ClaimAsync(Tenant tenant, Guid rowId, int attempts, string? status, CancellationToken cancellationToken)
+    private Task<bool> ClaimAsync(Tenant tenant, Guid rowId, int attempts, DateTimeOffset? due, CancellationToken cancellationToken) =>
+        ClaimWhereAsync(tenant, d => d.Id == rowId && d.Attempts == attempts && d.Status == WebhookDelivery.Pending && d.NextAttemptAt == due, cancellationToken);
+
+    /// <summary>Takes a delivery that ended (delivered or failed) to send it again: it becomes pending, so of two admins asking at once one takes it.</summary>
+    private Task<bool> ClaimEndedAsync(Tenant tenant, Guid rowId, int attempts, CancellationToken cancellationToken) =>
+        ClaimWhereAsync(tenant, d => d.Id == rowId && d.Attempts == attempts && d.Status != WebhookDelivery.Pending, cancellationToken);
+
+    private async Task<bool> ClaimWhereAsync(Tenant tenant, System.Linq.Expressions.Expression<Func<WebhookDelivery, bool>> unchanged, CancellationToken cancellationToken)
     {
         using var scope = _scopes.CreateTenantScope(tenant);
         var db = scope.ServiceProvider.GetRequiredService<IdentityDb>();
-        var holdUntil = _time.GetUtcNow() + Hold;
-        return await db.InTurnAsync(c => db.Set<WebhookDelivery>()
-            .Where(d => d.Id == rowId && d.Attempts == attempts && (status == null || d.Status == status))
+        DateTimeOffset? holdUntil = _time.GetUtcNow() + Hold;
+        return await db.InTurnAsync(c => db.Set<WebhookDelivery>().Where(unchanged)
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, WebhookDelivery.Pending).SetProperty(d => d.NextAttemptAt, holdUntil), c), cancellationToken) == 1;
     }
 
@@ -115,7 +122,7 @@ public sealed partial class WebhookDispatcher
         foreach (var delivery in overdue)
         {
             if (await _tenants.FindAsync(delivery.TenantId, cancellationToken) is not { } tenant
-                || !await ClaimAsync(tenant, delivery.Id, delivery.Attempts, WebhookDelivery.Pending, cancellationToken))
+                || !await ClaimAsync(tenant, delivery.Id, delivery.Attempts, delivery.NextAttemptAt, cancellationToken))
             {
                 continue;
             }

@@ -178,7 +178,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 var claim = _time.GetUtcNow() - written.At > Hold / 2;
                 foreach (var (row, target) in written.Deliveries)
                 {
-                    if (!claim || await ClaimAsync(written.Tenant, row, 0, WebhookDelivery.Pending, stoppingToken))
+                    if (!claim || await ClaimAsync(written.Tenant, row, 0, written.At, stoppingToken))
                     {
                         _sends.Track(RunAsync(new Job(written.Tenant, target, written.Entry.Id, written.Entry.Type, body), row, 0, schedule: true, stoppingToken));
                     }
@@ -245,7 +245,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                     await Task.Delay(wait, _time, stoppingToken);
                 }
 
-                if (!await ClaimAsync(job.Tenant, rowId, attempts, WebhookDelivery.Pending, stoppingToken))
+                if (!await ClaimAsync(job.Tenant, rowId, attempts, next, stoppingToken))
                 {
                     return;
                 }

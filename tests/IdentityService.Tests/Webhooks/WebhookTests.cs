@@ -178,6 +178,28 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
     }
 
     [Fact]
+    public async Task AdminsSendingADeliveryAgainAtOnce_SendItOnce()
+    {
+        await SubscribeAsync("/a", "user.created");
+        var hook = await HookIdAsync("/a");
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        var delivered = await DeliveryAsync(hook, d => d["status"]!.GetValue<string>() == "delivered");
+        _receiver.Delay = TimeSpan.FromMilliseconds(500);
+
+        // Two admins (or one impatient one) press "send again" at the same moment, several times.
+        var token = await _factory.AdminTokenAsync();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            _factory.ManageAsync(HttpMethod.Post, $"{Hooks}/{hook}/deliveries/{delivered["eventId"]}/retry", token: token)));
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Accepted);
+        Assert.All(answers.Where(a => a.StatusCode != HttpStatusCode.Accepted), a => Assert.Equal(HttpStatusCode.Conflict, a.StatusCode));
+        var again = await DeliveryAsync(hook, d => d["attempts"]!.GetValue<int>() >= 2 && d["status"]!.GetValue<string>() == "delivered");
+        await Task.Delay(300);
+        Assert.Equal(2, _receiver.Deliveries.Count);
+        Assert.Equal(2, again["attempts"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task ARetry_OutlivesTheReplicaThatWasToMakeIt()
     {
         await SubscribeAsync("/flaky", "user.created");
@@ -264,6 +286,34 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         Assert.Equal(["/a", "/b"], _receiver.Deliveries.Select(d => d.Path).Order());
         Assert.Single(_receiver.Deliveries.Select(d => d.Id).Distinct());
         Assert.All(_receiver.Deliveries, d => Assert.Equal("user.created", JsonNode.Parse(d.Body)!["type"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task ReplicasTakingOverTheSameDeliveries_SendEachOnce()
+    {
+        await SubscribeAsync("/a", "user.created");
+        await _factory.Services.GetRequiredService<WebhookDispatcher>().StopAsync(CancellationToken.None);
+        for (var i = 0; i < 5; i++)
+        {
+            await _factory.CreateUserAsync(Tenant, $"user{i}@acme.test", Password);
+        }
+
+        // Three replicas look for deliveries left behind at the same moment (one clock), and find the same five. (The
+        // race shows on PostgreSQL, where replicas run; SQLite's single writer takes the looks one after the other.)
+        var replicas = Enumerable.Range(0, 3).Select(_ => new IdentityServiceFactory(_factory) { Output = output }).ToList();
+        try
+        {
+            replicas.ForEach(r => r.Services.GetRequiredService<WebhookDispatcher>());
+            await AdvanceUntilAsync(() => _receiver.Deliveries.Count >= 5);
+            await Task.Delay(500);
+
+            Assert.Equal(5, _receiver.Deliveries.Count);
+            Assert.Equal(5, _receiver.Deliveries.Select(d => d.Id).Distinct().Count());
+        }
+        finally
+        {
+            replicas.ForEach(r => r.Dispose());
+        }
     }
 
     [Fact]
