@@ -180,6 +180,12 @@ internal static partial class UsersApi
             return new(number, user.Email, "valid", user.Id);
         }
 
+        // The roles first: a line is never refused with its user made.
+        if (await EnsureRolesAsync(db, roles, line.Roles) is { Succeeded: false } made)
+        {
+            return new(number, user.Email, "invalid", Errors: new() { ["roles"] = made.Errors.Select(e => e.Description).ToArray() });
+        }
+
         user.PasswordHash = line.PasswordHash;
         user.AcceptedTermsUrl = line.AcceptedTermsUrl;
         user.TermsAcceptedAt = line.AcceptedTermsUrl is null ? null : line.TermsAcceptedAt;
@@ -202,7 +208,7 @@ internal static partial class UsersApi
 
         if (result.Succeeded)
         {
-            result = await SetRolesAsync(users, roles, user, line.Roles);
+            result = await SetRolesAsync(db, users, roles, user, line.Roles);
         }
 
         if (!result.Succeeded)

@@ -62,7 +62,8 @@ internal static partial class UsersApi
     }
 
     private static async Task<IResult> CreateAsync(
-        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, Policy.PolicyStore policies, TimeProvider time, AuditLog audit)
+        HttpContext http, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TenantContext tenantContext, Policy.PolicyStore policies, TimeProvider time,
+        AuditLog audit)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request);
         if (body.Error is not null)
@@ -101,6 +102,12 @@ internal static partial class UsersApi
             return Problems.Conflict("user_exists", "A user with this email exists in this tenant.");
         }
 
+        // The roles first: a user is never left made without the roles the answer refused.
+        if (await EnsureRolesAsync(db, roles, request.Roles) is { Succeeded: false } made)
+        {
+            return IdentityProblem(made);
+        }
+
         IdentityResult result;
         try
         {
@@ -116,7 +123,7 @@ internal static partial class UsersApi
             return IdentityProblem(result);
         }
 
-        if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
+        if (await SetRolesAsync(db, users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
         {
             return IdentityProblem(rolesResult);
         }
@@ -178,7 +185,7 @@ internal static partial class UsersApi
     }
 
     private static async Task<IResult> UpdateAsync(
-        HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, TenantContext tenantContext, Policy.PolicyStore policies,
+        HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TenantContext tenantContext, Policy.PolicyStore policies,
         TimeProvider time, AuditLog audit, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens,
         AccountSessions sessions)
     {
@@ -241,7 +248,7 @@ internal static partial class UsersApi
             await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
         }
 
-        if (await SetRolesAsync(users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
+        if (await SetRolesAsync(db, users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
         {
             return IdentityProblem(rolesResult);
         }
@@ -327,39 +334,6 @@ internal static partial class UsersApi
     }
 
     /// <summary>Gives the user exactly the roles named (null: unchanged); a failure (a concurrent change) is answered, not dropped.</summary>
-    private static async Task<IdentityResult> SetRolesAsync(UserManager<AppUser> users, RoleManager<AppRole> roles, AppUser user, List<string>? wanted)
-    {
-        if (wanted is null)
-        {
-            return IdentityResult.Success;
-        }
-
-        // Role names compare without case, as Identity compares them: a role the user has, named in another case, stays.
-        var current = await users.GetRolesAsync(user);
-        var added = wanted.Distinct(StringComparer.OrdinalIgnoreCase).Except(current, StringComparer.OrdinalIgnoreCase).ToList();
-        foreach (var role in added)
-        {
-            if (!await roles.RoleExistsAsync(role))
-            {
-                try
-                {
-                    if (await roles.CreateAsync(new AppRole { Id = Guid.NewGuid(), Name = role }) is { Succeeded: false } created)
-                    {
-                        return created;
-                    }
-                }
-                catch (DbUpdateException)
-                {
-                    // Made meanwhile by a request naming the same new role: this one is told to retry (409).
-                    return IdentityResult.Failed(users.ErrorDescriber.ConcurrencyFailure());
-                }
-            }
-        }
-
-        var removed = await users.RemoveFromRolesAsync(user, current.Except(wanted, StringComparer.OrdinalIgnoreCase));
-        return removed.Succeeded ? await users.AddToRolesAsync(user, added) : removed;
-    }
-
     internal static async Task<AppUser?> FindAsync(UserManager<AppUser> users, string userId) =>
         Guid.TryParse(userId, out var id) ? await users.FindByIdAsync(id.ToString()) : null;
 

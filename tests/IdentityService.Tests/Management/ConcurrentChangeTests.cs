@@ -62,6 +62,23 @@ public sealed class ConcurrentChangeTests(ITestOutputHelper output) : IAsyncLife
     }
 
     [Fact]
+    public async Task UsersCreatedAtOnce_NamingTheSameNewRole_AreAllCreatedWithIt()
+    {
+        var answers = await AllAtOnceAsync(12, i => _factory.ManageAsync(HttpMethod.Post, "/api/v1/tenants/acme/users", new
+        {
+            email = $"user{i}@acme.test",
+            password = Password,
+            roles = new[] { "auditor" },
+        }));
+
+        // Each answer is what happened: a user created has the role, and none exists that the answers do not name.
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a));
+        var users = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/users?limit=100", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.Equal(12, users.Count);
+        Assert.All(users, u => Assert.Equal(["auditor"], u!["roles"]!.AsArray().Select(r => r!.GetValue<string>())));
+    }
+
+    [Fact]
     public async Task ATenantsFirstPolicyChangesAtOnce_NeverAnswer5xx()
     {
         var answers = await AllAtOnceAsync(10, i => _factory.ManageAsync(HttpMethod.Put, "/api/v1/tenants/acme/policy", new { lockout = new { maxFailedAttempts = 3 + i } }));
