@@ -28,7 +28,7 @@ internal sealed class FormBodies(RequestDelegate next)
 
         var failure = context.Features.Get<UnreadableForm>()!;
         context.Response.StatusCode = failure.Status;
-        if (BackChannel.Any(path => context.Request.Path.StartsWithSegments(path, StringComparison.Ordinal)))
+        if (BackChannel.Any(path => context.Request.Path.StartsWithSegments(path, StringComparison.OrdinalIgnoreCase)))
         {
             context.Response.Headers.CacheControl = "no-store";
             await context.Response.WriteAsJsonAsync(new Dictionary<string, string>

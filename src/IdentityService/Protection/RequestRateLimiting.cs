@@ -60,15 +60,19 @@ internal sealed class RequestRateLimiting(RequestDelegate next, IProtectionStore
         }
     }
 
-    /// <summary>The token, device authorization and pushed authorization endpoints: what a client's own requests count against.</summary>
+    /// <summary>
+    /// The token, device authorization and pushed authorization endpoints: what a client's own requests count against.
+    /// Named as OpenIddict finds them: in any case, with one more trailing slash.
+    /// </summary>
     private static bool IsClientRequest(PathString path) =>
-        path.Equals("/connect/token", StringComparison.Ordinal) || path.Equals("/connect/device", StringComparison.Ordinal)
-        || path.Equals("/connect/par", StringComparison.Ordinal);
+        path.Value is { Length: > 0 } value && (value[^1] == '/' ? value[..^1] : value) is var endpoint
+        && (endpoint.Equals("/connect/token", StringComparison.OrdinalIgnoreCase) || endpoint.Equals("/connect/device", StringComparison.OrdinalIgnoreCase)
+            || endpoint.Equals("/connect/par", StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>).</summary>
+    /// <summary>The tenant a management request addresses (<c>/api/v1/tenants/{tenant}/...</c>, in any case, as the API's routes take it).</summary>
     private async Task<Tenant?> ManagedTenantAsync(HttpContext context)
     {
-        if (!context.Request.Path.StartsWithSegments("/api/v1/tenants", StringComparison.Ordinal, out var rest) || !rest.HasValue)
+        if (!context.Request.Path.StartsWithSegments("/api/v1/tenants", StringComparison.OrdinalIgnoreCase, out var rest) || !rest.HasValue)
         {
             return null;
         }

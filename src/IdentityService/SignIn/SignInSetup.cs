@@ -35,7 +35,7 @@ public static class SignInSetup
     public static IApplicationBuilder UseSignInErrorPages(this IApplicationBuilder app) =>
         app.UseWhen(
             context => context.Features.Get<Oidc.TenantOidcState>() is not null
-                && !BackChannel.Any(path => context.Request.Path.StartsWithSegments(path, StringComparison.Ordinal)),
+                && !BackChannel.Any(path => context.Request.Path.StartsWithSegments(path, StringComparison.OrdinalIgnoreCase)),
             branch => branch.UseStatusCodePagesWithReExecute("/error"));
 
     private static readonly PathString[] BackChannel =

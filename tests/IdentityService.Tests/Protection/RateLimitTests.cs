@@ -51,6 +51,29 @@ public sealed class RateLimitTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.TooManyRequests, (await api.PostAsync("/t/acme/connect/token", Form("wrong"))).StatusCode);
     }
 
+    [Theory]
+    [InlineData("/t/acme/connect/Token")]
+    [InlineData("/t/acme/connect/token/")]
+    [InlineData("/t/acme/CONNECT/PAR")]
+    public async Task AnEndpointNamedInAnotherCase_OrWithATrailingSlash_CountsAsItself(string path)
+    {
+        // OpenIddict answers its endpoints whatever the case of their path, and with one more slash.
+        await _factory.CreateTenantAsync("acme");
+        var client = await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new { clientId = "backend", generateSecret = true, grantTypes = new[] { "client_credentials" } });
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { rateLimits = new { tokenRequestsPerClientPerSecond = 2 } }, HttpStatusCode.OK);
+        StartOfASecond();
+        using var api = _factory.CreateApi();
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            statuses.Add((await api.PostAsync(path, Form(client["clientSecret"]!.GetValue<string>()))).StatusCode);
+        }
+
+        Assert.DoesNotContain(HttpStatusCode.NotFound, statuses);
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[2]);
+    }
+
     [Fact]
     public async Task RequestsAuthenticatedByAnAssertionAlone_CountAgainstItsIssuersLimit()
     {
@@ -89,6 +112,8 @@ public sealed class RateLimitTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.TooManyRequests, answers[2].StatusCode);
         Assert.Equal("application/problem+json", answers[2].Content.Headers.ContentType?.MediaType);
         Assert.True(answers[2].Headers.Contains("Retry-After"));
+        // The API's routes ignore case: so does the limit.
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await _factory.ManageAsync(HttpMethod.Get, "/API/V1/TENANTS/acme/users")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _factory.ManageAsync(HttpMethod.Get, "/api/v1/tenants/system")).StatusCode);
     }
 
