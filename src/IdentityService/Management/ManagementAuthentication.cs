@@ -13,7 +13,8 @@ namespace IdentityService.Management;
 /// <summary>
 /// Authenticates management API callers with access tokens this service issued. The token's issuer names
 /// its tenant; the signature is checked with that tenant's keys, the audience must be the management API,
-/// and the token must still be valid in the token store (a revoked token is refused at once).
+/// and the token must still be valid in the token store (a revoked token is refused at once); a person's token, only
+/// while they are an enabled administrator with the sign-in it was issued under still valid.
 /// </summary>
 internal sealed class ManagementAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
@@ -89,15 +90,17 @@ internal sealed class ManagementAuthenticationHandler(
             return AuthenticateResult.Fail("The token lacks the manage scope.");
         }
 
-        if (!await IsStillValidAsync(tenant, identity.FindFirst("oi_tkn_id")?.Value, identity.FindFirst("jti")?.Value, identity.FindFirst("client_id")?.Value, identity.FindFirst("iat")?.Value))
+        using var scope = scopes.CreateTenantScope(tenant);
+        if (!await IsStillValidAsync(scope.ServiceProvider, identity.FindFirst("oi_tkn_id")?.Value, identity.FindFirst("jti")?.Value, identity.FindFirst("client_id")?.Value, identity.FindFirst("iat")?.Value))
         {
             return AuthenticateResult.Fail("The token was revoked.");
         }
 
-        // A user's token manages only when the user is an administrator of the tenant; a client's always.
+        // A user's token manages only while the user is an administrator of the tenant; a client's always.
         var subject = identity.FindFirst("sub")?.Value;
         var isClient = subject is not null && subject == identity.FindFirst("client_id")?.Value;
-        if (!isClient && !identity.FindAll("role").Any(r => r.Value == Users.Roles.Admin))
+        if (!isClient && (!identity.FindAll("role").Any(r => r.Value == Users.Roles.Admin)
+            || !await MayStillManageAsync(scope.ServiceProvider, subject, identity.FindFirst("oi_au_id")?.Value)))
         {
             return AuthenticateResult.Fail("The user is not an administrator.");
         }
@@ -123,19 +126,36 @@ internal sealed class ManagementAuthenticationHandler(
     }
 
     /// <summary>A token with a row must still be valid there; a row-less one (client credentials) must not be on the revoked list.</summary>
-    private async Task<bool> IsStillValidAsync(Tenant tenant, string? tokenId, string? jwtId, string? clientId, string? issuedAt)
+    private async Task<bool> IsStillValidAsync(IServiceProvider services, string? tokenId, string? jwtId, string? clientId, string? issuedAt)
     {
-        using var scope = scopes.CreateTenantScope(tenant);
         if (tokenId is null)
         {
             return jwtId is not null
-                && !await scope.ServiceProvider.GetRequiredService<RevokedTokens>().IsRevokedAsync(jwtId, Context.RequestAborted)
-                && await RowlessAccessTokens.IssuedToLiveClientAsync(scope.ServiceProvider, clientId, issuedAt, Context.RequestAborted);
+                && !await services.GetRequiredService<RevokedTokens>().IsRevokedAsync(jwtId, Context.RequestAborted)
+                && await RowlessAccessTokens.IssuedToLiveClientAsync(services, clientId, issuedAt, Context.RequestAborted);
         }
 
-        var tokens = scope.ServiceProvider.GetRequiredService<IOpenIddictTokenManager>();
+        var tokens = services.GetRequiredService<IOpenIddictTokenManager>();
         var token = await tokens.FindByIdAsync(tokenId, Context.RequestAborted);
         return token is not null && await tokens.HasStatusAsync(token, OpenIddictConstants.Statuses.Valid, Context.RequestAborted);
+    }
+
+    /// <summary>
+    /// Whether the person a token was issued to may manage now, not only when it was issued: the sign-in it names is
+    /// still valid (signing out everywhere, being disabled or deleted revoke it), and the account exists, is enabled
+    /// and is an administrator (a role taken away ends its tokens' management at once).
+    /// </summary>
+    private async Task<bool> MayStillManageAsync(IServiceProvider services, string? subject, string? authorizationId)
+    {
+        var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
+        if (string.IsNullOrEmpty(authorizationId) || await authorizations.FindByIdAsync(authorizationId, Context.RequestAborted) is not { } authorization
+            || !await authorizations.HasStatusAsync(authorization, OpenIddictConstants.Statuses.Valid, Context.RequestAborted))
+        {
+            return false;
+        }
+
+        var users = services.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<Users.AppUser>>();
+        return subject is not null && await users.FindByIdAsync(subject) is { Disabled: false } user && await users.IsInRoleAsync(user, Users.Roles.Admin);
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
