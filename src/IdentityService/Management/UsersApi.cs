@@ -186,8 +186,7 @@ internal static partial class UsersApi
 
     private static async Task<IResult> UpdateAsync(
         HttpContext http, string userId, UserManager<AppUser> users, RoleManager<AppRole> roles, IdentityDb db, TenantContext tenantContext, Policy.PolicyStore policies,
-        TimeProvider time, AuditLog audit, OpenIddict.Abstractions.IOpenIddictAuthorizationManager authorizations, OpenIddict.Abstractions.IOpenIddictTokenManager tokens,
-        AccountSessions sessions)
+        TimeProvider time, AuditLog audit, AccountSessions sessions)
     {
         var body = await JsonBody.ReadAsync<UserBody>(http.Request, "application/json", "application/merge-patch+json");
         if (body.Error is not null)
@@ -242,10 +241,9 @@ internal static partial class UsersApi
         }
         else if (request.Password is not null)
         {
-            // A new password ends the grants made with the old one: its refresh tokens, and the access tokens of
-            // those sign-ins (each names its authorization, checked on every validation).
-            await users.UpdateSecurityStampAsync(user);
-            await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+            // A new password ends what the old one began: sessions, grants (refresh tokens, and the access tokens of
+            // those sign-ins), sign-ins at their second step, and reset links asked for before.
+            await sessions.EndAllAsync(user, CancellationToken.None);
         }
 
         if (await SetRolesAsync(db, users, roles, user, request.Roles) is { Succeeded: false } rolesResult)

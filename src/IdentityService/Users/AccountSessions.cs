@@ -9,9 +9,9 @@ namespace IdentityService.Users;
 
 /// <summary>
 /// Ends every sign-in of an account but the one making the request: the account's security stamp changes (so
-/// every session cookie, remembered browser and reset link made before stops working) and its grants are revoked
-/// (refresh tokens, and the access tokens of those sign-ins); the requesting browser's session is renewed with
-/// the new stamp, keeping its sign-in time, methods and expiry.
+/// every session cookie, remembered browser and reset link made before stops working), its grants are revoked
+/// (refresh tokens, and the access tokens of those sign-ins) and sign-ins at their second step end; the requesting
+/// browser's session is renewed with the new stamp, keeping its sign-in time, methods and expiry.
 /// </summary>
 public sealed class AccountSessions(
     UserManager<AppUser> users, IOpenIddictAuthorizationManager authorizations, IOpenIddictTokenManager tokens, TenantContext tenant, Data.IdentityDb db)
@@ -36,6 +36,8 @@ public sealed class AccountSessions(
     {
         await users.UpdateSecurityStampAsync(user);
         await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
+        // A sign-in elsewhere at its second step (the password known, a code perhaps too) ends with the others.
+        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), http.RequestAborted);
         var current = await http.AuthenticateAsync(Session.Scheme);
         if (current is { Succeeded: true, Principal: { } session } && session.FindFirst("sub")?.Value == user.Id.ToString())
         {

@@ -143,8 +143,10 @@ public sealed class PasswordResets(
             return [.. result.Errors.Select(e => e.Description)];
         }
 
-        // Every link of the account is spent with this one, and the sign-ins made with the old password end.
+        // Every link of the account is spent with this one, and the sign-ins made with the old password end, those
+        // at their second step too.
         await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
+        await db.InTurnAsync(c => db.Set<Mfa.MfaChallenge>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), cancellationToken);
         await users.UpdateSecurityStampAsync(user);
         await UserSecurity.RevokeGrantsAsync(user, authorizations, tokens);
         await lockouts.UnlockAsync(tenant.Required.Id, user.Id.ToString(), cancellationToken);

@@ -293,6 +293,55 @@ public sealed partial class SecondFactorTests(ITestOutputHelper output) : IAsync
         Assert.Contains(LoginModel.SecondFactorMessage, answer.Html);
     }
 
+    [Theory]
+    [InlineData("admin sets a password")]
+    [InlineData("owner resets the password")]
+    [InlineData("owner changes the password")]
+    [InlineData("owner signs out everywhere else")]
+    public async Task ASecondStepUnderWay_Ends_WhenTheOwnerTakesTheAccountBack(string how)
+    {
+        // Someone with the password is at the second step, with a code they can read (a shared mailbox, say).
+        await PolicyAsync("required", "email");
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { emailVerified = true }, HttpStatusCode.OK);
+        using var taker = _factory.CreateBrowser();
+        await PasswordAsync(taker);
+        await PostAsync(taker, new() { ["Factor"] = "email" }, handler: "send");
+        await Eventually.TrueAsync(() => !_smtp.Messages.IsEmpty, "No code was mailed.");
+        var code = SixDigits().Match(_smtp.Messages.Single().Subject!).Value;
+        _smtp.Messages.Clear();
+
+        // The owner, told someone knows the password, takes the account back.
+        const string NewPassword = "another horse battery staple";
+        if (how == "admin sets a password")
+        {
+            await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { password = NewPassword }, HttpStatusCode.OK);
+        }
+        else if (how == "owner resets the password")
+        {
+            using var owner = _factory.CreateBrowser();
+            await PageForms.PostAsync(owner, "/t/acme/forgot-password", new() { ["Email"] = Email });
+            var link = SmtpCapture.LinkIn(await _smtp.MailToAsync(Email), "/reset-password");
+            await PageForms.PostAsync(owner, link, new() { ["NewPassword"] = NewPassword, ["ConfirmPassword"] = NewPassword }, "/t/acme/forgot-password");
+        }
+        else
+        {
+            // Signed in on their own browser, where their second step is answered from a remembered-free session.
+            using var owner = _factory.CreateBrowser();
+            await PasswordAsync(owner);
+            await PostAsync(owner, new() { ["Factor"] = "email" }, handler: "send");
+            var ownCode = SixDigits().Match((await _smtp.MailToAsync(Email)).Subject!).Value;
+            Assert.Equal(HttpStatusCode.Redirect, (await PostAsync(owner, new() { ["Factor"] = "email", ["Code"] = ownCode })).Status);
+            await (how == "owner changes the password"
+                ? PageForms.PostAsync(owner, "/t/acme/account/password", new() { ["CurrentPassword"] = Password, ["NewPassword"] = NewPassword, ["ConfirmPassword"] = NewPassword })
+                : PageForms.PostAsync(owner, "/t/acme/account/security?handler=signoutothers", []));
+        }
+
+        // The code the taker holds signs nobody in.
+        var late = await PostAsync(taker, new() { ["Factor"] = "email", ["Code"] = code });
+        Assert.NotEqual(HttpStatusCode.Redirect, late.Status);
+        Assert.Equal(HttpStatusCode.Redirect, (await taker.GetAsync("/t/acme/account/profile")).StatusCode);
+    }
+
     private Task PolicyAsync(string mode, params string[] factors) =>
         _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa = new { mode, factors } }, HttpStatusCode.OK);
 
