@@ -163,7 +163,7 @@ public sealed partial class AccountSecurityTests(ITestOutputHelper output) : IAs
 
         // The next sign-in needs the emailed code; the session made with the password alone cannot turn it off.
         Assert.StartsWith("/t/acme/mfa", (await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync(Email, Password)).Location!.OriginalString);
-        Assert.Contains(SecurityModel.StaleMessage, await PostAsync(browser, "ask", new() { ["ask"] = "false" }));
+        Assert.Contains(SecurityModel.SecondStepMessage, await PostAsync(browser, "ask", new() { ["ask"] = "false" }));
 
         using var strong = _factory.CreateBrowser();
         await new SignInPage(strong, Tenant).PostAsync(Email, Password);

@@ -106,6 +106,37 @@ public sealed partial class RememberedBrowserTests(ITestOutputHelper output) : I
         Assert.StartsWith("/t/acme/mfa", await SignInAsync(browser));
     }
 
+    [Fact]
+    public async Task APasswordAloneOnARememberedBrowser_ChangesNoSecondFactor_UntilItSignsInWithOne()
+    {
+        // Someone at the remembered browser (a shared computer) who knows the password: no second step is asked.
+        var browser = await EnrollAsync(remember: true);
+        _factory.Time.Advance(TimeSpan.FromMinutes(20));
+        Assert.Equal("/t/acme/after", await SignInAsync(browser));
+
+        // New recovery codes would be a second factor that works from any browser: refused, with the way on.
+        var made = await PageForms.PostAsync(browser, "/t/acme/account/security?handler=recovery", [], "/t/acme/account/security");
+        Assert.Empty(RecoveryCodeTests.Codes(made));
+        Assert.Contains(SecurityModel.SecondStepMessage, WebUtility.HtmlDecode(made));
+        var link = WebUtility.HtmlDecode(Regex.Match(made, "href=\"([^\"]+)\" id=\"sign-in-again\"").Groups[1].Value);
+        Assert.StartsWith("/t/acme/login?", link);
+
+        // That link asks the second step even here; answered, the codes are made.
+        var again = await new SignInPage(browser, Tenant).PostAsync(Email, Password, query: link["/t/acme/login".Length..]);
+        Assert.StartsWith("/t/acme/mfa", again.Location!.OriginalString);
+        _factory.Time.Advance(TimeSpan.FromSeconds(30));
+        var mfa = await browser.GetStringAsync("/t/acme/mfa");
+        var done = await browser.PostAsync("/t/acme/mfa", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Factor"] = "totp",
+            ["Code"] = new Totp(Base32Encoding.ToBytes(_secret)).ComputeTotp(_factory.Time.GetUtcNow().UtcDateTime),
+            ["__RequestVerificationToken"] = SignInPage.AntiForgeryToken(mfa),
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        var codes = RecoveryCodeTests.Codes(await PageForms.PostAsync(browser, "/t/acme/account/security?handler=recovery", [], "/t/acme/account/security"));
+        Assert.Equal(10, codes.Count);
+    }
+
     private Task PolicyAsync(object mfa) =>
         _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { mfa }, HttpStatusCode.OK);
 

@@ -39,6 +39,13 @@ public sealed class LoginModel(
     [BindProperty(SupportsGet = true, Name = "login_hint")]
     public string? LoginHint { get; set; }
 
+    /// <summary>The query parameter that asks this sign-in for a second step, even on a remembered browser (to change the account's second factors).</summary>
+    public const string SecondStepParameter = "second_step";
+
+    /// <summary>Whether the sign-in asks for a second step whatever the policy (it can only make a sign-in stricter).</summary>
+    [BindProperty(SupportsGet = true, Name = SecondStepParameter)]
+    public bool SecondStep { get; set; }
+
     // A person's credentials come from the POST body only, never from the URL: bound from the form alone.
     [BindProperty]
     [FromForm]
@@ -88,6 +95,7 @@ public sealed class LoginModel(
             CaptchaToken = CaptchaResponse ?? "",
             DeviceId = devices.Read(HttpContext),
             ClientId = ClientIdOf(ReturnUrl),
+            SecondFactorNeededFor = SecondStep ? "asked" : null,
         };
         Password = null;
 

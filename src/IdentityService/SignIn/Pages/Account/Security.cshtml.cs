@@ -20,6 +20,7 @@ public sealed class SecurityModel(
 {
     public static readonly TimeSpan FreshFor = TimeSpan.FromMinutes(10);
     public const string StaleMessage = "For your security, sign in again to change this.";
+    public const string SecondStepMessage = "For your security, sign in again with your second step to change this.";
     public const string WrongCodeMessage = MfaModel.WrongCodeMessage;
     public const string EnrolledMessage = "Your authenticator app is set up. Sign-ins will ask for a code from it.";
     public const string RemovedMessage = "Your authenticator app is removed.";
@@ -95,13 +96,13 @@ public sealed class SecurityModel(
 
     public string? Info { get; private set; }
 
-    public string LoginUrl => ReturnUrls.SignInHere(Request);
+    public string LoginUrl => ReturnUrls.SignInHere(Request) + (Error == SecondStepMessage ? "&" + LoginModel.SecondStepParameter + "=true" : "");
 
     public async Task<IActionResult> OnGetAsync() => await LoadAsync() is null ? Redirect(LoginUrl) : Page();
 
     public async Task<IActionResult> OnPostSetupAsync()
     {
-        if (await LoadForChangeAsync() is not { } user)
+        if (await LoadForFactorChangeAsync() is not { } user)
         {
             return Account is null ? Redirect(LoginUrl) : Page();
         }
@@ -117,7 +118,7 @@ public sealed class SecurityModel(
 
     public async Task<IActionResult> OnPostEnrollAsync()
     {
-        if (await LoadForChangeAsync() is not { } user)
+        if (await LoadForFactorChangeAsync() is not { } user)
         {
             return Account is null ? Redirect(LoginUrl) : Page();
         }
@@ -221,7 +222,7 @@ public sealed class SecurityModel(
 
     public async Task<IActionResult> OnPostRemovePasskeyAsync()
     {
-        if (await LoadForChangeAsync() is not { } user)
+        if (await LoadForFactorChangeAsync() is not { } user)
         {
             return Account is null ? Redirect(LoginUrl) : Page();
         }
@@ -255,7 +256,7 @@ public sealed class SecurityModel(
     /// <summary>Makes a new set of recovery codes, ending the set before.</summary>
     public async Task<IActionResult> OnPostRecoveryAsync()
     {
-        if (await LoadForChangeAsync() is not { } user)
+        if (await LoadForFactorChangeAsync() is not { } user)
         {
             return Account is null ? Redirect(LoginUrl) : Page();
         }
@@ -278,11 +279,10 @@ public sealed class SecurityModel(
             return Account is null ? Redirect(LoginUrl) : Page();
         }
 
-        var session = await HttpContext.GetSessionAsync();
-        if (!ask && user.TwoFactorEnabled && !session!.HasClaim(Session.AmrClaim, "mfa"))
+        if (!ask && user.TwoFactorEnabled && !await SignedInWithSecondStepAsync())
         {
             // Turning the second step off is a downgrade: a password alone must not do it.
-            Error = StaleMessage;
+            Error = SecondStepMessage;
             return Page();
         }
 
@@ -314,6 +314,29 @@ public sealed class SecurityModel(
 
         return user;
     }
+
+    /// <summary>
+    /// The account, for a change of its second factors (making recovery codes or an authenticator, removing a passkey):
+    /// where its sign-ins ask a second step, only from a sign-in that answered one. A password alone (on a remembered
+    /// browser) must not make a factor that works from any browser, nor remove one; null with the page's message.
+    /// </summary>
+    private async Task<AppUser?> LoadForFactorChangeAsync()
+    {
+        if (await LoadForChangeAsync() is not { } user)
+        {
+            return null;
+        }
+
+        if ((user.TwoFactorEnabled || Policy.Mfa.Mode == "required") && !await SignedInWithSecondStepAsync())
+        {
+            Error = SecondStepMessage;
+            return null;
+        }
+
+        return user;
+    }
+
+    private async Task<bool> SignedInWithSecondStepAsync() => (await HttpContext.GetSessionAsync())?.HasClaim(Session.AmrClaim, "mfa") == true;
 
     private async Task<AppUser?> LoadAsync()
     {
