@@ -60,6 +60,25 @@ public sealed class ConnectedAppsTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task AConsent_FromASessionANewPasswordEnded_IsNotKept()
+    {
+        // A browser signed in (a stolen cookie, say) reaches the consent page of a third-party app.
+        using var stolen = _factory.CreateBrowser();
+        Assert.True((await new SignInPage(stolen, "acme").PostAsync("ada@acme.test", Password)).SignedIn);
+        var flow = new OidcFlow(stolen, "acme", "partner") { Scope = "openid email offline_access" };
+        var consent = new Uri(new Uri("http://localhost"), "/t/acme/consent?ReturnUrl=" + Uri.EscapeDataString(flow.AuthorizeUrl()));
+        var page = await stolen.GetStringAsync(consent.PathAndQuery);
+
+        // The owner's new password ends every session made before.
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { password = "another horse battery staple" }, HttpStatusCode.OK);
+        await OidcFlow.AnswerConsentAsync(stolen, consent, page);
+
+        // No consent is kept for the app: the owner is still asked at its next request.
+        var apps = await _factory.ManageOkAsync(HttpMethod.Get, $"/api/v1/tenants/acme/users/{_userId}/apps", expected: HttpStatusCode.OK);
+        Assert.DoesNotContain("partner", apps.ToJsonString());
+    }
+
+    [Fact]
     public async Task ThePage_NeedsASignIn_AndListsNoSignInWhoseTokensHaveExpired()
     {
         using var anonymous = _factory.CreateBrowser();

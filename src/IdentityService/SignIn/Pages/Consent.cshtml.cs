@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.AspNetCore.WebUtilities;
@@ -10,7 +11,8 @@ namespace IdentityService.SignIn.Pages;
 /// "allow" is remembered (a permanent authorization, apart from any token family); "deny" is handed to
 /// the authorization endpoint, which answers the client with access_denied.
 /// </summary>
-public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations, TimeProvider time) : PageModel
+public sealed class ConsentModel(
+    IOpenIddictApplicationManager applications, IOpenIddictAuthorizationManager authorizations, UserManager<Users.AppUser> users, TimeProvider time) : PageModel
 {
     public const string DeniedKey = "consent_denied";
 
@@ -29,9 +31,10 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
 
     public async Task<IActionResult> OnPostAsync(string? decision)
     {
+        // The session must still stand for its account: one a new password or "sign out everywhere" ended keeps nothing.
         var application = await LoadAsync();
-        var session = await HttpContext.GetSessionAsync();
-        if (application is null || session is null)
+        var account = await HttpContext.SignedInAccountAsync(users);
+        if (application is null || account is null)
         {
             return RedirectToPage("Error");
         }
@@ -43,7 +46,7 @@ public sealed class ConsentModel(IOpenIddictApplicationManager applications, IOp
             return LocalRedirect(returnUrl);
         }
 
-        var subject = session.FindFirst("sub")!.Value;
+        var subject = account.Id.ToString();
         var consent = new OpenIddictAuthorizationDescriptor
         {
             ApplicationId = await applications.GetIdAsync(application),
