@@ -86,6 +86,12 @@ internal static class ClientSettings
             }
         }
 
+        // A confidential client authenticates with a secret or keys: a change may replace its credential, not take the last one away.
+        if (!creating && !isPublic && string.IsNullOrEmpty(descriptor.ClientSecret) && descriptor.JsonWebKeySet is null && entity.JwksUri is null)
+        {
+            errors[request.JwksUri is not null ? "jwksUri" : "jwks"] = ["A confidential client needs a credential: give it jwks, a jwksUri or a new secret (POST .../secret) before taking this one away."];
+        }
+
         var scopes = request.Scopes ?? (creating ? [Scopes.OpenId] : descriptor.Permissions
             .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
             .Select(p => p[Permissions.Prefixes.Scope.Length..]).ToList());

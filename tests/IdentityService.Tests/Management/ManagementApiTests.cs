@@ -476,6 +476,26 @@ public sealed class ManagementApiTests(ITestOutputHelper output) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task AConfidentialClient_CannotLoseItsLastCredential_Is400()
+    {
+        await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/acme/clients", new
+        {
+            clientId = "svc",
+            grantTypes = new[] { "client_credentials" },
+            scopes = Array.Empty<string>(),
+            jwksUri = "https://keys.example.com/jwks.json",
+        });
+
+        var cleared = await _factory.ManageAsync(HttpMethod.Patch, "/api/v1/tenants/acme/clients/svc", new { jwksUri = "" });
+
+        Assert.Equal(HttpStatusCode.BadRequest, cleared.StatusCode);
+        Assert.Equal("application/problem+json", cleared.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("jwksUri", await cleared.Content.ReadAsStringAsync());
+        var kept = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/clients/svc", expected: HttpStatusCode.OK);
+        Assert.Equal("https://keys.example.com/jwks.json", kept["jwksUri"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Clients_CreateGetPatchDelete_NeverShowTheSecret()
     {
         // Arrange
