@@ -136,10 +136,16 @@ internal static partial class UsersApi
         }
 
         var errors = new Dictionary<string, string[]>();
-        var user = new AppUser { Id = line.Id ?? Guid.NewGuid(), CreatedAt = line.CreatedAt ?? time.GetUtcNow() };
+        // Times are kept as their instant in UTC, whatever offset the line gives (PostgreSQL stores no other).
+        var user = new AppUser { Id = line.Id ?? Guid.NewGuid(), CreatedAt = line.CreatedAt?.ToUniversalTime() ?? time.GetUtcNow() };
         if (line.Email is null)
         {
             errors["email"] = ["email is required."];
+        }
+
+        if (line.Id == Guid.Empty)
+        {
+            errors["id"] = ["id cannot be the nil UUID: leave it out for a new one."];
         }
 
         Apply(user, line, errors);
@@ -188,7 +194,7 @@ internal static partial class UsersApi
 
         user.PasswordHash = line.PasswordHash;
         user.AcceptedTermsUrl = line.AcceptedTermsUrl;
-        user.TermsAcceptedAt = line.AcceptedTermsUrl is null ? null : line.TermsAcceptedAt;
+        user.TermsAcceptedAt = line.AcceptedTermsUrl is null ? null : line.TermsAcceptedAt?.ToUniversalTime();
         if (totpSecret is not null)
         {
             // Saved with the account: an imported account never exists without the factor it had.
@@ -203,7 +209,11 @@ internal static partial class UsersApi
         }
         catch (DbUpdateException)
         {
-            return new(number, user.Email, "exists"); // made meanwhile by another request
+            // Made meanwhile by another request; anything else the database refused is this line's error, not "exists".
+            db.ChangeTracker.Clear();
+            return await users.FindByEmailAsync(user.Email!) is not null
+                ? new(number, user.Email, "exists")
+                : new(number, user.Email, "invalid", Errors: new() { ["$"] = ["The database refused this user."] });
         }
 
         if (result.Succeeded)

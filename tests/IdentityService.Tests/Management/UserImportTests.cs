@@ -107,6 +107,23 @@ public sealed class UserImportTests(ITestOutputHelper output) : IAsyncLifetime, 
     }
 
     [Fact]
+    public async Task TimesWithAnOffset_AreKeptAsTheirInstantInUtc_AndTheNilIdIsRefused()
+    {
+        var answer = await ImportAsync("beta", string.Join("\n",
+            """{"email": "ann@beta.test", "createdAt": "2020-01-01T05:00:00+05:00", "acceptedTermsUrl": "https://beta.test/terms", "termsAcceptedAt": "2020-01-02T05:00:00+05:00"}""",
+            """{"email": "nil@beta.test", "id": "00000000-0000-0000-0000-000000000000"}"""));
+
+        Assert.Equal(["created", "invalid"], answer["lines"]!.AsArray().Select(l => l!["outcome"]!.GetValue<string>()));
+        Assert.NotNull(answer["lines"]![1]!["errors"]!["id"]);
+        var ann = (await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/beta/users?email=ann@beta.test", expected: HttpStatusCode.OK))["items"]![0]!;
+        var created = DateTimeOffset.Parse(ann["createdAt"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+        var accepted = DateTimeOffset.Parse(ann["termsAcceptedAt"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal((new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero), TimeSpan.Zero), (created, created.Offset));
+        Assert.Equal((new DateTimeOffset(2020, 1, 2, 0, 0, 0, TimeSpan.Zero), TimeSpan.Zero), (accepted, accepted.Offset));
+        Assert.Empty((await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/beta/users?email=nil@beta.test", expected: HttpStatusCode.OK))["items"]!.AsArray());
+    }
+
+    [Fact]
     public async Task NotNdjson_Is415_AndTooManyLines_Are413()
     {
         using var json = new StringContent("""{"email": "a@beta.test"}""", Encoding.UTF8, "application/json");
