@@ -24,9 +24,13 @@ public sealed class PolicyStore : IDisposable
 {
     public const string Channel = "policy-changed";
 
-    /// <summary>The document's JSON form: camelCase, unknown fields refused.</summary>
+    /// <summary>
+    /// The document's JSON form: camelCase, unknown fields refused. Names are matched exactly, as a merge patch
+    /// (RFC 7396) merges them: "Lockout" is no second name of "lockout" that would override it.
+    /// </summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
+        PropertyNameCaseInsensitive = false,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         MaxDepth = 16,
         Converters = { new LiteralStrings() },

@@ -85,6 +85,9 @@ public sealed class PolicyApiTests(ITestOutputHelper output) : IAsyncLifetime, I
     [InlineData("""{"captcha": {"hostnames": ["id.example.com/login"]}}""", "captcha.hostnames[0]")]
     [InlineData("""{"mfa": {"mode": "required", "factors": []}}""", "mfa.factors")]
     [InlineData("""{"countries": {"allowed": ["FR", "BE", "FR"]}}""", "countries.allowed")]
+    [InlineData("""{"lockout": {"maxFailedAttempts": 3}, "Lockout": {"maxFailedAttempts": 1000}}""", "Lockout")]
+    [InlineData("""{"Mfa": {"mode": "required"}}""", "Mfa")]
+    [InlineData("""{"lockout": {"MaxFailedAttempts": 1000}}""", "lockout.MaxFailedAttempts")]
     public async Task BadField_Is400NamingIt_AndNothingIsStored(string patch, string field)
     {
         var before = await _factory.ManageOkAsync(HttpMethod.Get, "/api/v1/tenants/acme/policy", expected: HttpStatusCode.OK);
