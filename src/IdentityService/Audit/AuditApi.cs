@@ -64,7 +64,7 @@ internal static class AuditApi
         return Results.Ok(Paging.Create(rows, limit, e => e.Id.ToString(CultureInfo.InvariantCulture), View));
     }
 
-    private static async Task<IResult> ExportAsync(HttpContext http, IdentityDb db, TenantContext tenantContext)
+    private static async Task<IResult> ExportAsync(HttpContext http, IdentityDb db, TenantContext tenantContext, AuditLog audit)
     {
         var format = http.Request.Query["format"].ToString();
         if (format is not ("" or "ndjson" or "csv"))
@@ -77,6 +77,13 @@ internal static class AuditApi
         {
             return error;
         }
+
+        // The export takes what was logged before it began; then it is logged itself (it carries addresses, typed
+        // identifiers and user agents), before a byte goes out.
+        var upTo = await query.OrderByDescending(e => e.Id).Select(e => (long?)e.Id).FirstOrDefaultAsync(http.RequestAborted) ?? 0;
+        query = query.Where(e => e.Id <= upTo);
+        var filters = http.Request.Query.Where(q => q.Key is "from" or "to" or "type" or "userId").ToDictionary(q => q.Key, q => q.Value.ToString());
+        await audit.AdminActionAsync(http, AuditEventTypes.AuditExported, details: new { format = format == "csv" ? "csv" : "ndjson", filters });
 
         var csv = format == "csv";
         var response = http.Response;

@@ -99,6 +99,7 @@ public static class AuditEventTypes
     public const string WebhookDeleted = "webhook.deleted";
     public const string WebhookRedelivered = "webhook.redelivered";
     public const string TenantExported = "tenant.exported";
+    public const string AuditExported = "audit.exported";
     public const string ErrorsAlert = "alert.errors";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
@@ -109,6 +110,6 @@ public static class AuditEventTypes
         UserDeletionRefused, UserDeviceAuthorized, UserDeviceDenied,
         ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, PolicyChanged, TenantCreated,
         TenantUpdated, TenantDeleted, IpBlockLifted, WebhookCreated, WebhookDeleted, WebhookRedelivered, TenantExported,
-        ErrorsAlert,
+        AuditExported, ErrorsAlert,
     };
 }

@@ -222,6 +222,24 @@ public sealed class AuditApiTests(ITestOutputHelper output) : IAsyncLifetime, ID
     }
 
     [Fact]
+    public async Task AnExportOfTheLog_IsItselfLogged_WithItsFormatAndFilters()
+    {
+        var csv = await _factory.ManageAsync(HttpMethod.Get, Events + "/export?format=csv&type=signin.*");
+        var ndjson = await _factory.ManageAsync(HttpMethod.Get, Events + "/export");
+        var lines = (await ndjson.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        var logged = (await _factory.ManageOkAsync(HttpMethod.Get, Events + "?type=audit.exported", expected: HttpStatusCode.OK))["items"]!.AsArray();
+        Assert.Equal(HttpStatusCode.OK, csv.StatusCode);
+        Assert.Equal(2, logged.Count);
+        Assert.Equal(("ndjson", "csv"), (logged[0]!["details"]!["format"]!.GetValue<string>(), logged[1]!["details"]!["format"]!.GetValue<string>()));
+        Assert.Equal("signin.*", logged[1]!["details"]!["filters"]!["type"]!.GetValue<string>());
+        Assert.StartsWith("client:", logged[0]!["actor"]!.GetValue<string>());
+        // An export holds what was logged before it began: the first one's entry, not its own.
+        Assert.Contains(lines, l => l.Contains("\"audit.exported\""));
+        Assert.Single(lines, l => l.Contains("\"audit.exported\""));
+    }
+
+    [Fact]
     public async Task ExportInAnUnknownFormat_Is400()
     {
         var response = await _factory.ManageAsync(HttpMethod.Get, Events + "/export?format=xml");
