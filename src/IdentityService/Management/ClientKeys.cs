@@ -88,13 +88,28 @@ internal static class ClientKeys
 
         return Text(key, "kty") switch
         {
-            "RSA" when Bytes(key, "n") is not { Length: >= 256 and <= 512 } || Bytes(key, "e") is not { Length: > 0 and <= 8 } =>
-                "an RSA key needs \"n\" (2048 to 4096 bits) and \"e\", base64url-encoded.",
+            "RSA" when Bytes(key, "n") is not { Length: >= 256 and <= 512 } || Bytes(key, "e") is not { Length: > 0 and <= 8 } e || !SafeExponent(e) =>
+                "an RSA key needs \"n\" (2048 to 4096 bits) and \"e\" (odd, at least 65537), base64url-encoded.",
             "EC" when Text(key, "crv") is not { } crv || !Curves.Contains(crv) || Bytes(key, "x") is not { Length: > 0 } || Bytes(key, "y") is not { Length: > 0 } =>
                 "an EC key needs \"crv\" (P-256, P-384 or P-521), \"x\" and \"y\", base64url-encoded.",
             "RSA" or "EC" => null,
             _ => "\"kty\" must be \"RSA\" or \"EC\".",
         };
+    }
+
+    /// <summary>
+    /// An RSA public exponent that makes signatures hard to forge: odd, and at least 65537 (with 1 a signature is its
+    /// own message, so anyone could sign as the client).
+    /// </summary>
+    private static bool SafeExponent(byte[] e)
+    {
+        var value = 0UL;
+        foreach (var b in e)
+        {
+            value = (value << 8) | b;
+        }
+
+        return value % 2 == 1 && value >= 65537;
     }
 
     private static string? Text(JsonElement key, string name) =>

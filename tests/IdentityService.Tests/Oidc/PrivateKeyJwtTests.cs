@@ -187,9 +187,14 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
     [InlineData("encryption")]
     [InlineData("not-a-set")]
     [InlineData("number-kid")]
+    [InlineData("rsa-exponent-1")]
+    [InlineData("rsa-even-exponent")]
+    [InlineData("off-the-curve")]
     public async Task KeySetsThatCannotAuthenticateAClient_Are400(string kind)
     {
         using var rsa = RSA.Create(1024);
+        using var strong = RSA.Create(2048);
+        var modulus = Base64UrlEncoder.Encode(strong.ExportParameters(false).Modulus);
         var p = _key.ExportParameters(true);
         object jwks = kind switch
         {
@@ -200,6 +205,10 @@ public sealed class PrivateKeyJwtTests(ITestOutputHelper output) : IAsyncLifetim
             "same-kid" => Jwks(Public(_key, "k1"), Public(_key, "k1")),
             "encryption" => Jwks(new { kty = "EC", crv = "P-256", use = "enc", x = Base64UrlEncoder.Encode(p.Q.X), y = Base64UrlEncoder.Encode(p.Q.Y) }),
             "not-a-set" => new[] { Public(_key, "k1") },
+            // With e = 1 a signature is its own message: anyone could sign as the client.
+            "rsa-exponent-1" => Jwks(new { kty = "RSA", n = modulus, e = "AQ" }),
+            "rsa-even-exponent" => Jwks(new { kty = "RSA", n = modulus, e = "AQAA" }),
+            "off-the-curve" => Jwks(new { kty = "EC", crv = "P-256", x = Base64UrlEncoder.Encode(p.Q.X), y = Base64UrlEncoder.Encode(p.Q.X) }),
             _ => Jwks(new { kty = "EC", crv = "P-256", kid = 7, x = Base64UrlEncoder.Encode(p.Q.X), y = Base64UrlEncoder.Encode(p.Q.Y) }),
         };
 
