@@ -68,11 +68,20 @@ public static class PublicAddresses
     /// <summary>The same for a host and port (a tenant's SMTP server).</summary>
     public static async ValueTask<Stream> ConnectPublicAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var addresses = IPAddress.TryParse(host, out var literal)
-            ? [literal]
-            : await Dns.GetHostAddressesAsync(host, cancellationToken);
-        var target = addresses.FirstOrDefault(IsPublic)
-            ?? throw new HttpRequestException($"The host {host} resolves to no public address.");
+        // One answer whether the name does not resolve or resolves to no public address: the error reaches the tenant's
+        // admin (a webhook delivery's lastError), who must not learn which of the platform's internal names exist.
+        var unreachable = new HttpRequestException($"The host {host} cannot be reached at a public address.");
+        IPAddress[] addresses;
+        try
+        {
+            addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+        }
+        catch (SocketException)
+        {
+            throw unreachable;
+        }
+
+        var target = addresses.FirstOrDefault(IsPublic) ?? throw unreachable;
         var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {

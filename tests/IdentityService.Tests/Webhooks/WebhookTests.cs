@@ -468,6 +468,26 @@ public sealed class WebhookTests(ITestOutputHelper output) : IAsyncLifetime, IDi
         Assert.Equal(HttpStatusCode.Created, accepted.StatusCode);
     }
 
+    [Fact]
+    public async Task OutsideDevelopment_AProxyOfTheMachine_DoesNotCarryTenantsRequestsPastTheAddressCheck()
+    {
+        using var factory = new IdentityServiceFactory { Output = output, Environment = "Production", Settings = { ["Issuer:PublicOrigin"] = "https://id.example.test" } };
+        factory.ClientOptions.BaseAddress = new Uri("https://id.example.test");
+        _ = factory.Server;
+        var handler = WebhooksSetup.OutboundHandler(factory.Services);
+        // What HTTPS_PROXY on the machine would give every client: through it, only the proxy's address was checked.
+        handler.Proxy = new WebProxy("http://127.0.0.1:9");
+        using var client = new HttpClient(handler);
+
+        var refused = await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync("https://169.254.169.254/latest/meta-data/"));
+        var unknown = await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync("https://no-such-host.invalid/hook"));
+
+        // Refused by the address check, and in the same words as a name that does not resolve (an admin reading a
+        // delivery's error cannot tell the platform's internal names that exist from those that do not).
+        Assert.StartsWith("The host 169.254.169.254 cannot be reached at a public address.", refused.Message);
+        Assert.StartsWith("The host no-such-host.invalid cannot be reached at a public address.", unknown.Message);
+    }
+
     [Theory]
     [InlineData("93.184.216.34", true)]
     [InlineData("2606:2800:220:1:248:1893:25c8:1946", true)]
