@@ -138,8 +138,10 @@ public sealed class Mailer(
                 logger.LogError("Mail (\"{Subject}\") not sent: the service stopped before it could be.", Loggable(message.Subject));
                 return;
             }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HttpRequestException or CryptographicException or MailKit.ProtocolException or MailKit.CommandException or SslHandshakeException or AuthenticationException or OperationCanceledException)
+            catch (Exception e)
             {
+                // Whatever went wrong (a refused connection, a server without STARTTLS or AUTH, which MailKit says with
+                // NotSupportedException): logged, and tried again; a mail is never lost in silence.
                 logger.LogWarning("Sending mail (\"{Subject}\") failed, attempt {Attempt}: {Error}", Loggable(message.Subject), attempt + 1, e.Message);
             }
         }

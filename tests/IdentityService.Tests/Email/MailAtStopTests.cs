@@ -25,6 +25,25 @@ public sealed class MailAtStopTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AServerWithoutStartTls_IsAFailedAttempt_Logged_NotAMailLostInSilence()
+    {
+        // The platform's server asks for TLS; this one offers no STARTTLS (MailKit refuses it with NotSupportedException).
+        var log = new RecordingOutput(output);
+        await using var smtp = SmtpCapture.Start();
+        using var factory = new IdentityServiceFactory { Output = log };
+        factory.Settings["Email:Smtp:Host"] = "127.0.0.1";
+        factory.Settings["Email:Smtp:Port"] = smtp.Port.ToString();
+        factory.Settings["Email:Smtp:UseTls"] = "true";
+        factory.Settings["Email:Smtp:From"] = "Sign-in <no-reply@id.example.test>";
+
+        var mailer = factory.Services.GetRequiredService<IdentityService.Email.Mailer>();
+        Assert.True(mailer.Enqueue(new IdentityService.Policy.TenantPolicy(), "ada@acme.test", "Your ACME account", "Hello"));
+
+        await Eventually.TrueAsync(() => log.Lines.Any(l => l.Contains("Sending mail") && l.Contains("attempt 1")), "The failed attempt was not logged.");
+        Assert.Empty(smtp.Messages);
+    }
+
+    [Fact]
     public async Task AResetMailWaitingToBeTriedAgain_IsSentWhenTheServiceStops()
     {
         var log = new RecordingOutput(output);
