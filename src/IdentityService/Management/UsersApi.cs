@@ -278,7 +278,7 @@ internal static partial class UsersApi
         if (request.Email is not null)
         {
             var email = request.Email.Trim();
-            if (email.Length > 256 || !MailAddress.TryCreate(email, out var parsed) || parsed.Address != email)
+            if (!EmailAddresses.IsAcceptable(email, out _))
             {
                 errors["email"] = ["email must be a valid address."];
             }

@@ -49,7 +49,7 @@ public sealed class EmailChanges(
     public async Task<IReadOnlyList<string>> RequestAsync(AppUser user, string newEmail, string password, string pages, HttpContext http, CancellationToken cancellationToken)
     {
         var email = newEmail.Trim();
-        if (email.Length > 256 || !MailAddress.TryCreate(email, out var parsed) || parsed.Address != email)
+        if (!EmailAddresses.IsAcceptable(email, out _))
         {
             return ["Enter an email address, such as name@example.com."];
         }

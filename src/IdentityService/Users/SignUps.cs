@@ -26,6 +26,9 @@ public sealed class SignUps(
     /// <summary>Links an address may be sent per hour, whatever they are for: enough for a lost mail, too few to flood a mailbox.</summary>
     public const int LinksPerAddressPerHour = 5;
 
+    /// <summary>Wrong passwords a link takes before it ends.</summary>
+    public const int WrongPasswordsPerLink = 5;
+
     /// <summary>What a person typed and where from.</summary>
     public sealed record Request(
         string Email, string Password, HttpContext Http, string? CaptchaToken, string? DeviceId, string? ReturnUrl, string? Name = null, bool AcceptTerms = false);
@@ -42,6 +45,12 @@ public sealed class SignUps(
         Created,
         InvalidLink,
         AccountExists,
+
+        /// <summary>Not the password chosen at sign-up: the link stays for the right one (a few times).</summary>
+        WrongPassword,
+
+        /// <summary>The tenant no longer takes sign-ups (or this address's domain).</summary>
+        Closed,
     }
 
     /// <summary>Whether the tenant takes sign-ups: switched on, and mail can be sent for the link.</summary>
@@ -104,7 +113,7 @@ public sealed class SignUps(
         }
 
         var candidate = new AppUser { Email = email, UserName = email };
-        if (email.Length > 256 || !MailAddress.TryCreate(email, out var address) || address.Address != email)
+        if (!EmailAddresses.IsAcceptable(email, out var address))
         {
             errors["Email"] = ["Enter a valid email address."];
         }
@@ -231,12 +240,40 @@ public sealed class SignUps(
         return row is null || row.ExpiresAt <= time.GetUtcNow() ? null : row;
     }
 
-    /// <summary>Makes the account of a link: its address confirmed, the password chosen at sign-up. The link works once.</summary>
-    public async Task<(Completion Completion, PendingSignUp? SignUp)> CompleteAsync(string? token, HttpContext http, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the account of a link: its address confirmed, the password chosen at sign-up, which the person types
+    /// again here. Whoever asked for the link must read the mailbox and know that password: the address's owner who
+    /// opens the link a stranger asked for makes no account with the stranger's password. The link works once, while
+    /// the tenant still takes sign-ups.
+    /// </summary>
+    public async Task<(Completion Completion, PendingSignUp? SignUp)> CompleteAsync(string? token, string? password, HttpContext http, CancellationToken cancellationToken)
     {
         var row = await FindAsync(token, cancellationToken);
+        if (row is null)
+        {
+            return (Completion.InvalidLink, null);
+        }
+
+        var policy = await policies.GetAsync(tenant.Required, cancellationToken);
+        var domains = policy.SignUp.AllowedEmailDomains;
+        if (!policy.SignUp.Enabled || (domains.Count > 0 && !domains.Contains(row.Email[(row.Email.LastIndexOf('@') + 1)..].ToLowerInvariant())))
+        {
+            return (Completion.Closed, row);
+        }
+
+        if (password is not { Length: > 0 and <= 1024 }
+            || users.PasswordHasher.VerifyHashedPassword(new AppUser { Email = row.Email, UserName = row.Email }, row.PasswordHash, password) == PasswordVerificationResult.Failed)
+        {
+            if (await protection.IncrementAsync(tenant.Required.Id, $"rl:signupconfirm:{row.Id}", TimeSpan.FromDays(1), cancellationToken) >= WrongPasswordsPerLink)
+            {
+                await db.InTurnAsync(c => db.Set<PendingSignUp>().Where(p => p.Id == row.Id).ExecuteDeleteAsync(c), cancellationToken);
+            }
+
+            return (Completion.WrongPassword, row);
+        }
+
         // The link is claimed before it is used: of two requests racing with it, one makes the account.
-        if (row is null || await db.InTurnAsync(c => db.Set<PendingSignUp>().Where(p => p.Id == row.Id).ExecuteDeleteAsync(c), cancellationToken) == 0)
+        if (await db.InTurnAsync(c => db.Set<PendingSignUp>().Where(p => p.Id == row.Id).ExecuteDeleteAsync(c), cancellationToken) == 0)
         {
             return (Completion.InvalidLink, null);
         }

@@ -98,6 +98,7 @@ public sealed class BrowserAccountPagesTests(ITestOutputHelper output) : IAsyncL
         await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Check your email");
 
         await page.GotoAsync(SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm"));
+        await page.GetByLabel("The password you chose").FillAsync("plum orbit cactus 1987 lantern");
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Confirm and create the account" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Your account is ready.");
         await page.GetByRole(AriaRole.Link, new PageGetByRoleOptions { Name = "Sign in" }).ClickAsync();

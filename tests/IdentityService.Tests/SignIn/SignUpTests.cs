@@ -60,7 +60,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         // Opening the link (as a mail scanner would) makes nothing: the button does.
         Assert.Contains("Confirm and create the account", await browser.GetStringAsync(link));
         Assert.Empty(await UsersAsync("grace@acme.test"));
-        var done = await PageForms.PostAsync(browser, link, []);
+        var done = await PageForms.PostAsync(browser, link, new() { ["Password"] = Password });
         Assert.Contains("Your account is ready.", done);
         var user = Assert.Single(await UsersAsync("grace@acme.test"));
         Assert.True(user!["emailVerified"]!.GetValue<bool>());
@@ -115,6 +115,74 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task AStrangersSignUpOfYourAddress_CannotBeConfirmedWithoutThePasswordItChose()
+    {
+        // A stranger signs the address up with their own password; then its owner signs up.
+        const string StrangersPassword = "a stranger's long passphrase";
+        using var stranger = _factory.CreateBrowser();
+        using var owner = _factory.CreateBrowser();
+        await PostAsync(stranger, "/t/acme/signup", "grace@acme.test", StrangersPassword);
+        await PostAsync(owner, "/t/acme/signup", "grace@acme.test", Password);
+        await Eventually.TrueAsync(() => _smtp.Messages.Count(m => m.To.Mailboxes.Any(b => b.Address == "grace@acme.test")) == 2);
+        var links = _smtp.Messages.Select(m => SmtpCapture.LinkIn(m, "/signup/confirm")).ToList();
+
+        // The owner opens the stranger's link first, with her password: no account, and the link said why.
+        var refused = await PageForms.PostAsync(owner, links[0], new() { ["Password"] = Password });
+        Assert.Contains(ConfirmSignUpModel.WrongPasswordMessage, WebUtility.HtmlDecode(refused));
+        Assert.Empty(await UsersAsync("grace@acme.test"));
+
+        // Her own link makes her account, with her password; the stranger's password opens nothing.
+        Assert.Contains("Your account is ready.", await PageForms.PostAsync(owner, links[1], new() { ["Password"] = Password }));
+        Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("grace@acme.test", Password)).SignedIn);
+        Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("grace@acme.test", StrangersPassword)).Refused);
+    }
+
+    [Fact]
+    public async Task FiveWrongPasswords_EndALink()
+    {
+        using var browser = _factory.CreateBrowser();
+        await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password);
+        var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm");
+
+        for (var i = 0; i < IdentityService.Users.SignUps.WrongPasswordsPerLink; i++)
+        {
+            Assert.Contains(ConfirmSignUpModel.WrongPasswordMessage, WebUtility.HtmlDecode(await PageForms.PostAsync(browser, link, new() { ["Password"] = $"guess number {i} here" })));
+        }
+
+        Assert.Contains(ConfirmSignUpModel.InvalidLinkMessage, await PageForms.PostAsync(browser, link, new() { ["Password"] = Password }, "/t/acme/signup"));
+        Assert.Empty(await UsersAsync("grace@acme.test"));
+    }
+
+    [Theory]
+    [InlineData("ada@acme.test.")]
+    [InlineData("ada@[127.0.0.1]")]
+    [InlineData("\"ada\"@acme.test")]
+    public async Task AnAddressWrittenAnotherWay_IsNoAddress(string email)
+    {
+        // The same mailbox under another spelling would be a second account beside ada@acme.test.
+        await _factory.CreateUserAsync(Tenant, "ada@acme.test", Password);
+        using var browser = _factory.CreateBrowser();
+
+        Assert.Contains("Enter a valid email address.", await PostAsync(browser, "/t/acme/signup", email, "a stranger's long passphrase"));
+        await Task.Delay(300);
+        Assert.Empty(_smtp.Messages);
+        var admin = await _factory.ManageAsync(HttpMethod.Post, "/api/v1/tenants/acme/users", new { email, password = Password });
+        Assert.Equal(HttpStatusCode.BadRequest, admin.StatusCode);
+    }
+
+    [Fact]
+    public async Task ALink_MakesNoAccount_OnceTheTenantStoppedSignUps()
+    {
+        using var browser = _factory.CreateBrowser();
+        await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password);
+        var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm");
+        await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { signUp = new { enabled = false } }, HttpStatusCode.OK);
+
+        Assert.Contains(ConfirmSignUpModel.ClosedMessage, WebUtility.HtmlDecode(await PageForms.PostAsync(browser, link, new() { ["Password"] = Password })));
+        Assert.Empty(await UsersAsync("grace@acme.test"));
+    }
+
+    [Fact]
     public async Task AnAccountMadeMeanwhile_SpendsTheLink_WithoutASecondAccount()
     {
         using var browser = _factory.CreateBrowser();
@@ -122,7 +190,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm");
         await _factory.CreateUserAsync(Tenant, "grace@acme.test", "an admin's long passphrase");
 
-        Assert.Contains("This address already has an account.", await PageForms.PostAsync(browser, link, []));
+        Assert.Contains("This address already has an account.", await PageForms.PostAsync(browser, link, new() { ["Password"] = Password }));
         Assert.Single(await UsersAsync("grace@acme.test"));
         Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("grace@acme.test", Password)).Refused);
     }
@@ -185,7 +253,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Contains("Full name must not hold a control character", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password, name: "Grace\nHopper"));
         Assert.Contains("Check your email", await PostAsync(browser, "/t/acme/signup", "grace@acme.test", Password, name: " Grace Hopper "));
         var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm");
-        await PageForms.PostAsync(browser, link, []);
+        await PageForms.PostAsync(browser, link, new() { ["Password"] = Password });
 
         Assert.Equal("Grace Hopper", Assert.Single(await UsersAsync("grace@acme.test"))!["name"]!.GetValue<string>());
     }
@@ -214,7 +282,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         // The terms change before the link is used: the account keeps the ones the person saw.
         _factory.Time.Advance(TimeSpan.FromMinutes(5));
         await _factory.ManageOkAsync(HttpMethod.Patch, "/api/v1/tenants/acme/policy", new { terms = new { url = Terms + "-v2" } }, HttpStatusCode.OK);
-        await PageForms.PostAsync(browser, SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm"), []);
+        await PageForms.PostAsync(browser, SmtpCapture.LinkIn(await _smtp.MailToAsync("grace@acme.test"), "/signup/confirm"), new() { ["Password"] = Password });
 
         var user = Assert.Single(await UsersAsync("grace@acme.test"))!;
         Assert.Equal(Terms, user["acceptedTermsUrl"]!.GetValue<string>());
@@ -261,7 +329,7 @@ public sealed partial class SignUpTests(ITestOutputHelper output) : IAsyncLifeti
         _factory.Time.Advance(TimeSpan.FromMinutes(59));
         Assert.Contains("Confirm and create the account", await browser.GetStringAsync(link));
         _factory.Time.Advance(TimeSpan.FromMinutes(1));
-        Assert.Contains(ConfirmSignUpModel.InvalidLinkMessage, await PageForms.PostAsync(browser, link, [], "/t/acme/signup"));
+        Assert.Contains(ConfirmSignUpModel.InvalidLinkMessage, await PageForms.PostAsync(browser, link, new() { ["Password"] = Password }, "/t/acme/signup"));
         Assert.False((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("grace@acme.test", Password)).SignedIn);
 
         // A new sign-up of the address clears its expired links; the tenant's erasure clears the rest.

@@ -4,13 +4,26 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace IdentityService.SignIn.Pages;
 
 /// <summary>
-/// Where a sign-up's emailed link leads. Opening the link shows the address and a button: the account is made by
-/// the button's POST, not by the link, so a mail scanner that opens every link confirms nothing. The link's token
+/// Where a sign-up's emailed link leads. Opening the link shows the address, a field for the password chosen at
+/// sign-up and a button: the account is made by the button's POST, not by the link, so a mail scanner that opens
+/// every link confirms nothing, and only with that password, so the owner of an address a stranger signed up makes
+/// no account for the stranger. The link's token
 /// is carried on in the form's body; the page is not cached and sends no referrer.
 /// </summary>
 public sealed class ConfirmSignUpModel(SignUps signUps) : PageModel
 {
     public const string InvalidLinkMessage = "This link has expired or was already used. Sign up again to get a new one.";
+
+    public const string WrongPasswordMessage = "This is not the password chosen when this account was asked for. If you did not ask for it, ignore the link: no account is made.";
+
+    public const string ClosedMessage = "Accounts cannot be created here any more.";
+
+    /// <summary>The password chosen at sign-up, typed again (from the form only).</summary>
+    [Microsoft.AspNetCore.Mvc.BindProperty]
+    [Microsoft.AspNetCore.Mvc.FromForm]
+    public string? Password { get; set; }
+
+    public string? Error { get; private set; }
 
     [Microsoft.AspNetCore.Mvc.BindProperty(SupportsGet = true)]
     public string? Token { get; set; }
@@ -33,9 +46,19 @@ public sealed class ConfirmSignUpModel(SignUps signUps) : PageModel
     public async Task OnPostAsync()
     {
         Response.Headers.CacheControl = "no-store";
-        var (result, signUp) = await signUps.CompleteAsync(Token, HttpContext, HttpContext.RequestAborted);
+        var (result, signUp) = await signUps.CompleteAsync(Token, Password, HttpContext, HttpContext.RequestAborted);
+        Password = null;
         if (result == SignUps.Completion.InvalidLink)
         {
+            return;
+        }
+
+        if (result is SignUps.Completion.WrongPassword or SignUps.Completion.Closed)
+        {
+            // The form again (a wrong password), or the reason no account can be made.
+            Error = result == SignUps.Completion.WrongPassword ? WrongPasswordMessage : ClosedMessage;
+            Email = result == SignUps.Completion.WrongPassword ? (await signUps.FindAsync(Token, HttpContext.RequestAborted))?.Email : null;
+            Result = result == SignUps.Completion.Closed ? result : null;
             return;
         }
 
