@@ -245,6 +245,11 @@ internal static partial class UsersApi
             // those sign-ins), sign-ins at their second step, and reset links asked for before.
             await sessions.EndAllAsync(user, CancellationToken.None);
         }
+        else if (user.NormalizedEmail != previousEmail)
+        {
+            // Reset links were mailed to the old address: whoever reads it must not set the password from now on.
+            await db.InTurnAsync(c => db.Set<PasswordResetToken>().Where(t => t.UserId == user.Id).ExecuteDeleteAsync(c), CancellationToken.None);
+        }
 
         if (await SetRolesAsync(db, users, roles, user, request.Roles) is { Succeeded: false } rolesResult)
         {

@@ -66,6 +66,21 @@ public sealed partial class PasswordResetTests(ITestOutputHelper output) : IAsyn
     }
 
     [Fact]
+    public async Task ALinkMailedToTheOldAddress_NoLongerWorks_OnceAnAdminMovedTheAccount()
+    {
+        // Whoever reads the old mailbox asks for a link; then an admin moves the account to a new address.
+        using var oldMailbox = _factory.CreateBrowser();
+        await PostFormAsync(oldMailbox, "/t/acme/forgot-password", new() { ["Email"] = "ada@acme.test" });
+        var link = SmtpCapture.LinkIn(await _smtp.MailToAsync("ada@acme.test"), "/reset-password");
+        await _factory.ManageOkAsync(HttpMethod.Patch, $"/api/v1/tenants/acme/users/{_userId}", new { email = "ada@new.test" }, HttpStatusCode.OK);
+
+        var used = await PostFormAsync(oldMailbox, link, new() { ["NewPassword"] = NewPassword, ["ConfirmPassword"] = NewPassword }, "/t/acme/forgot-password");
+
+        Assert.Contains(ResetPasswordModel.InvalidLinkMessage, used);
+        Assert.True((await new SignInPage(_factory.CreateBrowser(), Tenant).PostAsync("ada@new.test", OldPassword)).SignedIn);
+    }
+
+    [Fact]
     public async Task ABrowserSignedInWithTheOldPassword_IsSignedOutByAResetOrAnAdminsNewPassword()
     {
         await _factory.CreateWebClientAsync(Tenant);
