@@ -16,7 +16,8 @@ namespace IdentityService.Oidc;
 /// client's server down) is used for <see cref="KeptFor"/> after its last fetch. The keys must pass the rules of keys
 /// given inline (<see cref="Management.ClientKeys"/>: public, strong, signature keys); a set that breaks them is not
 /// taken. Fetched through the webhooks' HTTP client rules (no redirects; outside Development only public addresses),
-/// 5 s and <see cref="MaxBytes"/> at most.
+/// 5 s and <see cref="MaxBytes"/> at most; one fetch at a time per set, shared by the requests that need it, and at
+/// most <see cref="FetchesPerTenant"/> at a time per tenant, so one tenant's slow servers hold no other tenant.
 /// </summary>
 public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time, ILogger<ClientKeySets> logger)
 {
@@ -33,8 +34,18 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
     /// <summary>Sets held at most; past it, those not fetched for <see cref="KeptFor"/> are dropped.</summary>
     internal const int MaxSets = 10_000;
 
+    /// <summary>Fetches a tenant has under way at most: its clients' slow servers hold its own requests, no other tenant's.</summary>
+    internal const int FetchesPerTenant = 8;
+
+    /// <summary>The longest a request waits for a fetch (the fetch's own limit).</summary>
+    internal static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<(string Tenant, string Uri), Fetched> _sets = new();
-    private readonly SemaphoreSlim[] _gates = Enumerable.Range(0, 16).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+    /// <summary>The fetch under way for each set: requests needing the same set share it.</summary>
+    private readonly ConcurrentDictionary<(string Tenant, string Uri), Lazy<Task>> _underWay = new();
+
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _tenantGates = new();
 
     /// <summary>Fetches from the client's servers so far: for the tests.</summary>
     internal long Fetches => Interlocked.Read(ref _fetches);
@@ -68,12 +79,41 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
         await FetchAsync(key, clientId, kid, wait: true, cancellationToken);
     }
 
+    /// <summary>
+    /// Starts the set's fetch, or joins the one under way; a request (<paramref name="wait"/>) waits for it at most
+    /// <see cref="FetchTimeout"/> (then it is checked against what is held). The fetch itself belongs to no request.
+    /// </summary>
     private async Task FetchAsync((string Tenant, string Uri) key, string clientId, string? kid, bool wait, CancellationToken cancellationToken)
     {
-        var (tenantId, uri) = key;
-        var gate = _gates[(int)((uint)key.GetHashCode() % (uint)_gates.Length)];
-        if (!await gate.WaitAsync(wait ? Timeout.InfiniteTimeSpan : TimeSpan.Zero, cancellationToken))
+        var mine = new Lazy<Task>(() => FetchOnceAsync(key, clientId, kid));
+        var fetch = _underWay.GetOrAdd(key, mine);
+        if (ReferenceEquals(fetch, mine))
         {
+            _ = mine.Value.ContinueWith(_ => _underWay.TryRemove(new KeyValuePair<(string, string), Lazy<Task>>(key, mine)), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        if (!wait)
+        {
+            return;
+        }
+
+        try
+        {
+            await fetch.Value.WaitAsync(FetchTimeout, TimeProvider.System, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    private async Task FetchOnceAsync((string Tenant, string Uri) key, string clientId, string? kid)
+    {
+        var (tenantId, uri) = key;
+        var gate = _tenantGates.GetOrAdd(tenantId, _ => new SemaphoreSlim(FetchesPerTenant, FetchesPerTenant));
+        if (!await gate.WaitAsync(FetchTimeout, CancellationToken.None))
+        {
+            logger.LogWarning("The keys of client {Client} of tenant {Tenant} were not fetched: {Count} fetches of the tenant were under way.", clientId, tenantId, FetchesPerTenant);
             return;
         }
 
@@ -87,7 +127,7 @@ public sealed class ClientKeySets(IHttpClientFactory clients, TimeProvider time,
             }
 
             Interlocked.Increment(ref _fetches);
-            var (keys, failure) = await GetAsync(uri, cancellationToken);
+            var (keys, failure) = await GetAsync(uri, CancellationToken.None);
             if (keys is null)
             {
                 logger.LogWarning("The keys of client {Client} of tenant {Tenant} could not be fetched from its jwks_uri: {Failure}.", clientId, tenantId, failure);

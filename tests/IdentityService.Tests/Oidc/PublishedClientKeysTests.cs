@@ -194,6 +194,44 @@ public sealed class PublishedClientKeysTests(ITestOutputHelper output) : IAsyncL
         Assert.Equal(1, _fetches);
     }
 
+    [Fact]
+    public async Task AnotherTenantsSlowJwksUris_DoNotHoldThisTenantsTokenRequests()
+    {
+        // Another tenant's clients publish at a server that answers in 4 s; anyone may send assertions naming them
+        // (their sets are fetched before any signature is checked).
+        _server.MapGet("/slow/{n}", async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            return Results.Text("""{"keys":[]}""", "application/json");
+        });
+        var slow = _jwksUri[..^"/jwks".Length] + "/slow/";
+        await _factory.CreateTenantAsync("other");
+        const int Hostile = 40;
+        for (var i = 0; i < Hostile; i++)
+        {
+            await _factory.ManageOkAsync(HttpMethod.Post, "/api/v1/tenants/other/clients", new { clientId = $"k{i}", grantTypes = new[] { "client_credentials" }, jwksUri = slow + i });
+        }
+
+        using var anyKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var api = _factory.CreateApi();
+        var flood = Enumerable.Range(0, Hostile).Select(i => api.PostAsync("/t/other/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_assertion_type"] = ClientAssertion.Type,
+            ["client_assertion"] = ClientAssertion.Create(ClientAssertion.Es256(anyKey, "x"), $"k{i}", "http://localhost/t/other", _factory.Time.GetUtcNow().UtcDateTime, TimeSpan.FromMinutes(1)),
+        }))).ToList();
+        await Task.Delay(500);
+
+        // This tenant's client, whose own server answers at once: served before any of the slow answers came.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var status = await TokenStatusAsync(_first, "k1");
+        var waited = clock.Elapsed;
+        await Task.WhenAll(flood);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.True(waited < TimeSpan.FromSeconds(3.5), $"The token request waited {waited.TotalMilliseconds:0} ms behind another tenant's jwks_uri.");
+    }
+
     private void Publish(ECDsa key, string kid) => _published = JsonSerializer.Serialize(new { keys = new[] { ClientAssertion.PublicJwk(key, kid) } });
 
     private async Task<HttpStatusCode> TokenStatusAsync(ECDsa key, string kid)
